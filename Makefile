@@ -1,0 +1,61 @@
+# Phoenix — the two commands a newcomer needs are `make dev` and `make test` (see README).
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMPS := .stamps
+APT_PACKAGES := $(shell cat scripts/apt-packages.txt | grep -v '^\#')
+
+.PHONY: dev test lint unit integration e2e bench image daemon-binary deps services clean format
+
+## dev: run the whole system locally (every role; see README)
+dev: deps services
+	PHOENIX_ENV=dev $(BIN)/phoenix dev up
+
+## test: install what the tests need, start what is not running, then lint and run every test
+test: deps services lint
+	$(BIN)/pytest
+
+lint: deps
+	$(BIN)/ruff check src daemon/src tests
+	$(BIN)/ruff format --check src daemon/src tests
+	$(BIN)/mypy
+	$(BIN)/lint-imports --config importlinter.ini
+
+format: deps
+	$(BIN)/ruff format src daemon/src tests
+	$(BIN)/ruff check --fix src daemon/src tests
+
+unit: deps
+	$(BIN)/pytest tests/unit
+
+integration: deps services
+	$(BIN)/pytest tests/integration
+
+bench: deps services
+	$(BIN)/python -m bench
+
+image: deps
+	scripts/build-image.sh
+
+daemon-binary: deps
+	scripts/build-daemon-binary.sh
+
+deps: $(STAMPS)/python $(STAMPS)/apt
+
+services:
+	@scripts/ensure-services.sh
+
+# Re-installed only when the package definitions change, so a second `make test` is quick.
+$(STAMPS)/python: pyproject.toml daemon/pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]' -e daemon
+	@mkdir -p $(STAMPS) && touch $@
+
+$(STAMPS)/apt: scripts/apt-packages.txt
+	@scripts/ensure-apt.sh $(APT_PACKAGES)
+	@mkdir -p $(STAMPS) && touch $@
+
+clean:
+	rm -rf $(VENV) $(STAMPS) .mypy_cache .ruff_cache .pytest_cache build dist

@@ -1,0 +1,3 @@
+from phoenix_node.cli import main
+
+raise SystemExit(main())

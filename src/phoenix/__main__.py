@@ -1,0 +1,3 @@
+from phoenix.cli import main
+
+raise SystemExit(main())

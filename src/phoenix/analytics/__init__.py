@@ -1,0 +1,1 @@
+"""The analytics role (the observer): anonymous, bucketed aggregates only. Imports no SQL driver."""

@@ -1,0 +1,149 @@
+"""`phoenix` — serve a role, migrate its database, report what a role's process imports.
+
+Imports are deferred into each command so that `phoenix serve --role config` never so much as
+loads another role's package (DESIGN §3: the boundary is a start-up fact).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from typing import NoReturn
+
+from phoenix import __version__
+
+EXIT_USAGE = 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    from phoenix.settings import SettingsError
+
+    try:
+        result: int = args.handler(args)
+    except SettingsError as error:
+        _fail(str(error))
+    except ValueError as error:
+        _fail(str(error))
+    return result
+
+
+def _fail(message: str) -> NoReturn:
+    # One line, always: drivers like to add hints on a second line.
+    print("phoenix: " + " ".join(message.split()), file=sys.stderr)
+    raise SystemExit(EXIT_USAGE)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="phoenix", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"phoenix {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run one role's server")
+    serve.add_argument(
+        "--role",
+        default=os.environ.get("PHOENIX_ROLE"),
+        help="auth|config|analytics|worker (or PHOENIX_ROLE)",
+    )
+    serve.add_argument("--host", default=os.environ.get("PHOENIX_HOST", "127.0.0.1"))
+    serve.add_argument(
+        "--port", type=int, default=None, help="default: the role's development port"
+    )
+    serve.add_argument("--workers", type=int, default=int(os.environ.get("PHOENIX_WORKERS", "1")))
+    serve.set_defaults(handler=_serve)
+
+    migrate = commands.add_parser("migrate", help="create (if missing) and upgrade a database")
+    migrate.add_argument("--db", required=True, choices=["userdb", "nodedb"])
+    migrate.add_argument("--revision", default="head")
+    migrate.set_defaults(handler=_migrate)
+
+    report = commands.add_parser(
+        "boundary-report", help="JSON: modules a role's process has imported"
+    )
+    report.add_argument("--role", required=True)
+    report.set_defaults(handler=_boundary_report)
+
+    dev = commands.add_parser("dev", help="development-only commands (PHOENIX_ENV=dev)")
+    dev_commands = dev.add_subparsers(dest="dev_command", required=True)
+    show = dev_commands.add_parser(
+        "settings", help="print a role's resolved settings, secrets masked"
+    )
+    show.add_argument("--role", required=True)
+    show.set_defaults(handler=_dev_settings)
+    dev_up = dev_commands.add_parser("up", help="run every role in the foreground (make dev)")
+    dev_up.set_defaults(handler=_dev_up)
+    return parser
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from phoenix.app import DEFAULT_PORTS, check_role, load_settings
+    from phoenix.server import serve
+
+    if not args.role:
+        _fail("PHOENIX_ROLE: missing (or pass --role)")
+    role = check_role(args.role)
+    if args.workers < 1:
+        _fail("--workers must be at least 1")
+    # Fail fast here, in one process, rather than once per server worker.
+    settings = load_settings(role)
+    port = args.port if args.port is not None else DEFAULT_PORTS[role]
+    serve(role, settings, host=args.host, port=port, workers=args.workers)
+    return 0
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    from phoenix.migrations import MigrationSetupError, database_url, upgrade
+
+    url = database_url(args.db)
+    try:
+        created = upgrade(args.db, url, args.revision)
+    except MigrationSetupError as error:
+        _fail(str(error))
+    except Exception as error:  # a database error: one line, not a trace
+        _fail(f"migrate --db {args.db} failed: {type(error).__name__}: {error}")
+    state = "created and migrated" if created else "migrated"
+    print(json.dumps({"db": args.db, "revision": args.revision, "result": state}))
+    return 0
+
+
+def _boundary_report(args: argparse.Namespace) -> int:
+    from phoenix.boundary import report
+
+    print(json.dumps(report(args.role), indent=2))
+    return 0
+
+
+def _dev_settings(args: argparse.Namespace) -> int:
+    _require_dev()
+    import msgspec
+
+    from phoenix.app import check_role, load_settings, settings_type
+    from phoenix.settings import secret_fields
+
+    role = check_role(args.role)
+    settings = load_settings(role)
+    shown = msgspec.to_builtins(settings)
+    for name in secret_fields(settings_type(role)):
+        if shown.get(name):
+            shown[name] = "***"
+    print(json.dumps(shown, indent=2, sort_keys=True))
+    return 0
+
+
+def _dev_up(_: argparse.Namespace) -> int:
+    _require_dev()
+    from phoenix.devrun import DevError, up
+
+    try:
+        return up()
+    except DevError as error:
+        _fail(str(error))
+
+
+def _require_dev() -> None:
+    if os.environ.get("PHOENIX_ENV") != "dev":
+        _fail("PHOENIX_ENV: development commands are refused unless PHOENIX_ENV=dev")

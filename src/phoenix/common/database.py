@@ -1,0 +1,72 @@
+"""PostgreSQL access shared by the roles that own a database (auth: UserDB, config: NodeDB).
+
+Engines are made by a role's app factory, never at import time, and a process only ever holds
+the one database its role owns.
+"""
+
+from __future__ import annotations
+
+import psycopg
+from psycopg import sql
+from sqlalchemy import text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+DRIVER = "postgresql+psycopg"
+
+# Deterministic constraint names, so migrations of both databases can refer to them.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def normalise_url(url: str) -> URL:
+    """Accept ``postgresql://`` or ``postgres://`` and pin the psycopg 3 driver."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() not in ("postgresql", "postgres"):
+        raise ValueError(f"not a PostgreSQL URL (backend {parsed.get_backend_name()!r})")
+    return parsed.set(drivername=DRIVER)
+
+
+def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+    return create_async_engine(
+        normalise_url(url),
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        pool_recycle=1800,
+    )
+
+
+async def ping(engine: AsyncEngine) -> None:
+    async with engine.connect() as connection:
+        await connection.execute(text("SELECT 1"))
+
+
+def ensure_database(url: str) -> bool:
+    """Create the URL's database when it does not exist; return whether it was created.
+
+    CREATE DATABASE cannot run inside a transaction, so this talks to the server's maintenance
+    database with a plain autocommit psycopg connection.
+    """
+    target = normalise_url(url)
+    name = target.database
+    if not name:
+        raise ValueError("the database URL names no database")
+    maintenance = target.set(database="postgres", drivername="postgresql")
+    conninfo = maintenance.render_as_string(hide_password=False)
+    with psycopg.connect(conninfo, autocommit=True, connect_timeout=10) as connection:
+        exists = connection.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", (name,)
+        ).fetchone()
+        if exists:
+            return False
+        try:
+            connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        except psycopg.errors.DuplicateDatabase:
+            return False  # created concurrently by another migrate run
+        return True

@@ -1,0 +1,46 @@
+"""The config role's app factory: its engine, its Redis client, its checks, its routes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from functools import partial
+
+from litestar import Litestar
+from redis.asyncio import Redis
+
+from phoenix.common import database
+from phoenix.common.health import ReadinessCheck
+from phoenix.common.web import build_app
+from phoenix.config.settings import ConfigSettings
+
+ROLE = "config"
+
+
+def create_app(settings: ConfigSettings) -> Litestar:
+    engine = database.create_engine(settings.nodedb_url, pool_size=settings.nodedb_pool_size)
+    redis = Redis.from_url(
+        settings.redis_url,
+        socket_connect_timeout=settings.readiness_timeout,
+        socket_timeout=settings.readiness_timeout,
+        health_check_interval=30,
+    )
+
+    @asynccontextmanager
+    async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await redis.aclose()
+            await engine.dispose()
+
+    return build_app(
+        role=ROLE,
+        settings=settings,
+        checks=[
+            ReadinessCheck("postgres", partial(database.ping, engine)),
+            ReadinessCheck("redis", redis.ping),
+        ],
+        lifespan=[lifespan],
+        state={"nodedb": engine, "redis": redis},
+    )

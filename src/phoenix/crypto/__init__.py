@@ -1,0 +1,1 @@
+"""Pure cryptography over bytes: no I/O, no web framework, no role. Checked against RFC vectors."""

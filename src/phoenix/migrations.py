@@ -1,0 +1,64 @@
+"""`phoenix migrate`: create a role's database when missing, then bring it to the newest schema.
+
+One alembic.ini with a section per database (alembic's "multiple environments" recipe); each
+tree's env.py imports only its own role's models.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Final, Literal
+
+from phoenix.common.database import ensure_database, normalise_url
+
+Database = Literal["userdb", "nodedb"]
+DATABASES: Final[tuple[Database, ...]] = ("userdb", "nodedb")
+
+
+class MigrationSetupError(Exception):
+    pass
+
+
+def alembic_ini() -> Path:
+    """alembic.ini: PHOENIX_ALEMBIC_CONFIG, else the source checkout this package runs from."""
+    configured = os.environ.get("PHOENIX_ALEMBIC_CONFIG")
+    if configured:
+        path = Path(configured)
+        if not path.is_file():
+            raise MigrationSetupError(f"PHOENIX_ALEMBIC_CONFIG: no file at {path}")
+        return path
+    for parent in Path(__file__).resolve().parents:
+        candidate = parent / "alembic.ini"
+        if candidate.is_file():
+            return candidate
+    raise MigrationSetupError("PHOENIX_ALEMBIC_CONFIG: not set and no alembic.ini found")
+
+
+def database_url(database: Database) -> str:
+    """The URL from the owning role's settings — so `migrate --db userdb` loads only auth's."""
+    from phoenix import settings
+
+    if database == "userdb":
+        from phoenix.auth.settings import AuthSettings
+
+        return settings.load(AuthSettings).userdb_url
+    from phoenix.config.settings import ConfigSettings
+
+    return settings.load(ConfigSettings).nodedb_url
+
+
+def upgrade(database: Database, url: str, revision: str = "head") -> bool:
+    """Migrate to ``revision``; return whether the database had to be created first."""
+    from alembic import command
+    from alembic.config import Config
+
+    created = ensure_database(url)
+    ini = alembic_ini()
+    config = Config(str(ini), ini_section=database)
+    config.set_main_option("script_location", str(ini.parent / "alembic" / database))
+    rendered = normalise_url(url).render_as_string(hide_password=False)
+    # ConfigParser interpolation would read a '%' in a password as a placeholder.
+    config.set_main_option("sqlalchemy.url", rendered.replace("%", "%%"))
+    command.upgrade(config, revision)
+    return created

@@ -1,0 +1,1 @@
+"""The worker role: Dramatiq jobs. Reaches other roles' data only through their HTTP APIs."""

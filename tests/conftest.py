@@ -1,0 +1,119 @@
+"""Test harness: real Postgres, Redis and RabbitMQ; one throwaway database per test run.
+
+Addresses come from PHOENIX_TEST_POSTGRES_URL, PHOENIX_TEST_REDIS_URL and PHOENIX_TEST_RABBITMQ_URL
+(defaults: the machine's local servers). Fixtures only ever create and drop what they made
+themselves: uniquely named databases, key namespaces and queues.
+
+A missing part skips a test on a laptop, but under CI=true every skip is turned into a failure
+unless the test is marked ``skip_allowed_in_ci`` with the reason the part cannot exist there.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Callable, Iterator
+from urllib.parse import urlsplit
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from tests.harness import processes
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+POSTGRES_URL = os.environ.get(
+    "PHOENIX_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+REDIS_URL = os.environ.get("PHOENIX_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+RABBITMQ_URL = os.environ.get("PHOENIX_TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()
+    if IN_CI and report.skipped and item.get_closest_marker("skip_allowed_in_ci") is None:
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.outcome = "failed"
+        report.longrepr = f"skipped under CI=true, which must not happen: {reason}"
+
+
+def require(part: str, reachable: bool, how: str) -> None:
+    """Skip when ``part`` is missing (a failure under CI=true, by the hook above)."""
+    if not reachable:
+        pytest.skip(f"{part} is not reachable ({how})")
+
+
+def tcp_reachable(url: str, default_port: int) -> bool:
+    parts = urlsplit(url)
+    try:
+        with socket.create_connection(
+            (parts.hostname or "127.0.0.1", parts.port or default_port), 2
+        ):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    require("PostgreSQL", tcp_reachable(POSTGRES_URL, 5432), POSTGRES_URL)
+    return POSTGRES_URL
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    require("Redis", tcp_reachable(REDIS_URL, 6379), REDIS_URL)
+    return REDIS_URL
+
+
+@pytest.fixture(scope="session")
+def rabbitmq_url() -> str:
+    require("RabbitMQ", tcp_reachable(RABBITMQ_URL, 5672), RABBITMQ_URL)
+    return RABBITMQ_URL
+
+
+def _database_url(server_url: str, name: str) -> str:
+    parts = urlsplit(server_url)
+    return parts._replace(path="/" + name).geturl()
+
+
+def drop_database(server_url: str, name: str) -> None:
+    with psycopg.connect(server_url, autocommit=True) as connection:
+        connection.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+
+
+@pytest.fixture
+def database_name_factory(postgres_url: str) -> Iterator[Callable[[str], str]]:
+    """Names (and URLs) of databases that do not exist yet; every one is dropped afterwards."""
+    made: list[str] = []
+
+    def make(purpose: str) -> str:
+        name = f"phoenix_test_{purpose}_{uuid.uuid4().hex[:10]}"
+        made.append(name)
+        return _database_url(postgres_url, name)
+
+    yield make
+    for name in made:
+        drop_database(postgres_url, name)
+
+
+@pytest.fixture
+def unique() -> str:
+    """A short random suffix for key namespaces, queue names and the like."""
+    return uuid.uuid4().hex[:12]
+
+
+@pytest.fixture
+def spare_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[processes.SpareRedis]:
+    """A Redis of the test's own on a spare port, to stop at will (never the machine's)."""
+    server = processes.SpareRedis(tmp_path_factory.mktemp("redis"))
+    require("redis-server", server.available(), "the redis-server binary")
+    server.start()
+    yield server
+    server.stop()

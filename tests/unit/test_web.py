@@ -1,0 +1,77 @@
+"""What every role's app shares: problem documents for every error, the body limit, no traces."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import msgspec
+import pytest
+from litestar import post
+from litestar.params import JSONBody
+from litestar.testing import TestClient
+
+from phoenix.common.web import build_app
+from phoenix.settings import CommonSettings
+
+
+class Greeting(msgspec.Struct, forbid_unknown_fields=True):
+    name: str
+
+
+@post("/echo", status_code=200)
+async def echo(data: JSONBody[Greeting]) -> Greeting:
+    return data
+
+
+@post("/explode")
+async def explode() -> None:
+    raise RuntimeError("internal detail: postgres password is hunter2")
+
+
+@pytest.fixture
+def client() -> Iterator[TestClient]:  # type: ignore[type-arg]
+    app = build_app(
+        role="test",
+        settings=CommonSettings(max_body_bytes=256),
+        route_handlers=[echo, explode],
+    )
+    with TestClient(app, raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+def test_a_valid_body_is_answered(client: TestClient) -> None:  # type: ignore[type-arg]
+    assert client.post("/echo", json={"name": "ada"}).json() == {"name": "ada"}
+
+
+def test_a_body_over_the_limit_is_413_problem(client: TestClient) -> None:  # type: ignore[type-arg]
+    answer = client.post("/echo", content=b'{"name": "' + b"a" * 1000 + b'"}')
+    assert answer.status_code == 413
+    assert answer.headers["content-type"] == "application/problem+json"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"{not json", b'{"name": 5}', b'{"name": "x", "extra": 1}', b"[]", b""],
+)
+def test_malformed_bodies_are_4xx_problems(client: TestClient, body: bytes) -> None:  # type: ignore[type-arg]
+    answer = client.post("/echo", content=body, headers={"content-type": "application/json"})
+    assert 400 <= answer.status_code < 500
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert answer.json()["status"] == answer.status_code
+
+
+def test_an_unexpected_error_is_a_bare_500(client: TestClient) -> None:  # type: ignore[type-arg]
+    answer = client.post("/explode")
+    assert answer.status_code == 500
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert "hunter2" not in answer.text
+    assert "Traceback" not in answer.text
+    assert "RuntimeError" not in answer.text
+    assert set(answer.json()) == {"type", "title", "status"}
+
+
+def test_unknown_routes_and_methods_are_problems(client: TestClient) -> None:  # type: ignore[type-arg]
+    assert client.get("/nowhere").headers["content-type"] == "application/problem+json"
+    wrong = client.get("/echo")
+    assert wrong.status_code == 405
+    assert wrong.headers["content-type"] == "application/problem+json"
