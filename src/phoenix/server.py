@@ -13,6 +13,7 @@ import tempfile
 
 from granian.log import LogLevels
 
+from phoenix.common.logging import server_log_config
 from phoenix.settings import CommonSettings
 
 FACTORY = "phoenix.app:app_from_environment"
@@ -33,6 +34,7 @@ def serve(role: str, settings: CommonSettings, *, host: str, port: int, workers:
             port=port,
             workers=workers,
             log_enabled=True,
+            log_dictconfig=server_log_config(),
             log_access=False,
             log_level=_granian_level(settings.log_level),
             respawn_failed_workers=True,

@@ -116,3 +116,34 @@ def test_no_client_address_or_credential_reaches_a_log_line(config_server: RoleS
 def test_sigterm_shuts_down_cleanly(config_server: RoleServer) -> None:
     assert config_server.stop() == 0
     assert "Traceback" not in config_server.logs()
+
+
+def test_metrics_add_up_across_server_workers(
+    tmp_path: Path, nodedb_url: str, redis_url: str
+) -> None:
+    server = RoleServer(
+        "config",
+        {"PHOENIX_NODEDB_URL": nodedb_url, "PHOENIX_REDIS_URL": redis_url},
+        tmp_path / "config.log",
+        workers=2,
+    ).start()
+    try:
+        with httpx.Client(base_url=server.base_url) as client:
+            before = _healthz_count(client.get("/metrics").text)
+            for _ in range(30):
+                client.get("/healthz", headers={"Connection": "close"})
+            after = _healthz_count(client.get("/metrics").text)
+    finally:
+        server.stop()
+    assert after - before == 30
+
+
+def _healthz_count(metrics: str) -> float:
+    prefix = (
+        'phoenix_requests_total{app_name="phoenix_config",method="GET",'
+        'path="/healthz",status_code="200"}'
+    )
+    for line in metrics.splitlines():
+        if line.startswith(prefix):
+            return float(line.split()[-1])
+    return 0.0

@@ -22,14 +22,51 @@ _LEVELS_DEFAULT: Final = logging.ERROR
 _SILENCED: Final = ("uvicorn.access", "granian.access", "_granian.access")
 
 
-def configure_logging(level: str = "info", role: str | None = None) -> None:
-    numeric = _LEVELS.get(level, _LEVELS_DEFAULT)
-    shared: list[structlog.types.Processor] = [
+def _shared_processors() -> list[structlog.types.Processor]:
+    return [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
+
+
+def json_formatter() -> logging.Formatter:
+    """A stdlib formatter that renders any library's records as our JSON lines."""
+    return structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=_shared_processors(),
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info,
+            structlog.processors.JSONRenderer(),
+        ],
+    )
+
+
+def server_log_config() -> dict[str, object]:
+    """dictConfig for the ASGI server's own loggers: JSON lines, and its access log discarded."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": "phoenix.common.logging.json_formatter"}},
+        "handlers": {
+            "console": {
+                "class": "logging.StreamHandler",
+                "formatter": "json",
+                "stream": "ext://sys.stdout",
+            },
+            "discard": {"class": "logging.NullHandler"},
+        },
+        "loggers": {
+            "_granian": {"handlers": ["console"], "level": "INFO", "propagate": False},
+            "granian.access": {"handlers": ["discard"], "propagate": False},
+        },
+    }
+
+
+def configure_logging(level: str = "info", role: str | None = None) -> None:
+    numeric = _LEVELS.get(level, _LEVELS_DEFAULT)
+    shared = _shared_processors()
     if role is not None:
         structlog.contextvars.bind_contextvars(role=role)
     structlog.configure(
@@ -41,16 +78,8 @@ def configure_logging(level: str = "info", role: str | None = None) -> None:
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
         cache_logger_on_first_use=True,
     )
-    formatter = structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=shared,
-        processors=[
-            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-            structlog.processors.format_exc_info,
-            structlog.processors.JSONRenderer(),
-        ],
-    )
     handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(formatter)
+    handler.setFormatter(json_formatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(numeric)
