@@ -5,8 +5,8 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
-from phoenix.config.models import NodeBase
 from phoenix.common.database import normalise_url
+from phoenix.config.models import NodeBase
 
 config = context.config
 target_metadata = NodeBase.metadata

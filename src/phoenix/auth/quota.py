@@ -1,0 +1,93 @@
+"""Per-account issuance quota over a rolling 24 hours, counted in hourly buckets.
+
+The whole check-and-count is one INSERT … ON CONFLICT DO UPDATE … WHERE statement. Postgres
+locks the user's row and evaluates the WHERE against its newest version, so concurrent requests
+queue on that row and can never issue past the limit — no read-then-write race. Buckets are
+hours: a token counts until the 24th hour boundary after it was issued (between 23 and 24 h).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Final
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+BUCKETS: Final = 24
+SECONDS_PER_HOUR: Final = 3600
+
+# The SQL functions these statements use are created by UserDB migration 0002.
+_TAKE: Final = text(
+    """
+    INSERT INTO issuance_quota (uid, hour, counts)
+    VALUES (:uid, :hour, array[:n] || array_fill(0, array[23]))
+    ON CONFLICT (uid) DO UPDATE
+    SET hour = greatest(issuance_quota.hour, excluded.hour),
+        counts = phoenix_quota_take(
+            issuance_quota.counts, excluded.hour - issuance_quota.hour, :n)
+    WHERE phoenix_quota_sum(phoenix_quota_shifted(
+            issuance_quota.counts, excluded.hour - issuance_quota.hour)) + :n <= :limit
+    RETURNING phoenix_quota_sum(counts)
+    """
+)
+
+_READ: Final = text(
+    """
+    SELECT phoenix_quota_shifted(counts, :hour - hour) FROM issuance_quota WHERE uid = :uid
+    """
+)
+
+
+@dataclass(frozen=True)
+class QuotaDecision:
+    granted: bool
+    used: int
+    limit: int
+    retry_after: int | None = None  # seconds, when refused
+
+    @property
+    def remaining(self) -> int:
+        return max(0, self.limit - self.used)
+
+
+def hour_of(epoch_seconds: float) -> int:
+    return int(epoch_seconds // SECONDS_PER_HOUR)
+
+
+async def take(
+    connection: AsyncConnection, uid: str, tokens: int, limit: int, now: float
+) -> QuotaDecision:
+    """Count ``tokens`` against ``uid``'s quota if they all fit; otherwise count nothing."""
+    if tokens > limit:
+        return QuotaDecision(False, 0, limit, retry_after=None)
+    hour = hour_of(now)
+    used = (
+        await connection.execute(_TAKE, {"uid": uid, "hour": hour, "n": tokens, "limit": limit})
+    ).scalar_one_or_none()
+    if used is not None:
+        return QuotaDecision(True, int(used), limit)
+    counts = await read(connection, uid, now)
+    return QuotaDecision(
+        False, sum(counts), limit, retry_after=retry_after(counts, tokens, limit, now)
+    )
+
+
+async def read(connection: AsyncConnection, uid: str, now: float) -> list[int]:
+    """The user's hourly counts aligned to ``now`` (index 0 is the current hour)."""
+    row = (await connection.execute(_READ, {"uid": uid, "hour": hour_of(now)})).scalar_one_or_none()
+    return list(row) if row is not None else [0] * BUCKETS
+
+
+def retry_after(counts: list[int], tokens: int, limit: int, now: float) -> int:
+    """Seconds until enough old buckets leave the window for ``tokens`` more to fit."""
+    used = sum(counts)
+    into_hour = now % SECONDS_PER_HOUR
+    to_next_hour = SECONDS_PER_HOUR - into_hour
+    # The oldest bucket (index 23) leaves at the next hour boundary, index 22 an hour later...
+    for waited_hours, index in enumerate(range(BUCKETS - 1, -1, -1)):
+        used -= counts[index]
+        if used + tokens <= limit:
+            return math.ceil(to_next_hour + waited_hours * SECONDS_PER_HOUR)
+    return math.ceil(to_next_hour + (BUCKETS - 1) * SECONDS_PER_HOUR)
