@@ -17,14 +17,14 @@ test: deps services lint
 	$(BIN)/pytest
 
 lint: deps
-	$(BIN)/ruff check src daemon/src tests alembic
-	$(BIN)/ruff format --check src daemon/src tests alembic
+	$(BIN)/ruff check src daemon/src tests alembic bench
+	$(BIN)/ruff format --check src daemon/src tests alembic bench
 	$(BIN)/mypy
 	$(BIN)/lint-imports --config importlinter.ini
 
 format: deps
-	$(BIN)/ruff format src daemon/src tests alembic
-	$(BIN)/ruff check --fix src daemon/src tests alembic
+	$(BIN)/ruff format src daemon/src tests alembic bench
+	$(BIN)/ruff check --fix src daemon/src tests alembic bench
 
 unit: deps
 	$(BIN)/pytest tests/unit
