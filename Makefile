@@ -35,7 +35,7 @@ integration: deps services
 bench: deps services
 	$(BIN)/python -m bench
 
-image: deps
+image: $(STAMPS)/apt
 	scripts/build-image.sh
 
 daemon-binary: deps

@@ -9,7 +9,7 @@ staging=$(mktemp -d)
 trap 'rm -rf "$staging"' EXIT
 "$python" -m pip install --quiet --disable-pip-version-check --no-compile --target "$staging" ./daemon
 # Console-script shims and metadata are not needed inside the archive.
-rm -rf "$staging"/bin "$staging"/*.dist-info
+rm -rf "${staging:?}"/bin "${staging:?}"/*.dist-info
 mkdir -p "$(dirname "$out")"
 "$python" -m zipapp "$staging" --main "phoenix_node.cli:main" --python "/usr/bin/env python3" \
   --compress --output "$out"
