@@ -42,6 +42,7 @@ daemon-binary: deps
 	scripts/build-daemon-binary.sh
 
 deps: $(STAMPS)/python $(STAMPS)/apt
+	@scripts/ensure-npm.sh
 
 services:
 	@scripts/ensure-services.sh
@@ -58,4 +59,4 @@ $(STAMPS)/apt: scripts/apt-packages.txt
 	@mkdir -p $(STAMPS) && touch $@
 
 clean:
-	rm -rf $(VENV) $(STAMPS) .mypy_cache .ruff_cache .pytest_cache build dist
+	rm -rf $(VENV) $(STAMPS) node_modules .mypy_cache .ruff_cache .pytest_cache build dist

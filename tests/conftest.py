@@ -22,7 +22,7 @@ from psycopg import sql
 
 from tests.harness import processes
 
-pytest_plugins = ["tests.harness.ci_skips", "pytester"]
+pytest_plugins = ["tests.harness.ci_skips", "tests.harness.firebase_fixtures", "pytester"]
 
 POSTGRES_URL = os.environ.get(
     "PHOENIX_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
