@@ -67,6 +67,13 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--role", required=True)
     report.set_defaults(handler=_boundary_report)
 
+    issuer = commands.add_parser("issuer", help="issuer key management")
+    issuer_commands = issuer.add_subparsers(dest="issuer_command", required=True)
+    keygen = issuer_commands.add_parser("keygen", help="add a new RSA-2048 key to a PEM bundle")
+    keygen.add_argument("--out", required=True, help="bundle file (created, or appended to)")
+    keygen.add_argument("--not-before", default=None, help="ISO 8601 time (default: now)")
+    keygen.set_defaults(handler=_issuer_keygen)
+
     dev = commands.add_parser("dev", help="development-only commands (PHOENIX_ENV=dev)")
     dev_commands = dev.add_subparsers(dest="dev_command", required=True)
     show = dev_commands.add_parser(
@@ -74,6 +81,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     show.add_argument("--role", required=True)
     show.set_defaults(handler=_dev_settings)
+    grant = dev_commands.add_parser("grant", help="give a Firebase user an entitlement")
+    grant.add_argument("--email", required=True)
+    grant.add_argument("--days", type=int, default=30)
+    grant.set_defaults(handler=_dev_grant)
     dev_up = dev_commands.add_parser("up", help="run every role in the foreground (make dev)")
     dev_up.set_defaults(handler=_dev_up)
     return parser
@@ -114,6 +125,84 @@ def _boundary_report(args: argparse.Namespace) -> int:
     from phoenix.boundary import report
 
     print(json.dumps(report(args.role), indent=2))
+    return 0
+
+
+def _issuer_keygen(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+    from pathlib import Path
+
+    from phoenix.auth.keys import KeyBundleError, generate, parse_bundle, render_key
+
+    out = Path(args.out)
+    existing_text = out.read_text() if out.exists() else ""
+    try:
+        existing = parse_bundle(existing_text) if existing_text.strip() else []
+        moment = (
+            datetime.fromisoformat(args.not_before.replace("Z", "+00:00"))
+            if args.not_before
+            else datetime.now(UTC).replace(microsecond=0)
+        )
+        if moment.tzinfo is None:
+            _fail("--not-before needs a time zone (e.g. 2026-12-01T00:00:00Z)")
+        key = generate(existing, moment)
+    except (KeyBundleError, ValueError) as error:
+        _fail(f"{out}: {error}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("a") as bundle:
+        if existing_text and not existing_text.endswith("\n"):
+            bundle.write("\n")
+        bundle.write(render_key(key.private_key, moment))
+    out.chmod(0o600)
+    print(
+        json.dumps(
+            {
+                "bundle": str(out),
+                "truncated_key_id": key.truncated_id,
+                "not_before": moment.isoformat(),
+                "keys": len(existing) + 1,
+            }
+        )
+    )
+    return 0
+
+
+def _dev_grant(args: argparse.Namespace) -> int:
+    _require_dev()
+    import asyncio
+    from datetime import UTC, datetime
+
+    from firebase_admin import auth
+
+    from phoenix.app import load_settings
+    from phoenix.auth import users
+    from phoenix.auth.firebase import FirebaseVerifier
+    from phoenix.auth.settings import AuthSettings
+    from phoenix.common.database import create_engine
+    from phoenix.devrun import environment
+
+    os.environ.update(environment(os.environ))  # the same defaults `make dev` runs with
+    settings = load_settings("auth")
+    assert isinstance(settings, AuthSettings)
+    verifier = FirebaseVerifier(settings)
+    try:
+        uid = auth.get_user_by_email(args.email, app=verifier.app).uid
+    except auth.UserNotFoundError:
+        _fail(f"no Firebase user with email {args.email}: sign up first")
+    finally:
+        verifier.close()
+
+    async def run() -> datetime:
+        engine = create_engine(settings.userdb_url, pool_size=1)
+        try:
+            async with engine.begin() as connection:
+                await users.upsert_user(connection, uid, args.email)
+                return await users.grant(connection, uid, args.days, datetime.now(UTC))
+        finally:
+            await engine.dispose()
+
+    expires = asyncio.run(run())
+    print(json.dumps({"uid": uid, "email": args.email, "entitled_until": expires.isoformat()}))
     return 0
 
 

@@ -14,10 +14,16 @@ import subprocess
 import sys
 import time
 from collections.abc import Mapping
+from pathlib import Path
 from types import FrameType
 from typing import Final
 
 from phoenix.app import DEFAULT_PORTS, ROLES
+
+REPO: Final = Path(__file__).resolve().parents[2]
+STATE: Final = REPO / ".dev"
+FIREBASE: Final = REPO / "node_modules" / ".bin" / "firebase"
+EMULATOR_PORT: Final = 9099
 
 DEV_ENV: Final = {
     "PHOENIX_ENV": "dev",
@@ -26,6 +32,9 @@ DEV_ENV: Final = {
     "PHOENIX_NODEDB_URL": "postgresql://postgres@127.0.0.1:5432/phoenix_nodes",
     "PHOENIX_REDIS_URL": "redis://127.0.0.1:6379/0",
     "PHOENIX_BROKER": "redis",
+    "PHOENIX_ISSUER_SIGNING_KEYS_FILE": str(STATE / "issuer-keys.pem"),
+    "PHOENIX_FIREBASE_PROJECT_ID": "demo-phoenix",
+    "FIREBASE_AUTH_EMULATOR_HOST": f"127.0.0.1:{EMULATOR_PORT}",
 }
 
 
@@ -59,6 +68,14 @@ def preflight(env: Mapping[str, str]) -> None:
     for role in ROLES:
         if not _port_free(DEFAULT_PORTS[role]):
             raise DevError(f"port {DEFAULT_PORTS[role]} ({role}) is in use: stop what holds it")
+    if not _port_free(EMULATOR_PORT):
+        raise DevError(
+            f"port {EMULATOR_PORT} (Firebase Auth emulator) is in use: stop what holds it"
+        )
+    if not FIREBASE.exists():
+        raise DevError(
+            "the Firebase Auth emulator is not installed: run `make dev` (it runs npm ci)"
+        )
     if not _reachable(5432) and "127.0.0.1:5432" in env["PHOENIX_USERDB_URL"]:
         raise DevError(
             "no PostgreSQL on 127.0.0.1:5432: run `make dev` (it starts one) "
@@ -73,6 +90,15 @@ def preflight(env: Mapping[str, str]) -> None:
 def up() -> int:
     env = environment(os.environ)
     preflight(env)
+    keys = Path(env["PHOENIX_ISSUER_SIGNING_KEYS_FILE"])
+    if "PHOENIX_ISSUER_SIGNING_KEYS" not in env and not keys.exists():
+        subprocess.run(
+            [sys.executable, "-m", "phoenix", "issuer", "keygen", "--out", str(keys)],
+            env=env,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+    emulator = _start_emulator()
     for database in ("userdb", "nodedb"):
         subprocess.run(
             [sys.executable, "-m", "phoenix", "migrate", "--db", database],
@@ -80,7 +106,7 @@ def up() -> int:
             check=True,
             stdout=subprocess.DEVNULL,
         )
-    processes = {
+    processes = {"firebase-emulator": emulator} | {
         role: subprocess.Popen([sys.executable, "-m", "phoenix", "serve", "--role", role], env=env)
         for role in ROLES
     }
@@ -107,6 +133,8 @@ def up() -> int:
         for process in processes.values():
             if process.poll() is None:
                 process.terminate()
+        if emulator.poll() is None:
+            os.killpg(emulator.pid, signal.SIGTERM)  # the emulator's node children too
         for process in processes.values():
             try:
                 process.wait(40)
@@ -115,9 +143,45 @@ def up() -> int:
     return 0
 
 
+def _start_emulator() -> subprocess.Popen[bytes]:
+    STATE.mkdir(exist_ok=True)
+    log = (STATE / "firebase-emulator.log").open("wb")
+    process = subprocess.Popen(
+        [
+            str(FIREBASE),
+            "emulators:start",
+            "--only",
+            "auth",
+            "--project",
+            "demo-phoenix",
+            "--config",
+            str(REPO / "firebase.json"),
+        ],
+        cwd=STATE,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        env={**os.environ, "CI": "true", "NO_UPDATE_NOTIFIER": "1"},
+    )
+    deadline = time.monotonic() + 60
+    while not _reachable(EMULATOR_PORT):
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise DevError(
+                f"the Firebase Auth emulator did not start: see {STATE}/firebase-emulator.log"
+            )
+        time.sleep(0.3)
+    return process
+
+
 def _summary() -> None:
     lines = ["", "Phoenix is running (Ctrl-C stops everything):"]
     for role in ROLES:
         url = f"http://127.0.0.1:{DEFAULT_PORTS[role]}"
         lines.append(f"  {role:<10} {url}  (/healthz /readyz /metrics /schema/openapi.json)")
+    lines.append(
+        f"  firebase   http://127.0.0.1:{EMULATOR_PORT}  (Auth emulator, project demo-phoenix)"
+    )
+    lines.append(
+        "  grant a user a subscription: PHOENIX_ENV=dev .venv/bin/phoenix dev grant --email E"
+    )
     print("\n".join(lines), flush=True)

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Final, Literal
+from typing import Annotated, Final, Literal
+
+import msgspec
 
 from phoenix.common.database import ensure_database, normalise_url
+from phoenix.settings import SECRET, load
 
 Database = Literal["userdb", "nodedb"]
 DATABASES: Final[tuple[Database, ...]] = ("userdb", "nodedb")
@@ -35,17 +38,19 @@ def alembic_ini() -> Path:
     raise MigrationSetupError("PHOENIX_ALEMBIC_CONFIG: not set and no alembic.ini found")
 
 
+class _UserDB(msgspec.Struct, frozen=True):
+    userdb_url: Annotated[str, SECRET]
+
+
+class _NodeDB(msgspec.Struct, frozen=True):
+    nodedb_url: Annotated[str, SECRET]
+
+
 def database_url(database: Database) -> str:
-    """The URL from the owning role's settings — so `migrate --db userdb` loads only auth's."""
-    from phoenix import settings
-
+    """The URL only, read as its role reads it: migrating needs none of the role's other secrets."""
     if database == "userdb":
-        from phoenix.auth.settings import AuthSettings
-
-        return settings.load(AuthSettings).userdb_url
-    from phoenix.config.settings import ConfigSettings
-
-    return settings.load(ConfigSettings).nodedb_url
+        return load(_UserDB).userdb_url
+    return load(_NodeDB).nodedb_url
 
 
 def upgrade(database: Database, url: str, revision: str = "head") -> bool:

@@ -87,6 +87,8 @@ def load(
         values[field.name] = _convert(variable, raw, field.type)
     try:
         return cls(**values)
+    except SettingsError:
+        raise
     except (TypeError, ValueError) as error:  # __post_init__ checks across fields
         raise SettingsError(ENV_PREFIX + "*", str(error)) from None
 

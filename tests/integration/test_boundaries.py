@@ -9,7 +9,13 @@ import sys
 
 import pytest
 
+from tests.harness import issuer
+
 ENV = {
+    "PHOENIX_ENV": "test",
+    "PHOENIX_ISSUER_SIGNING_KEYS": issuer.bundle(),
+    "PHOENIX_FIREBASE_PROJECT_ID": "demo-phoenix",
+    "FIREBASE_AUTH_EMULATOR_HOST": "127.0.0.1:9",  # building the app contacts nothing
     "PHOENIX_USERDB_URL": "postgresql://postgres@127.0.0.1:5432/phoenix_users",
     "PHOENIX_NODEDB_URL": "postgresql://postgres@127.0.0.1:5432/phoenix_nodes",
 }

@@ -117,5 +117,9 @@ def test_analytics_and_worker_settings_carry_no_database_url() -> None:
 
 
 def test_secret_fields_have_a_file_variable() -> None:
-    assert secret_fields(AuthSettings) == ["userdb_url"]
+    assert secret_fields(AuthSettings) == [
+        "userdb_url",
+        "issuer_signing_keys",
+        "firebase_private_key",
+    ]
     assert "PHOENIX_USERDB_URL_FILE" in documented_variables(AuthSettings)

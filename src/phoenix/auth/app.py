@@ -1,13 +1,18 @@
-"""The auth role's app factory: its engine, its checks, its routes."""
+"""The auth role's app factory: its engine, its Firebase verifier, its issuer, its routes."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from functools import partial
 
 from litestar import Litestar
 
+from phoenix.auth.api import issuer_routes
+from phoenix.auth.firebase import FirebaseVerifier
+from phoenix.auth.issuer import Issuer, IssuerPolicy
+from phoenix.auth.keys import parse_bundle
 from phoenix.auth.settings import AuthSettings
 from phoenix.common import database
 from phoenix.common.health import ReadinessCheck
@@ -18,18 +23,32 @@ ROLE = "auth"
 
 def create_app(settings: AuthSettings) -> Litestar:
     engine = database.create_engine(settings.userdb_url, pool_size=settings.userdb_pool_size)
+    verifier = FirebaseVerifier(settings)
+    issuer = Issuer(
+        parse_bundle(settings.issuer_signing_keys),
+        IssuerPolicy(
+            request_uri=settings.issuer_request_uri,
+            overlap=timedelta(hours=settings.issuer_key_overlap_hours),
+            quota=settings.issuer_quota,
+            max_batch=settings.issuer_max_batch,
+            directory_max_age=settings.issuer_directory_max_age,
+        ),
+        engine,
+    )
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
         try:
             yield
         finally:
+            verifier.close()
             await engine.dispose()
 
     return build_app(
         role=ROLE,
         settings=settings,
+        route_handlers=issuer_routes(issuer, verifier),
         checks=[ReadinessCheck("postgres", partial(database.ping, engine))],
         lifespan=[lifespan],
-        state={"userdb": engine},
+        state={"userdb": engine, "issuer": issuer, "verifier": verifier},
     )

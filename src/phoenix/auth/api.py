@@ -1,0 +1,80 @@
+"""The auth role's HTTP surface: the issuer directory and token issuance (RFC 9578 §4, §6)."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from litestar import Request, Response, get, post
+from litestar.types import ControllerRouterHandler
+
+from phoenix.auth.firebase import FirebaseVerifier, bearer_token
+from phoenix.auth.issuer import (
+    DIRECTORY_MEDIA_TYPE,
+    REQUEST_MEDIA_TYPE,
+    RESPONSE_MEDIA_TYPE,
+    Issuer,
+    UnprocessableTokenRequest,
+)
+from phoenix.common.problems import Problem
+from phoenix.crypto import batch
+from phoenix.crypto.privacypass import DecodeError, TokenRequest
+
+DIRECTORY_PATH = "/.well-known/private-token-issuer-directory"
+# The largest body issuance accepts: a full batch of 1024 requests and its length prefix.
+MAX_REQUEST_BYTES = 1024 * 259 + 8
+
+
+class UnsupportedMediaType(Problem):
+    status = 415
+    slug = "unsupported-media-type"
+    title = "Unsupported media type"
+
+
+def _media_type(request: Request[Any, Any, Any]) -> str:
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+def issuer_routes(issuer: Issuer, verifier: FirebaseVerifier) -> list[ControllerRouterHandler]:
+    request_path = urlsplit(issuer.policy.request_uri).path or "/v1/tokens"
+    max_body = min(MAX_REQUEST_BYTES, issuer.policy.max_batch * 259 + 8)
+
+    @get(DIRECTORY_PATH, summary="Privacy Pass issuer directory (RFC 9578 §4)", tags=["issuer"])
+    async def directory(request: Request[Any, Any, Any]) -> Response[bytes]:
+        current = issuer.directory()
+        headers = {
+            "ETag": current.etag,
+            "Cache-Control": f"public, max-age={issuer.policy.directory_max_age}",
+        }
+        if current.etag in request.headers.get("if-none-match", ""):
+            return Response(b"", status_code=304, headers=headers)
+        return Response(current.body, media_type=DIRECTORY_MEDIA_TYPE, headers=headers)
+
+    @post(
+        request_path,
+        summary="Issue blind signatures for token requests (RFC 9578 §6, batched draft §6)",
+        tags=["issuer"],
+        status_code=200,
+        request_max_body_size=max_body,
+    )
+    async def issue(request: Request[Any, Any, Any]) -> Response[bytes]:
+        media_type = _media_type(request)
+        if media_type not in (REQUEST_MEDIA_TYPE, batch.REQUEST_MEDIA_TYPE):
+            raise UnsupportedMediaType(f"send {REQUEST_MEDIA_TYPE} or {batch.REQUEST_MEDIA_TYPE}")
+        identity = await verifier.verify(bearer_token(request.headers.get("authorization")))
+        body = await request.body()
+        try:
+            if media_type == REQUEST_MEDIA_TYPE:
+                requests = [TokenRequest.decode(body)]
+            else:
+                requests = batch.decode_batch_request(body, issuer.policy.max_batch)
+        except DecodeError as error:
+            raise UnprocessableTokenRequest(str(error)) from None
+        signatures = await issuer.issue(identity, requests)
+        if media_type == REQUEST_MEDIA_TYPE:
+            return Response(signatures[0], media_type=RESPONSE_MEDIA_TYPE)
+        return Response(
+            batch.encode_batch_response(signatures), media_type=batch.RESPONSE_MEDIA_TYPE
+        )
+
+    return [directory, issue]
