@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 from litestar import Request, Response, get, post
 from litestar.types import ControllerRouterHandler
 
-from phoenix.auth.firebase import FirebaseVerifier, bearer_token
+from phoenix.auth.firebase import IdentityVerifier, bearer_token
 from phoenix.auth.issuer import (
     DIRECTORY_MEDIA_TYPE,
     REQUEST_MEDIA_TYPE,
@@ -35,7 +35,7 @@ def _media_type(request: Request[Any, Any, Any]) -> str:
     return request.headers.get("content-type", "").split(";")[0].strip().lower()
 
 
-def issuer_routes(issuer: Issuer, verifier: FirebaseVerifier) -> list[ControllerRouterHandler]:
+def issuer_routes(issuer: Issuer, verifier: IdentityVerifier) -> list[ControllerRouterHandler]:
     request_path = urlsplit(issuer.policy.request_uri).path or "/v1/tokens"
     max_body = min(MAX_REQUEST_BYTES, issuer.policy.max_batch * 259 + 8)
 

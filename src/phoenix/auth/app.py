@@ -10,7 +10,7 @@ from functools import partial
 from litestar import Litestar
 
 from phoenix.auth.api import issuer_routes
-from phoenix.auth.firebase import FirebaseVerifier
+from phoenix.auth.firebase import FirebaseVerifier, IdentityVerifier
 from phoenix.auth.issuer import Issuer, IssuerPolicy
 from phoenix.auth.keys import parse_bundle
 from phoenix.auth.settings import AuthSettings
@@ -21,9 +21,10 @@ from phoenix.common.web import build_app
 ROLE = "auth"
 
 
-def create_app(settings: AuthSettings) -> Litestar:
+def create_app(settings: AuthSettings, verifier: IdentityVerifier | None = None) -> Litestar:
+    """``verifier`` replaces Firebase only where a benchmark isolates signing cost."""
     engine = database.create_engine(settings.userdb_url, pool_size=settings.userdb_pool_size)
-    verifier = FirebaseVerifier(settings)
+    identity = verifier or FirebaseVerifier(settings)
     issuer = Issuer(
         parse_bundle(settings.issuer_signing_keys),
         IssuerPolicy(
@@ -41,14 +42,14 @@ def create_app(settings: AuthSettings) -> Litestar:
         try:
             yield
         finally:
-            verifier.close()
+            identity.close()
             await engine.dispose()
 
     return build_app(
         role=ROLE,
         settings=settings,
-        route_handlers=issuer_routes(issuer, verifier),
+        route_handlers=issuer_routes(issuer, identity),
         checks=[ReadinessCheck("postgres", partial(database.ping, engine))],
         lifespan=[lifespan],
-        state={"userdb": engine, "issuer": issuer, "verifier": verifier},
+        state={"userdb": engine, "issuer": issuer, "verifier": identity},
     )

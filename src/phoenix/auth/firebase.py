@@ -13,7 +13,7 @@ import itertools
 import json
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import firebase_admin
 from firebase_admin import auth, credentials
@@ -43,6 +43,12 @@ class IdentityUnavailable(Problem):
     status = 503
     slug = "identity-unavailable"
     title = "Identity provider unreachable"
+
+
+class IdentityVerifier(Protocol):
+    async def verify(self, id_token: str) -> Identity: ...
+
+    def close(self) -> None: ...
 
 
 class FirebaseVerifier:

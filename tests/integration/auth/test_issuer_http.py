@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import base64
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -324,3 +324,39 @@ def _forms(data: bytes) -> list[bytes]:
         base64.b64encode(data)[:24],
         base64.urlsafe_b64encode(data)[:24],
     ]
+
+
+async def test_an_upcoming_key_is_listed_but_does_not_sign(
+    firebase_emulator: FirebaseAuthEmulator,
+    database_name_factory: Callable[[str], str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    url = database_name_factory("rotation")
+    await asyncio.to_thread(upgrade, "userdb", url)
+    monkeypatch.setenv("FIREBASE_AUTH_EMULATOR_HOST", firebase_emulator.host)
+    now = datetime.now(UTC)
+    settings = load(
+        AuthSettings,
+        {
+            "PHOENIX_ENV": "test",
+            "PHOENIX_USERDB_URL": url,
+            "PHOENIX_ISSUER_SIGNING_KEYS": issuer_keys.bundle(
+                now - timedelta(days=1), now + timedelta(days=1)
+            ),
+            "PHOENIX_FIREBASE_PROJECT_ID": "demo-phoenix",
+        },
+    )
+    async with AsyncTestClient(create_app(settings), timeout=30) as client:
+        harness = Harness(client, firebase_emulator, url)
+        keys = [
+            TokenKey.from_base64url(entry["token-key"])
+            for entry in (await client.get(DIRECTORY)).json()["token-keys"]
+        ]
+        assert len(keys) == 2
+        user = await harness.entitled_user()
+        current, upcoming = keys
+        good, state = build_token_request(CHALLENGE, current)
+        answer = await harness.post(good.encode(), user.id_token)
+        plain_pss_verify(finalize_token(TokenResponse.decode(answer.content), state), current)
+        early, _ = build_token_request(CHALLENGE, upcoming)
+        assert_problem(await harness.post(early.encode(), user.id_token), 422)
