@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Annotated
 
-from phoenix.settings import SECRET, CommonSettings
+from phoenix.settings import SECRET, CommonSettings, SettingsError
 
 
 class ConfigSettings(CommonSettings, kw_only=True, frozen=True):
@@ -13,3 +14,43 @@ class ConfigSettings(CommonSettings, kw_only=True, frozen=True):
     nodedb_pool_size: int = 10
     # Spent tokens, hot node metrics and peer-change notifications.
     redis_url: Annotated[str, SECRET] = "redis://127.0.0.1:6379/0"
+    # Bootstrap secrets exit nodes register with (comma-separated: several during rotation).
+    node_tokens: Annotated[list[str], SECRET] = []
+    # The fleet monitor's credential for drain/undrain and node listings.
+    monitor_token: Annotated[str, SECRET] = ""
+    # Tunnel address space, carved into one pool per node.
+    tunnel_ipv4_supernet: str = "10.64.0.0/10"
+    tunnel_ipv4_pool_prefix: int = 20
+    tunnel_ipv6_supernet: str = "fd10:7068:6f65::/48"
+    tunnel_ipv6_pool_prefix: int = 64
+    # A node without a heartbeat for this long is not offered.
+    heartbeat_ttl_seconds: int = 30
+
+    def __post_init__(self) -> None:
+        for variable, supernet, prefix, version in (
+            (
+                "PHOENIX_TUNNEL_IPV4_SUPERNET",
+                self.tunnel_ipv4_supernet,
+                self.tunnel_ipv4_pool_prefix,
+                4,
+            ),
+            (
+                "PHOENIX_TUNNEL_IPV6_SUPERNET",
+                self.tunnel_ipv6_supernet,
+                self.tunnel_ipv6_pool_prefix,
+                6,
+            ),
+        ):
+            try:
+                network = ipaddress.ip_network(supernet)
+            except ValueError:
+                raise SettingsError(variable, f"{supernet!r} is not a network") from None
+            if (
+                network.version != version
+                or not network.prefixlen < prefix <= network.max_prefixlen - 2
+            ):
+                raise SettingsError(variable, f"cannot be carved into /{prefix} pools")
+        if any(len(token) < 32 for token in self.node_tokens):
+            raise SettingsError("PHOENIX_NODE_TOKENS", "each token needs at least 32 characters")
+        if self.monitor_token and len(self.monitor_token) < 32:
+            raise SettingsError("PHOENIX_MONITOR_TOKEN", "needs at least 32 characters")
