@@ -5,6 +5,8 @@ from __future__ import annotations
 import ipaddress
 from typing import Annotated
 
+import msgspec
+
 from phoenix.settings import SECRET, CommonSettings, SettingsError
 
 
@@ -25,6 +27,17 @@ class ConfigSettings(CommonSettings, kw_only=True, frozen=True):
     tunnel_ipv6_pool_prefix: int = 64
     # A node without a heartbeat for this long is not offered.
     heartbeat_ttl_seconds: int = 30
+    # The auth role's issuer directory: config learns token keys only by fetching it.
+    issuer_directory_url: str = "http://127.0.0.1:8081/.well-known/private-token-issuer-directory"
+    issuer_directory_refresh_seconds: int = 300
+    # The TokenChallenge this origin issues (RFC 9577 §2.1): issuer name and origin name.
+    issuer_name: str = "auth.phoenix.invalid"
+    origin_name: str = "config.phoenix.invalid"
+    # How long a spent token's digest is remembered (covers a key's signing life + overlap).
+    token_validity_seconds: int = 14 * 24 * 3600
+    # WireGuard configs handed out: lease length and the DNS servers inside the tunnel.
+    lease_hours: int = 24
+    tunnel_dns: list[str] = msgspec.field(default_factory=lambda: ["10.64.0.1"])
 
     def __post_init__(self) -> None:
         for variable, supernet, prefix, version in (
