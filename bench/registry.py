@@ -30,5 +30,6 @@ class Benchmark(msgspec.Struct, frozen=True):
 
 BENCHMARKS: Final[tuple[Benchmark, ...]] = (
     Benchmark("asgi_servers", "bench.asgi_servers:run"),
+    Benchmark("crypto", "bench.crypto:run"),
     # Benchmark("<name>", "bench.<name>:run"),
 )

@@ -1,10 +1,16 @@
 """RSA blind signatures (RFC 9474): the Appendix A vectors byte for byte, BlindSign's input
-checks and fault safeguard, and round trips for every variant."""
+checks, blinding and fault safeguard on both private-key backends (OpenSSL's raw RSA through
+`rsa_raw`, and gmpy2's constant-time CRT), and round trips for every variant."""
 
 from __future__ import annotations
 
+import copy
+import gc
 import json
+import pickle
 import secrets
+import threading
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -15,12 +21,14 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from phoenix.crypto import blind_rsa
+from phoenix.crypto import blind_rsa, rsa_raw
 from phoenix.crypto.blind_rsa import (
+    BACKENDS,
     RSABSSA_SHA384_PSS_DETERMINISTIC,
     RSABSSA_SHA384_PSS_RANDOMIZED,
     RSABSSA_SHA384_PSSZERO_DETERMINISTIC,
     RSABSSA_SHA384_PSSZERO_RANDOMIZED,
+    Backend,
     BlindingError,
     BlindingRandomness,
     BlindSigningKey,
@@ -70,8 +78,15 @@ def _fresh_key() -> rsa.RSAPrivateKey:
 
 
 @cache
-def _fresh_signing_key() -> BlindSigningKey:
-    return BlindSigningKey(_fresh_key())
+def _fresh_signing_key(backend: Backend | None = None) -> BlindSigningKey:
+    return BlindSigningKey(_fresh_key(), backend=backend)
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> Backend:
+    """Every BlindSign test runs on both backends: OpenSSL's raw RSA and gmpy2's CRT."""
+    chosen: Backend = request.param
+    return chosen
 
 
 vector_params = pytest.mark.parametrize(
@@ -121,8 +136,12 @@ def test_blind_with_the_vector_salt_and_inverse_gives_the_blinded_message(
 
 
 @vector_params
-def test_blind_sign_gives_the_vector_blind_signature(vector: dict[str, str]) -> None:
-    signing_key = BlindSigningKey(_vector_key(vector))
+def test_blind_sign_gives_the_vector_blind_signature(
+    vector: dict[str, str], backend: Backend
+) -> None:
+    # RSA signing is deterministic, so the internal blind does not change the output.
+    signing_key = BlindSigningKey(_vector_key(vector), backend=backend)
+    assert signing_key.backend == backend
     assert signing_key.blind_sign(_hex(vector, "blinded_msg")) == _hex(vector, "blind_sig")
 
 
@@ -185,70 +204,150 @@ def test_emsa_pss_encode_refuses_a_modulus_too_small_for_hash_and_salt() -> None
 # --- BlindSign: input checks, blinding, fault safeguard ----------------------------------------
 
 
-def test_blind_sign_refuses_a_message_shorter_than_the_modulus() -> None:
+def test_blind_sign_refuses_a_message_shorter_than_the_modulus(backend: Backend) -> None:
     with pytest.raises(InvalidBlindedMessage, match="size"):
-        _fresh_signing_key().blind_sign(bytes(255))
+        _fresh_signing_key(backend).blind_sign(bytes(255))
 
 
-def test_blind_sign_refuses_a_message_longer_than_the_modulus() -> None:
+def test_blind_sign_refuses_a_message_longer_than_the_modulus(backend: Backend) -> None:
     with pytest.raises(InvalidBlindedMessage, match="size"):
-        _fresh_signing_key().blind_sign(bytes(257))
+        _fresh_signing_key(backend).blind_sign(bytes(257))
 
 
-def test_blind_sign_refuses_an_empty_message() -> None:
+def test_blind_sign_refuses_an_empty_message(backend: Backend) -> None:
     with pytest.raises(InvalidBlindedMessage):
-        _fresh_signing_key().blind_sign(b"")
+        _fresh_signing_key(backend).blind_sign(b"")
 
 
 @pytest.mark.parametrize("offset", [0, 1, 12345])
-def test_blind_sign_refuses_a_message_not_below_the_modulus(offset: int) -> None:
+def test_blind_sign_refuses_a_message_not_below_the_modulus(offset: int, backend: Backend) -> None:
     n = _fresh_key().public_key().public_numbers().n
     with pytest.raises(InvalidBlindedMessage, match="not below n"):
-        _fresh_signing_key().blind_sign((n + offset).to_bytes(256, "big"))
+        _fresh_signing_key(backend).blind_sign((n + offset).to_bytes(256, "big"))
 
 
-def test_blind_sign_refuses_the_all_ones_message() -> None:
+def test_blind_sign_refuses_the_all_ones_message(backend: Backend) -> None:
     with pytest.raises(InvalidBlindedMessage):
-        _fresh_signing_key().blind_sign(b"\xff" * 256)
+        _fresh_signing_key(backend).blind_sign(b"\xff" * 256)
 
 
-def test_blind_sign_accepts_the_largest_message_below_the_modulus() -> None:
+@pytest.mark.parametrize("which", ["zero", "one", "n - 1"])
+def test_blind_sign_accepts_the_edges_of_the_range(which: str, backend: Backend) -> None:
     public = _fresh_key().public_key().public_numbers()
-    signature = _fresh_signing_key().blind_sign((public.n - 1).to_bytes(256, "big"))
-    assert pow(int.from_bytes(signature, "big"), public.e, public.n) == public.n - 1
+    m = {"zero": 0, "one": 1, "n - 1": public.n - 1}[which]
+    signature = _fresh_signing_key(backend).blind_sign(m.to_bytes(256, "big"))
+    assert pow(int.from_bytes(signature, "big"), public.e, public.n) == m
 
 
-def test_blind_sign_gives_the_same_signature_whatever_its_internal_blind() -> None:
+def test_blind_sign_gives_the_same_signature_whatever_its_internal_blind(
+    backend: Backend,
+) -> None:
     # Each call blinds the exponentiation with a fresh r; RSA signing is deterministic, so equal
     # outputs show the blind is removed exactly.
     message = secrets.token_bytes(255).rjust(256, b"\x00")
-    key = _fresh_signing_key()
+    key = _fresh_signing_key(backend)
     assert key.blind_sign(message) == key.blind_sign(message)
 
 
-def test_blind_sign_agrees_with_the_plain_rsa_private_operation() -> None:
+def test_blind_sign_agrees_with_the_plain_rsa_private_operation(backend: Backend) -> None:
     numbers = _fresh_key().private_numbers()
     n = numbers.public_numbers.n
     m = secrets.randbelow(n)
     expected = pow(m, numbers.d, n).to_bytes(256, "big")
-    assert _fresh_signing_key().blind_sign(m.to_bytes(256, "big")) == expected
+    assert _fresh_signing_key(backend).blind_sign(m.to_bytes(256, "big")) == expected
 
 
-@pytest.mark.parametrize("component", ["_dp", "_dq", "_qinv", "_p"])
-def test_blind_sign_refuses_to_return_a_signature_when_a_crt_parameter_is_faulty(
-    component: str,
+def test_blind_sign_never_exponentiates_the_clients_value_and_blinds_afresh_each_call(
+    backend: Backend,
 ) -> None:
-    # Simulates a fault (a flipped bit in memory) after the key was loaded: a faulty CRT half
-    # would reveal a prime factor of n (Boneh-DeMillo-Lipton), so nothing may come out.
-    faulty = BlindSigningKey(_fresh_key())
-    setattr(faulty, component, getattr(faulty, component) ^ 2)
+    key = BlindSigningKey(_fresh_key(), backend=backend)
+    real = key._private_op
+    seen: list[int] = []
+
+    def spy(c: Any) -> Any:
+        seen.append(int(c))
+        return real(c)
+
+    key._private_op = spy
+    m = 12345
+    first = key.blind_sign(m.to_bytes(256, "big"))
+    second = key.blind_sign(m.to_bytes(256, "big"))
+    assert first == second
+    assert len(seen) == 2
+    assert m not in seen
+    assert seen[0] != seen[1]
+
+
+def _flip_a_bit(operation: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """A private-key operation with a fault: one flipped bit in its result."""
+
+    def faulty(c: Any) -> Any:
+        return operation(c) ^ (1 << 700)
+
+    return faulty
+
+
+def test_blind_sign_refuses_to_return_a_faulty_exponentiation(backend: Backend) -> None:
+    # A fault in the exponentiation (a glitch, a flipped bit) would reveal a prime factor of n
+    # (Boneh-DeMillo-Lipton) if the result left the server: the self-check must stop it.
+    faulty = BlindSigningKey(_fresh_key(), backend=backend)
+    faulty._private_op = _flip_a_bit(faulty._private_op)
     message = (12345).to_bytes(256, "big")
     with pytest.raises(SigningFailure) as excinfo:
         faulty.blind_sign(message)
     assert "12345" not in str(excinfo.value)
 
 
-def test_signing_key_refuses_inconsistent_crt_components() -> None:
+@pytest.mark.parametrize("component", ["_dp", "_dq", "_qinv", "_p"])
+def test_gmp_blind_sign_refuses_to_return_a_signature_when_a_crt_parameter_is_faulty(
+    component: str,
+) -> None:
+    # Simulates a fault (a flipped bit in memory) after the key was loaded.
+    faulty = BlindSigningKey(_fresh_key(), backend="gmp")
+    crt = faulty._private_op
+    setattr(crt, component, getattr(crt, component) ^ 2)
+    message = (12345).to_bytes(256, "big")
+    with pytest.raises(SigningFailure) as excinfo:
+        faulty.blind_sign(message)
+    assert "12345" not in str(excinfo.value)
+
+
+def test_openssl_blind_sign_turns_an_openssl_failure_into_a_signing_failure() -> None:
+    class Refusing:
+        size = 256
+
+        def private_operation(self, value: bytes) -> bytes:
+            raise rsa_raw.RawRSAError("EVP_PKEY_decrypt failed (error:02000084:rsa routines)")
+
+    key = BlindSigningKey(_fresh_key(), backend="openssl")
+    key._private_op._key = Refusing()  # type: ignore[attr-defined]
+    with pytest.raises(SigningFailure, match="EVP_PKEY_decrypt"):
+        key.blind_sign((12345).to_bytes(256, "big"))
+
+
+def test_blind_sign_is_safe_from_many_threads_at_once(backend: Backend) -> None:
+    key = _fresh_signing_key(backend)
+    numbers = _fresh_key().private_numbers()
+    n = numbers.public_numbers.n
+    messages = [secrets.randbelow(n) for _ in range(24)]
+    wrong: list[int] = []
+
+    def work(offset: int) -> None:
+        for index in range(offset, len(messages), 4):
+            m = messages[index]
+            signature = key.blind_sign(m.to_bytes(256, "big"))
+            if signature != pow(m, numbers.d, n).to_bytes(256, "big"):
+                wrong.append(index)
+
+    threads = [threading.Thread(target=work, args=(offset,)) for offset in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert wrong == []
+
+
+def test_signing_key_refuses_inconsistent_crt_components(backend: Backend) -> None:
     numbers = _fresh_key().private_numbers()
 
     class Damaged:
@@ -269,16 +368,129 @@ def test_signing_key_refuses_inconsistent_crt_components() -> None:
             return _fresh_key().public_key()
 
     with pytest.raises(ValueError, match="inconsistent"):
-        BlindSigningKey(Damaged())  # type: ignore[arg-type]
+        BlindSigningKey(Damaged(), backend=backend)  # type: ignore[arg-type]
 
 
-def test_signing_key_repr_shows_no_key_material() -> None:
-    key = _fresh_signing_key()
+def test_signing_key_repr_shows_no_key_material(backend: Backend) -> None:
+    key = _fresh_signing_key(backend)
     numbers = _fresh_key().private_numbers()
     text = repr(key)
-    assert text == "BlindSigningKey(modulus_bits=2048)"
+    assert text == f"BlindSigningKey(modulus_bits=2048, backend={backend})"
+    assert repr(key._private_op) in {"_OpenSSLRaw()", "_GmpCrt()"}
     assert str(numbers.p) not in text
     assert f"{numbers.p:x}" not in text
+
+
+def test_the_openssl_backend_keeps_no_private_integer_in_python() -> None:
+    key = BlindSigningKey(_fresh_key(), backend="openssl")
+    numbers = _fresh_key().private_numbers()
+    secret = {numbers.p, numbers.q, numbers.d, numbers.dmp1, numbers.dmq1, numbers.iqmp}
+    held = [getattr(key, name) for name in type(key).__slots__]
+    operation: Any = key._private_op
+    held += [getattr(operation, name) for name in type(operation).__slots__]
+    assert not [value for value in held if isinstance(value, int) and int(value) in secret]
+
+
+def test_the_signing_key_cannot_be_deep_copied_or_pickled_with_openssl() -> None:
+    key = BlindSigningKey(_fresh_key(), backend="openssl")
+    with pytest.raises(TypeError):
+        copy.deepcopy(key)
+    with pytest.raises(TypeError):
+        pickle.dumps(key)
+
+
+# --- backend choice ----------------------------------------------------------------------------
+
+
+def test_openssl_is_the_default_backend_where_libcrypto_loads() -> None:
+    # Debian's libssl3 is always present here: CPython's own ssl and hashlib link it.
+    assert rsa_raw.available()
+    assert blind_rsa.default_backend() == "openssl"
+    assert BlindSigningKey(_fresh_key()).backend == "openssl"
+
+
+def test_signing_falls_back_to_gmp_without_libcrypto(monkeypatch: pytest.MonkeyPatch) -> None:
+    def unavailable() -> Any:
+        raise rsa_raw.OpenSSLUnavailable("no usable libcrypto 3.x (test)")
+
+    monkeypatch.setattr(rsa_raw, "load_libcrypto", unavailable)
+    assert not rsa_raw.available()
+    assert blind_rsa.default_backend() == "gmp"
+    key = BlindSigningKey(_fresh_key())
+    assert key.backend == "gmp"
+    numbers = _fresh_key().private_numbers()
+    n = numbers.public_numbers.n
+    assert key.blind_sign((7).to_bytes(256, "big")) == pow(7, numbers.d, n).to_bytes(256, "big")
+    with pytest.raises(rsa_raw.OpenSSLUnavailable):
+        BlindSigningKey(_fresh_key(), backend="openssl")
+
+
+def test_an_unknown_backend_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown backend"):
+        BlindSigningKey(_fresh_key(), backend="python")  # type: ignore[arg-type]
+
+
+# --- rsa_raw: OpenSSL's raw RSA private operation ----------------------------------------------
+
+
+@cache
+def _openssl_key() -> rsa_raw.OpenSSLPrivateKey:
+    return rsa_raw.OpenSSLPrivateKey(_fresh_key())
+
+
+def test_raw_private_operation_is_c_to_the_d_mod_n() -> None:
+    numbers = _fresh_key().private_numbers()
+    n = numbers.public_numbers.n
+    for c in (0, 1, 2, n - 1, secrets.randbelow(n)):
+        result = _openssl_key().private_operation(c.to_bytes(256, "big"))
+        assert result == pow(c, numbers.d, n).to_bytes(256, "big")
+
+
+@pytest.mark.parametrize("size", [0, 255, 257])
+def test_raw_private_operation_refuses_input_of_the_wrong_size(size: int) -> None:
+    with pytest.raises(rsa_raw.RawRSAError, match="256 bytes"):
+        _openssl_key().private_operation(bytes(size))
+
+
+def test_raw_private_operation_refuses_input_not_below_n_and_leaves_no_openssl_error() -> None:
+    n = _fresh_key().public_key().public_numbers().n
+    with pytest.raises(rsa_raw.RawRSAError, match="too large") as excinfo:
+        _openssl_key().private_operation((n + 5).to_bytes(256, "big"))
+    assert f"{n + 5:x}" not in str(excinfo.value)
+    assert rsa_raw.load_libcrypto().lib.ERR_get_error() == 0
+
+
+def test_raw_key_repr_shows_only_the_modulus_size() -> None:
+    assert repr(_openssl_key()) == "OpenSSLPrivateKey(modulus_bits=2048)"
+
+
+def test_raw_key_cannot_be_copied_or_pickled() -> None:
+    for duplicate in (copy.copy, copy.deepcopy, pickle.dumps):
+        with pytest.raises(TypeError, match="cannot be copied"):
+            duplicate(_openssl_key())
+
+
+def test_raw_key_frees_its_openssl_key_when_collected() -> None:
+    key = rsa_raw.OpenSSLPrivateKey(_fresh_key())
+    finalizer = key._finalizer
+    assert finalizer.alive
+    del key
+    gc.collect()
+    assert not finalizer.alive
+
+
+def test_raw_key_works_for_other_modulus_sizes() -> None:
+    private = rsa.generate_private_key(public_exponent=65537, key_size=3072)
+    numbers = private.private_numbers()
+    key = rsa_raw.OpenSSLPrivateKey(private)
+    assert key.size == 384
+    c = secrets.randbelow(numbers.public_numbers.n)
+    result = key.private_operation(c.to_bytes(384, "big"))
+    assert result == pow(c, numbers.d, numbers.public_numbers.n).to_bytes(384, "big")
+
+
+def test_libcrypto_reports_its_version() -> None:
+    assert rsa_raw.libcrypto_version().startswith("OpenSSL 3.")
 
 
 # --- Blind and Finalize ----------------------------------------------------------------------
