@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
@@ -12,6 +13,8 @@ from redis.asyncio import Redis
 from phoenix.common import database
 from phoenix.common.health import ReadinessCheck
 from phoenix.common.web import build_app
+from phoenix.config import fleet
+from phoenix.config.api import fleet_routes
 from phoenix.config.settings import ConfigSettings
 
 ROLE = "config"
@@ -34,9 +37,24 @@ def create_app(settings: ConfigSettings) -> Litestar:
             await redis.aclose()
             await engine.dispose()
 
+    pools = fleet.Pools(
+        ipaddress.IPv4Network(settings.tunnel_ipv4_supernet),
+        settings.tunnel_ipv4_pool_prefix,
+        ipaddress.IPv6Network(settings.tunnel_ipv6_supernet),
+        settings.tunnel_ipv6_pool_prefix,
+    )
+    routes = fleet_routes(
+        engine,
+        redis,
+        pools,
+        settings.node_tokens,
+        settings.monitor_token,
+        settings.heartbeat_ttl_seconds,
+    )
     return build_app(
         role=ROLE,
         settings=settings,
+        route_handlers=routes,
         checks=[
             ReadinessCheck("postgres", partial(database.ping, engine)),
             ReadinessCheck("redis", redis.ping),

@@ -1,0 +1,163 @@
+"""The config role's HTTP surface: locations, the node API and the fleet monitor's endpoints."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import msgspec
+from litestar import Request, Response, get, post
+from litestar.params import FromPath, FromQuery
+from litestar.types import ControllerRouterHandler
+from redis.asyncio import Redis
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from phoenix.common.bodies import decode_json
+from phoenix.common.problems import Problem
+from phoenix.config import credentials, fleet
+from phoenix.config.models import Node
+from phoenix.config.schemas import (
+    DrainRequest,
+    Heartbeat,
+    HeartbeatAnswer,
+    LoadBucket,
+    Location,
+    Locations,
+    NodeList,
+    NodeSummary,
+    RegisterRequest,
+    Registration,
+)
+
+LOCATIONS_MAX_AGE = 15
+
+
+class BadStatusFilter(Problem):
+    status = 400
+    slug = "bad-status-filter"
+    title = "status must be one of active, draining, drained, terminated"
+
+
+def fleet_routes(
+    engine: AsyncEngine,
+    redis: Redis,
+    pools: fleet.Pools,
+    node_tokens: Sequence[str],
+    monitor_token: str,
+    heartbeat_ttl: int,
+) -> list[ControllerRouterHandler]:
+    def monitor(request: Request[Any, Any, Any]) -> None:
+        credentials.check_any(
+            credentials.bearer(request.headers.get("authorization")),
+            [monitor_token] if monitor_token else [],
+        )
+
+    @post("/v1/nodes/register", status_code=201, tags=["nodes"], summary="Register an exit node")
+    async def register(request: Request[Any, Any, Any]) -> Registration:
+        credentials.check_any(credentials.bearer(request.headers.get("authorization")), node_tokens)
+        body = await decode_json(request, RegisterRequest)
+        done = await fleet.register(engine, body, pools)
+        return Registration(
+            done.node_id, done.credential, done.ipv4_pool, done.ipv6_pool, done.revision
+        )
+
+    @post("/v1/nodes/{node_id:uuid}/heartbeat", status_code=200, tags=["nodes"])
+    async def heartbeat(
+        request: Request[Any, Any, Any], node_id: FromPath[uuid.UUID]
+    ) -> HeartbeatAnswer:
+        node = await fleet.authenticate(engine, node_id, request.headers.get("authorization"))
+        beat = await decode_json(request, Heartbeat)
+        drain, revision = await fleet.heartbeat(engine, redis, node, beat, heartbeat_ttl)
+        return HeartbeatAnswer(drain=drain, revision=revision)
+
+    @get("/v1/locations", tags=["public"], summary="Where one can connect, and how busy it is")
+    async def locations(request: Request[Any, Any, Any]) -> Response[bytes]:
+        body = msgspec.json.encode(await _locations(engine, redis))
+        etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+        headers = {"ETag": etag, "Cache-Control": f"public, max-age={LOCATIONS_MAX_AGE}"}
+        if etag in request.headers.get("if-none-match", ""):
+            return Response(b"", status_code=304, headers=headers)
+        return Response(body, media_type="application/json", headers=headers)
+
+    @post("/node/drain", status_code=200, tags=["monitor"], summary="Start draining a node")
+    async def drain(request: Request[Any, Any, Any]) -> dict[str, str]:
+        monitor(request)
+        body = await decode_json(request, DrainRequest)
+        await fleet.drain(engine, redis, body.id, body.reason)
+        return {"id": str(body.id), "status": "draining"}
+
+    @post("/v1/nodes/{node_id:uuid}/undrain", status_code=200, tags=["monitor"])
+    async def undrain(
+        request: Request[Any, Any, Any], node_id: FromPath[uuid.UUID]
+    ) -> dict[str, str]:
+        monitor(request)
+        await fleet.undrain(engine, node_id)
+        return {"id": str(node_id), "status": "active"}
+
+    @get("/v1/nodes", tags=["monitor"], summary="Nodes by status, for the reaper")
+    async def nodes(
+        request: Request[Any, Any, Any], status: FromQuery[str | None] = None
+    ) -> NodeList:
+        monitor(request)
+        if status is not None and status not in ("active", "draining", "drained", "terminated"):
+            raise BadStatusFilter()
+        query = select(Node.id, Node.location, Node.status, Node.drain_reason, Node.public_ip)
+        if status is not None:
+            query = query.where(Node.status == status)
+        async with engine.connect() as connection:
+            rows = (await connection.execute(query.order_by(Node.created_at))).all()
+        beats = await fleet.last_heartbeats(redis, [row.id for row in rows])
+        return NodeList(
+            nodes=[
+                NodeSummary(
+                    id=row.id,
+                    location=row.location,
+                    status=row.status,
+                    drain_reason=row.drain_reason,
+                    public_ip=str(row.public_ip) if row.public_ip else None,
+                    active_peers=beats[row.id].active_peers if row.id in beats else None,
+                )
+                for row in rows
+            ]
+        )
+
+    return [register, heartbeat, locations, drain, undrain, nodes]
+
+
+async def _locations(engine: AsyncEngine, redis: Redis) -> Locations:
+    async with engine.connect() as connection:
+        rows = (
+            await connection.execute(
+                select(Node.id, Node.location, Node.capacity).where(Node.status == "active")
+            )
+        ).all()
+    beats = await fleet.last_heartbeats(redis, [row.id for row in rows])
+    by_location: dict[str, list[float]] = {}
+    for row in rows:
+        beat = beats.get(row.id)  # present only while fresh: the heartbeat key has a TTL
+        if beat is not None and row.capacity > 0:
+            by_location.setdefault(row.location, []).append(
+                min(1.0, beat.active_peers / row.capacity)
+            )
+    return Locations(
+        locations=[
+            Location(
+                location=code,
+                country=code.split("-")[0].upper(),
+                city=code.split("-", 1)[1],
+                available=any(u < 1.0 for u in usage),
+                load=_bucket(usage),
+            )
+            for code, usage in sorted(by_location.items())
+        ]
+    )
+
+
+def _bucket(usage: list[float]) -> LoadBucket:
+    if not usage or min(usage) >= 1.0:
+        return "full"
+    mean = sum(usage) / len(usage)
+    return "low" if mean < 0.5 else "medium" if mean < 0.8 else "high"

@@ -1,0 +1,51 @@
+"""Node and monitor credentials: compared in constant time, stored only as hashes."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Sequence
+
+from phoenix.common.problems import Problem
+
+
+class BadCredential(Problem):
+    status = 401
+    slug = "bad-credential"
+    title = "Missing or wrong credential"
+
+    def __init__(self, detail: str = "missing or wrong credential") -> None:
+        super().__init__(detail, headers={"WWW-Authenticate": 'Bearer realm="phoenix-nodes"'})
+
+
+def bearer(authorization: str | None) -> str:
+    scheme, _, value = (authorization or "").strip().partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        raise BadCredential()
+    return value.strip()
+
+
+def check_any(presented: str, accepted: Sequence[str]) -> None:
+    """Accept any configured secret (rotation); compare every one, so timing says nothing."""
+    matched = False
+    for secret in accepted:
+        matched |= hmac.compare_digest(presented.encode(), secret.encode())
+    if not accepted or not matched:
+        raise BadCredential()
+
+
+def new_node_credential() -> tuple[str, bytes]:
+    """A fresh credential (shown once) and the hash that is stored."""
+    credential = secrets.token_urlsafe(32)
+    return credential, digest(credential)
+
+
+def digest(credential: str) -> bytes:
+    # A random 256-bit credential needs no slow KDF: SHA-256 cannot be brute-forced here.
+    return hashlib.sha256(credential.encode()).digest()
+
+
+def check_hash(presented: str, stored: bytes | None) -> None:
+    if stored is None or not hmac.compare_digest(digest(presented), stored):
+        raise BadCredential()

@@ -1,0 +1,355 @@
+"""The auth role's Privacy Pass issuer directory (RFC 9578 §4), as the config role sees it.
+
+Config learns issuer keys only by fetching the public directory over HTTP: it never holds a
+signing key and never imports auth code. `IssuerDirectoryClient` fetches it once at start, then
+refreshes it every `refresh_seconds` with `If-None-Match` (a 304 keeps the current copy). When the
+issuer is unreachable or answers something that is not a usable directory, the last good copy
+stays in force and the client retries with exponential backoff; before the first good copy the
+client is not ready (the role's readiness check says so) and redemption answers 503.
+
+The loop is one visible task: fetch → keep or replace → sleep (refresh interval, or backoff after
+a failure). The copy in use is an immutable `IssuerDirectory`, replaced whole, so readers never
+see half an update.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Final, Self
+
+import httpx
+import msgspec
+
+from phoenix.common.logging import get_logger
+from phoenix.common.problems import Problem
+from phoenix.crypto.privacypass import TOKEN_TYPE_BLIND_RSA, DecodeError, TokenKey
+
+__all__ = [
+    "DIRECTORY_MEDIA_TYPE",
+    "DirectoryEntry",
+    "InvalidDirectory",
+    "IssuerDirectory",
+    "IssuerDirectoryClient",
+    "IssuerDirectoryUnavailable",
+    "parse_directory",
+]
+
+DIRECTORY_MEDIA_TYPE: Final = "application/private-token-issuer-directory"
+# A directory lists a handful of keys (about 400 bytes each); anything far larger is not one.
+MAX_DIRECTORY_BYTES: Final = 256 * 1024
+
+_log = get_logger("phoenix.config.directory")
+
+
+class InvalidDirectory(ValueError):
+    """A response body that is not an issuer directory with at least one usable type-2 key."""
+
+
+class IssuerDirectoryUnavailable(Problem):
+    """No copy of the issuer directory yet: tokens cannot be checked, so none is refused either."""
+
+    status = 503
+    slug = "issuer-directory-unavailable"
+    title = "Token keys are not available yet"
+
+    def __init__(self, detail: str | None = None, *, retry_after: int = 5) -> None:
+        super().__init__(detail, headers={"Retry-After": str(retry_after)})
+
+
+# --- the document (RFC 9578 §4) --------------------------------------------------------------
+
+
+class _Document(msgspec.Struct, rename="kebab"):
+    """The outer object; entries are decoded one by one so one odd entry spoils nothing."""
+
+    issuer_request_uri: str
+    token_keys: list[msgspec.Raw]
+
+
+class _Entry(msgspec.Struct, rename="kebab"):
+    token_type: int
+    token_key: str
+    not_before: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DirectoryEntry:
+    token_key: TokenKey
+    not_before: int | None  # Unix seconds; None when the issuer did not say
+
+
+@dataclass(frozen=True)
+class IssuerDirectory:
+    """One good copy of the directory: the type-2 keys in the issuer's preference order."""
+
+    issuer_request_uri: str
+    entries: tuple[DirectoryEntry, ...]
+    # What was left out and why (other token types, undecodable keys), for the log only.
+    skipped: tuple[str, ...] = ()
+    _by_id: Mapping[bytes, TokenKey] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        by_id = {entry.token_key.token_key_id: entry.token_key for entry in self.entries}
+        object.__setattr__(self, "_by_id", by_id)
+
+    def ready(self) -> bool:
+        return True
+
+    def key_for(self, token_key_id: bytes) -> TokenKey | None:
+        return self._by_id.get(token_key_id)
+
+    def keys(self) -> list[TokenKey]:
+        """Every listed type-2 key, most preferred first (RFC 9578 §4: the issuer's order)."""
+        return [entry.token_key for entry in self.entries]
+
+    def preferred_key(self, now: float | None = None) -> TokenKey | None:
+        """The key clients should fetch tokens under: the first listed one already in effect.
+
+        Falls back to the first listed key when every key is announced for later.
+        """
+        moment = time.time() if now is None else now
+        for entry in self.entries:
+            if entry.not_before is None or entry.not_before <= moment:
+                return entry.token_key
+        return self.entries[0].token_key if self.entries else None
+
+
+def parse_directory(body: bytes) -> IssuerDirectory:
+    """Decode a directory body, keeping the type-2 keys it lists in their order.
+
+    Entries of other token types and keys that are not a canonical RSASSA-PSS SPKI of a 2048-bit
+    key are skipped (and named in `skipped`). Raises InvalidDirectory when the body is not a
+    directory at all or lists no usable type-2 key.
+    """
+    try:
+        document = msgspec.json.decode(body, type=_Document)
+    except msgspec.DecodeError as error:
+        raise InvalidDirectory(f"not an issuer directory: {error}") from None
+    entries: list[DirectoryEntry] = []
+    skipped: list[str] = []
+    seen: set[bytes] = set()
+    for index, raw in enumerate(document.token_keys):
+        try:
+            entry = msgspec.json.decode(raw, type=_Entry)
+        except msgspec.DecodeError as error:
+            skipped.append(f"entry {index}: {error}")
+            continue
+        if entry.token_type != TOKEN_TYPE_BLIND_RSA:
+            skipped.append(f"entry {index}: token type {entry.token_type}")
+            continue
+        try:
+            token_key = TokenKey.from_base64url(entry.token_key)
+        except DecodeError as error:
+            skipped.append(f"entry {index}: undecodable token-key ({error})")
+            continue
+        if token_key.token_key_id in seen:
+            skipped.append(f"entry {index}: repeated token-key")
+            continue
+        seen.add(token_key.token_key_id)
+        entries.append(DirectoryEntry(token_key, entry.not_before))
+    if not entries:
+        raise InvalidDirectory("the directory lists no usable type-2 token key")
+    return IssuerDirectory(document.issuer_request_uri, tuple(entries), tuple(skipped))
+
+
+# --- the client ------------------------------------------------------------------------------
+
+
+class _FetchFailed(Exception):
+    """One fetch did not give a usable directory; the message is safe to log."""
+
+
+class IssuerDirectoryClient:
+    """Keeps a current copy of the issuer directory; start/stop it with the app's lifespan.
+
+    Use as ``async with client:`` or call ``await start()`` and ``await stop()``. `start` makes
+    the first fetch (bounded by `timeout`) before returning, so a role whose issuer is up is ready
+    at once; a failed first fetch only leaves the client not ready while the loop retries.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        refresh_seconds: float = 300.0,
+        timeout: float = 5.0,
+        retry_initial: float = 1.0,
+        retry_max: float = 60.0,
+        http: httpx.AsyncClient | None = None,
+    ) -> None:
+        if refresh_seconds <= 0 or timeout <= 0 or not 0 < retry_initial <= retry_max:
+            raise ValueError("refresh, timeout and retry intervals must be positive")
+        self._url = url
+        self._refresh_seconds = refresh_seconds
+        self._timeout = timeout
+        self._retry_initial = retry_initial
+        self._retry_max = min(retry_max, refresh_seconds)
+        self._http = http
+        self._owns_http = http is None
+        self._current: IssuerDirectory | None = None
+        self._etag: str | None = None
+        self._failures = 0
+        self._last_success: float | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def url(self) -> str:
+        return self._url
+
+    # -- what redemption reads (synchronous, never waits on the network) --
+
+    @property
+    def current(self) -> IssuerDirectory | None:
+        return self._current
+
+    def ready(self) -> bool:
+        """True once a good copy has been fetched; it stays true while the issuer is away."""
+        return self._current is not None
+
+    def key_for(self, token_key_id: bytes) -> TokenKey | None:
+        current = self._current
+        return None if current is None else current.key_for(token_key_id)
+
+    def keys(self) -> list[TokenKey]:
+        current = self._current
+        return [] if current is None else current.keys()
+
+    def preferred_key(self, now: float | None = None) -> TokenKey | None:
+        current = self._current
+        return None if current is None else current.preferred_key(now)
+
+    @property
+    def last_success(self) -> float | None:
+        """time.monotonic() of the last fetch that gave (or confirmed, by 304) a good copy."""
+        return self._last_success
+
+    async def probe(self) -> None:
+        """A readiness probe (phoenix.common.health.ReadinessCheck): raises while not ready."""
+        if not self.ready():
+            raise IssuerDirectoryUnavailable("the issuer directory has not been fetched yet")
+
+    # -- life cycle --
+
+    async def start(self) -> None:
+        if self._task is not None:
+            raise RuntimeError("the issuer directory client is already running")
+        if self._http is None:
+            self._http = httpx.AsyncClient(timeout=self._timeout, follow_redirects=False)
+        fetched = await self.refresh()
+        self._task = asyncio.create_task(
+            self._run(first_delay=self._next_delay(fetched)), name="issuer-directory-refresh"
+        )
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                current = asyncio.current_task()
+                if current is not None and current.cancelling():
+                    raise  # we are being cancelled ourselves, not just our refresh task
+        if self._owns_http and self._http is not None:
+            await self._http.aclose()
+            self._http = None
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    # -- the loop --
+
+    async def _run(self, first_delay: float) -> None:
+        delay = first_delay
+        while True:
+            await asyncio.sleep(delay)
+            fetched = await self.refresh()
+            delay = self._next_delay(fetched)
+
+    def _next_delay(self, fetched: bool) -> float:
+        if fetched:
+            return self._refresh_seconds
+        # Exponential backoff with full jitter, capped by the refresh interval.
+        ceiling = min(self._retry_max, self._retry_initial * 2 ** min(self._failures - 1, 30))
+        return max(self._retry_initial / 2, random.uniform(0, ceiling))  # noqa: S311
+
+    async def refresh(self) -> bool:
+        """Fetch once. True when the copy in use is now confirmed or replaced by a good one."""
+        try:
+            changed = await self._fetch()
+        except _FetchFailed as error:
+            self._failures += 1
+            _log.warning(
+                "issuer_directory_refresh_failed",
+                reason=str(error),
+                failures=self._failures,
+                keeping_last_good_copy=self._current is not None,
+            )
+            return False
+        self._failures = 0
+        self._last_success = time.monotonic()
+        if changed:
+            current = self._current
+            assert current is not None
+            if current.skipped:
+                _log.warning("issuer_directory_entries_skipped", skipped=list(current.skipped))
+            _log.info("issuer_directory_updated", token_keys=len(current.entries))
+        return True
+
+    async def _fetch(self) -> bool:
+        """One conditional GET. True if the copy was replaced, False if a 304 confirmed it."""
+        http = self._http
+        if http is None:
+            raise RuntimeError("start() the issuer directory client first")
+        headers = {"Accept": f"{DIRECTORY_MEDIA_TYPE}, application/json;q=0.5"}
+        if self._etag is not None and self._current is not None:
+            headers["If-None-Match"] = self._etag
+        try:
+            # One deadline for the whole exchange: a server that drips its answer cannot hold
+            # the refresh loop (or the app's start) longer than `timeout`.
+            async with (
+                asyncio.timeout(self._timeout),
+                http.stream("GET", self._url, headers=headers) as response,
+            ):
+                if response.status_code == httpx.codes.NOT_MODIFIED and self._current is not None:
+                    return False
+                if response.status_code != httpx.codes.OK:
+                    raise _FetchFailed(f"HTTP {response.status_code}")
+                body = await _read_limited(response)
+                etag = response.headers.get("etag")
+        except TimeoutError:
+            raise _FetchFailed("timeout") from None
+        except httpx.HTTPError as error:
+            raise _FetchFailed(type(error).__name__) from None
+        try:
+            directory = parse_directory(body)
+        except InvalidDirectory as error:
+            raise _FetchFailed(str(error)) from None
+        self._current = directory
+        self._etag = etag
+        return True
+
+
+async def _read_limited(response: httpx.Response) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > MAX_DIRECTORY_BYTES:
+            raise _FetchFailed(f"directory larger than {MAX_DIRECTORY_BYTES} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)

@@ -1,0 +1,260 @@
+"""The fleet registry: registration, heartbeats, drain and the node listings.
+
+Postgres (NodeDB) holds what a node is; Redis holds what it last said (heartbeat aggregates,
+with a TTL, so a silent node drops out of selection by itself).
+"""
+
+from __future__ import annotations
+
+import base64
+import ipaddress
+import uuid
+from dataclasses import dataclass
+from typing import Any, Final
+
+import msgspec
+from redis.asyncio import Redis
+from sqlalchemy import insert, select, text, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from phoenix.common.problems import Problem
+from phoenix.config import credentials
+from phoenix.config.models import Node
+from phoenix.config.schemas import Heartbeat, RegisterRequest
+from phoenix.crypto.wireguard import InvalidKey, parse_key
+
+HEARTBEAT_PREFIX: Final = "phoenix:node:hb:"
+ZERO_STREAK_PREFIX: Final = "phoenix:node:zero:"
+DRAINED_AFTER: Final = 3  # heartbeats in a row with no active peer
+
+
+class UnknownNode(Problem):
+    status = 404
+    slug = "unknown-node"
+    title = "No such node: register again"
+
+
+class InvalidNodeRequest(Problem):
+    status = 422
+    slug = "invalid-node-request"
+    title = "Invalid node request"
+
+
+@dataclass(frozen=True)
+class Pools:
+    ipv4_supernet: ipaddress.IPv4Network
+    ipv4_prefix: int
+    ipv6_supernet: ipaddress.IPv6Network
+    ipv6_prefix: int
+
+    @property
+    def count(self) -> int:
+        v4: int = 2 ** (self.ipv4_prefix - self.ipv4_supernet.prefixlen)
+        v6: int = 2 ** (self.ipv6_prefix - self.ipv6_supernet.prefixlen)
+        return min(v4, v6)
+
+    def carve(self, index: int) -> tuple[str, str]:
+        v4 = ipaddress.ip_network(
+            (
+                int(self.ipv4_supernet.network_address) + index * 2 ** (32 - self.ipv4_prefix),
+                self.ipv4_prefix,
+            )
+        )
+        v6 = ipaddress.ip_network(
+            (
+                int(self.ipv6_supernet.network_address) + index * 2 ** (128 - self.ipv6_prefix),
+                self.ipv6_prefix,
+            )
+        )
+        return str(v4), str(v6)
+
+
+@dataclass(frozen=True)
+class Registered:
+    node_id: uuid.UUID
+    credential: str
+    ipv4_pool: str
+    ipv6_pool: str
+    revision: int
+
+
+def decode_public_key(text_key: str) -> bytes:
+    try:
+        return parse_key(text_key)
+    except InvalidKey as error:
+        raise InvalidNodeRequest(f"public_key: {error}") from None
+
+
+def check_public_ip(value: str) -> str:
+    try:
+        address = ipaddress.ip_address(value)
+    except ValueError:
+        raise InvalidNodeRequest("public_ip is not an IP address") from None
+    return str(address)
+
+
+async def register(engine: AsyncEngine, request: RegisterRequest, pools: Pools) -> Registered:
+    """The same public key is the same node (with a new credential); otherwise a new node
+    with the lowest free pool. Concurrent registrations race on the unique pool index and
+    the loser retries, so pools never overlap."""
+    public_key = decode_public_key(request.public_key)
+    public_ip = check_public_ip(request.public_ip)
+    credential, credential_hash = credentials.new_node_credential()
+    fields: dict[str, Any] = {
+        "public_ip": public_ip,
+        "location": request.location,
+        "listen_port": request.listen_port,
+        "capacity": request.capacity,
+        "credential_hash": credential_hash,
+    }
+    for _ in range(20):
+        try:
+            async with engine.begin() as connection:
+                existing = (
+                    await connection.execute(
+                        select(Node.id, Node.pool_index, Node.revision, Node.status)
+                        .where(Node.public_key == public_key)
+                        .with_for_update()
+                    )
+                ).first()
+                if existing is not None and existing.status != "terminated":
+                    await connection.execute(
+                        update(Node).where(Node.id == existing.id).values(**fields)
+                    )
+                    v4, v6 = pools.carve(existing.pool_index)
+                    return Registered(existing.id, credential, v4, v6, existing.revision)
+                index = await _lowest_free_pool(connection, pools.count)
+                v4, v6 = pools.carve(index)
+                values = {
+                    **fields,
+                    "pool_index": index,
+                    "ipv4_pool": v4,
+                    "ipv6_pool": v6,
+                    "status": "active",
+                    "drain_reason": None,
+                }
+                if existing is not None:  # a terminated node's key coming back: start afresh
+                    await connection.execute(
+                        update(Node).where(Node.id == existing.id).values(**values)
+                    )
+                    return Registered(existing.id, credential, v4, v6, existing.revision)
+                node_id = uuid.uuid4()
+                await connection.execute(
+                    insert(Node).values(id=node_id, public_key=public_key, **values)
+                )
+                return Registered(node_id, credential, v4, v6, 0)
+        except IntegrityError:
+            continue  # another registration took the pool index or the key: try again
+    raise Problem("registration kept colliding; try again")
+
+
+async def _lowest_free_pool(connection: AsyncConnection, count: int) -> int:
+    index = (
+        await connection.execute(
+            text(
+                "SELECT g FROM generate_series(0, :last) AS g "
+                "WHERE NOT EXISTS (SELECT 1 FROM nodes WHERE pool_index = g) ORDER BY g LIMIT 1"
+            ),
+            {"last": count - 1},
+        )
+    ).scalar_one_or_none()
+    if index is None:
+        raise Problem("the tunnel address space has no free pool left")
+    return int(index)
+
+
+@dataclass(frozen=True)
+class NodeRecord:
+    id: uuid.UUID
+    status: str
+    revision: int
+    credential_hash: bytes | None
+
+
+async def authenticate(
+    engine: AsyncEngine, node_id: uuid.UUID, authorization: str | None
+) -> NodeRecord:
+    presented = credentials.bearer(authorization)
+    async with engine.connect() as connection:
+        row = (
+            await connection.execute(
+                select(Node.id, Node.status, Node.revision, Node.credential_hash).where(
+                    Node.id == node_id
+                )
+            )
+        ).first()
+    if row is None or row.status == "terminated":
+        raise UnknownNode()
+    node = NodeRecord(row.id, row.status, row.revision, row.credential_hash)
+    credentials.check_hash(presented, node.credential_hash)
+    return node
+
+
+async def heartbeat(
+    engine: AsyncEngine, redis: Redis, node: NodeRecord, beat: Heartbeat, ttl: int
+) -> tuple[bool, int]:
+    """Keep the aggregates with a TTL; move a draining node to drained after it stayed empty."""
+    key = f"{HEARTBEAT_PREFIX}{node.id}"
+    await redis.set(key, msgspec.json.encode(beat), ex=ttl)
+    status = node.status
+    if status == "draining":
+        streak_key = f"{ZERO_STREAK_PREFIX}{node.id}"
+        if beat.active_peers == 0:
+            streak = int(await redis.incr(streak_key))
+            await redis.expire(streak_key, ttl * DRAINED_AFTER)
+            if streak >= DRAINED_AFTER:
+                async with engine.begin() as connection:
+                    await connection.execute(
+                        update(Node)
+                        .where(Node.id == node.id, Node.status == "draining")
+                        .values(status="drained")
+                    )
+                status = "drained"
+        else:
+            await redis.delete(streak_key)
+    return status in ("draining", "drained"), node.revision
+
+
+async def last_heartbeats(redis: Redis, node_ids: list[uuid.UUID]) -> dict[uuid.UUID, Heartbeat]:
+    if not node_ids:
+        return {}
+    values = await redis.mget([f"{HEARTBEAT_PREFIX}{node_id}" for node_id in node_ids])
+    beats = {}
+    for node_id, value in zip(node_ids, values, strict=True):
+        if value is not None:
+            beats[node_id] = msgspec.json.decode(value, type=Heartbeat)
+    return beats
+
+
+async def drain(engine: AsyncEngine, redis: Redis, node_id: uuid.UUID, reason: str) -> None:
+    async with engine.begin() as connection:
+        changed = (
+            await connection.execute(
+                update(Node)
+                .where(Node.id == node_id, Node.status != "terminated")
+                .values(status="draining", drain_reason=reason)
+                .returning(Node.id)
+            )
+        ).first()
+    if changed is None:
+        raise UnknownNode()
+    await redis.delete(f"{ZERO_STREAK_PREFIX}{node_id}")
+
+
+async def undrain(engine: AsyncEngine, node_id: uuid.UUID) -> None:
+    async with engine.begin() as connection:
+        changed = (
+            await connection.execute(
+                update(Node)
+                .where(Node.id == node_id, Node.status.in_(("draining", "drained")))
+                .values(status="active", drain_reason=None)
+                .returning(Node.id)
+            )
+        ).first()
+    if changed is None:
+        raise UnknownNode("no draining node with that id")
+
+
+def encode_key(raw: bytes) -> str:
+    return base64.b64encode(raw).decode("ascii")

@@ -1,0 +1,78 @@
+"""The config role's wire formats: msgspec Structs at the edge, strict, unknown fields refused."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Literal
+
+import msgspec
+
+Count = Annotated[int, msgspec.Meta(ge=0, le=10_000_000)]
+Bytes = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
+Port = Annotated[int, msgspec.Meta(ge=1, le=65535)]
+LocationCode = Annotated[str, msgspec.Meta(pattern=r"^[a-z]{2}-[a-z0-9]{2,20}$")]
+WireGuardKey = Annotated[str, msgspec.Meta(min_length=44, max_length=44)]
+DrainReason = Literal["blocked", "compromised", "retired", "manual"]
+LoadBucket = Literal["low", "medium", "high", "full"]
+
+
+class RegisterRequest(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    public_ip: str
+    public_key: WireGuardKey
+    location: LocationCode
+    listen_port: Port = 51820
+    capacity: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 1000
+
+
+class Registration(msgspec.Struct):
+    node_id: uuid.UUID
+    node_credential: str
+    ipv4_pool: str
+    ipv6_pool: str
+    revision: int
+
+
+class Heartbeat(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    peers: Count
+    active_peers: Count
+    rx_bytes: Bytes
+    tx_bytes: Bytes
+    cpu: Annotated[float, msgspec.Meta(ge=0.0, le=100.0)]
+    load1: Annotated[float, msgspec.Meta(ge=0.0, le=10_000.0)]
+    mem_used: Annotated[float, msgspec.Meta(ge=0.0, le=100.0)]
+    applied_revision: Annotated[int, msgspec.Meta(ge=0)]
+
+
+class HeartbeatAnswer(msgspec.Struct):
+    drain: bool
+    revision: int
+
+
+class Location(msgspec.Struct):
+    location: str
+    country: str
+    city: str
+    available: bool
+    load: LoadBucket
+
+
+class Locations(msgspec.Struct):
+    locations: list[Location]
+
+
+class DrainRequest(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    id: uuid.UUID
+    reason: DrainReason
+
+
+class NodeSummary(msgspec.Struct):
+    id: uuid.UUID
+    location: str
+    status: str
+    drain_reason: str | None
+    public_ip: str | None
+    active_peers: int | None
+
+
+class NodeList(msgspec.Struct):
+    nodes: list[NodeSummary]

@@ -1,0 +1,75 @@
+"""The config role in process, on a fresh NodeDB and a Redis of the test's own."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+from litestar.testing import AsyncTestClient
+
+from phoenix.config.app import create_app
+from phoenix.config.settings import ConfigSettings
+from phoenix.migrations import upgrade
+from phoenix.settings import load
+from tests.harness.processes import SpareRedis
+
+NODE_TOKEN = "node-bootstrap-token-" + "n" * 24
+MONITOR_TOKEN = "fleet-monitor-token-" + "m" * 24
+
+
+def wg_key() -> str:
+    return base64.b64encode(os.urandom(32)).decode()
+
+
+def node_body(location: str = "de-fra", **changes: Any) -> dict[str, Any]:
+    return {
+        "public_ip": "192.0.2.10",
+        "public_key": wg_key(),
+        "location": location,
+        "listen_port": 51820,
+        "capacity": 100,
+        **changes,
+    }
+
+
+def beat(**changes: Any) -> dict[str, Any]:
+    return {
+        "peers": 0,
+        "active_peers": 0,
+        "rx_bytes": 0,
+        "tx_bytes": 0,
+        "cpu": 5.0,
+        "load1": 0.1,
+        "mem_used": 20.0,
+        "applied_revision": 0,
+        **changes,
+    }
+
+
+@pytest.fixture
+async def config_settings(
+    database_name_factory: Callable[[str], str], spare_redis: SpareRedis
+) -> ConfigSettings:
+    url = database_name_factory("nodedb")
+    await asyncio.to_thread(upgrade, "nodedb", url)
+    return load(
+        ConfigSettings,
+        {
+            "PHOENIX_ENV": "test",
+            "PHOENIX_NODEDB_URL": url,
+            "PHOENIX_REDIS_URL": spare_redis.url,
+            "PHOENIX_NODE_TOKENS": f"{'old-token-' + 'o' * 30},{NODE_TOKEN}",
+            "PHOENIX_MONITOR_TOKEN": MONITOR_TOKEN,
+            "PHOENIX_HEARTBEAT_TTL_SECONDS": "30",
+        },
+    )
+
+
+@pytest.fixture
+async def config(config_settings: ConfigSettings) -> AsyncIterator[AsyncTestClient[Any]]:
+    async with AsyncTestClient(create_app(config_settings), timeout=30) as client:
+        yield client
