@@ -5,11 +5,12 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Sequence
-from typing import Any
+from datetime import UTC, datetime
+from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, Response, get, post
-from litestar.params import FromPath, FromQuery
+from litestar.params import FromPath, FromQuery, Parameter
 from litestar.types import ControllerRouterHandler
 from redis.asyncio import Redis
 from sqlalchemy import select
@@ -17,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from phoenix.common.bodies import decode_json
 from phoenix.common.problems import Problem
-from phoenix.config import credentials, fleet
+from phoenix.config import credentials, feed, fleet, leases
 from phoenix.config.models import Node
 from phoenix.config.schemas import (
     DrainRequest,
@@ -33,6 +34,7 @@ from phoenix.config.schemas import (
 )
 
 LOCATIONS_MAX_AGE = 15
+MAX_WAIT_SECONDS = 25.0
 
 
 class BadStatusFilter(Problem):
@@ -48,6 +50,7 @@ def fleet_routes(
     node_tokens: Sequence[str],
     monitor_token: str,
     heartbeat_ttl: int,
+    feed_redis: Redis,
 ) -> list[ControllerRouterHandler]:
     def monitor(request: Request[Any, Any, Any]) -> None:
         credentials.check_any(
@@ -124,7 +127,33 @@ def fleet_routes(
             ]
         )
 
-    return [register, heartbeat, locations, drain, undrain, nodes]
+    @get("/v1/nodes/{node_id:uuid}/peers", tags=["nodes"], summary="Peer changes, long-polled")
+    async def peers(
+        request: Request[Any, Any, Any],
+        node_id: FromPath[uuid.UUID],
+        since: FromQuery[Annotated[int, Parameter(ge=-1)]] = -1,
+        wait: FromQuery[Annotated[float, Parameter(ge=0, le=MAX_WAIT_SECONDS)]] = MAX_WAIT_SECONDS,
+    ) -> feed.PeerFeed:
+        await fleet.authenticate(engine, node_id, request.headers.get("authorization"))
+        return await feed.changes_since(engine, feed_redis, node_id, since, wait)
+
+    @post("/v1/nodes/{node_id:uuid}/terminated", status_code=200, tags=["monitor"])
+    async def terminated(
+        request: Request[Any, Any, Any], node_id: FromPath[uuid.UUID]
+    ) -> dict[str, str]:
+        monitor(request)
+        await fleet.terminate(engine, node_id)
+        return {"id": str(node_id), "status": "terminated"}
+
+    @post("/v1/admin/leases/sweep", status_code=200, tags=["monitor"])
+    async def sweep(request: Request[Any, Any, Any]) -> dict[str, int]:
+        monitor(request)
+        async with engine.begin() as connection:
+            changes = await leases.sweep_expired(connection, datetime.now(UTC))
+        await feed.publish(redis, changes)
+        return {"removed": len(changes)}
+
+    return [register, heartbeat, locations, drain, undrain, nodes, peers, terminated, sweep]
 
 
 async def _locations(engine: AsyncEngine, redis: Redis) -> Locations:

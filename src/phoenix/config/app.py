@@ -35,6 +35,7 @@ def create_app(settings: ConfigSettings) -> Litestar:
             yield
         finally:
             await redis.aclose()
+            await feed_redis.aclose()
             await engine.dispose()
 
     pools = fleet.Pools(
@@ -43,6 +44,10 @@ def create_app(settings: ConfigSettings) -> Litestar:
         ipaddress.IPv6Network(settings.tunnel_ipv6_supernet),
         settings.tunnel_ipv6_pool_prefix,
     )
+    # Long-polls block a connection for up to 25 s: their own client, with no socket timeout.
+    feed_redis = Redis.from_url(
+        settings.redis_url, socket_connect_timeout=settings.readiness_timeout
+    )
     routes = fleet_routes(
         engine,
         redis,
@@ -50,6 +55,7 @@ def create_app(settings: ConfigSettings) -> Litestar:
         settings.node_tokens,
         settings.monitor_token,
         settings.heartbeat_ttl_seconds,
+        feed_redis,
     )
     return build_app(
         role=ROLE,

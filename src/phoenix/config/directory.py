@@ -27,6 +27,7 @@ import msgspec
 
 from phoenix.common.logging import get_logger
 from phoenix.common.problems import Problem
+from phoenix.config.settings import ConfigSettings
 from phoenix.crypto.privacypass import TOKEN_TYPE_BLIND_RSA, DecodeError, TokenKey
 
 __all__ = [
@@ -184,6 +185,8 @@ class IssuerDirectoryClient:
     ) -> None:
         if refresh_seconds <= 0 or timeout <= 0 or not 0 < retry_initial <= retry_max:
             raise ValueError("refresh, timeout and retry intervals must be positive")
+        if httpx.URL(url).scheme not in ("http", "https"):
+            raise ValueError("the issuer directory URL is an http(s) URL")
         self._url = url
         self._refresh_seconds = refresh_seconds
         self._timeout = timeout
@@ -196,6 +199,13 @@ class IssuerDirectoryClient:
         self._failures = 0
         self._last_success: float | None = None
         self._task: asyncio.Task[None] | None = None
+
+    @classmethod
+    def from_settings(cls, settings: ConfigSettings) -> IssuerDirectoryClient:
+        return cls(
+            settings.issuer_directory_url,
+            refresh_seconds=settings.issuer_directory_refresh_seconds,
+        )
 
     @property
     def url(self) -> str:
@@ -277,7 +287,14 @@ class IssuerDirectoryClient:
         delay = first_delay
         while True:
             await asyncio.sleep(delay)
-            fetched = await self.refresh()
+            try:
+                fetched = await self.refresh()
+            except Exception as error:  # a bug must not end the refresh loop: log, back off
+                self._failures += 1
+                _log.error(
+                    "issuer_directory_refresh_crashed", error=type(error).__name__, exc_info=error
+                )
+                fetched = False
             delay = self._next_delay(fetched)
 
     def _next_delay(self, fetched: bool) -> float:

@@ -14,13 +14,13 @@ from typing import Any, Final
 
 import msgspec
 from redis.asyncio import Redis
-from sqlalchemy import insert, select, text, update
+from sqlalchemy import delete, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from phoenix.common.problems import Problem
 from phoenix.config import credentials
-from phoenix.config.models import Node
+from phoenix.config.models import Lease, Node
 from phoenix.config.schemas import Heartbeat, RegisterRequest
 from phoenix.crypto.wireguard import InvalidKey, parse_key
 
@@ -258,3 +258,25 @@ async def undrain(engine: AsyncEngine, node_id: uuid.UUID) -> None:
 
 def encode_key(raw: bytes) -> str:
     return base64.b64encode(raw).decode("ascii")
+
+
+async def terminate(engine: AsyncEngine, node_id: uuid.UUID) -> None:
+    """Retire a node for good: its pools and leases are freed (the reaper calls this)."""
+    async with engine.begin() as connection:
+        changed = (
+            await connection.execute(
+                update(Node)
+                .where(Node.id == node_id)
+                .values(
+                    status="terminated",
+                    pool_index=None,
+                    ipv4_pool=None,
+                    ipv6_pool=None,
+                    credential_hash=None,
+                )
+                .returning(Node.id)
+            )
+        ).first()
+        if changed is None:
+            raise UnknownNode()
+        await connection.execute(delete(Lease).where(Lease.node_id == node_id))

@@ -69,6 +69,8 @@ class TokenKeys(Protocol):
 
     def keys(self) -> list[TokenKey]: ...
 
+    def preferred_key(self, now: float | None = None) -> TokenKey | None: ...
+
 
 class TokenRejected(Problem):
     """401: no token, or one this origin cannot accept; the header carries a fresh challenge."""
@@ -129,9 +131,12 @@ def www_authenticate(
 def challenge_header(
     challenge: TokenChallenge, directory: TokenKeys, error: str | None = None
 ) -> str:
-    """The WWW-Authenticate value with the issuer's preferred key (first listed, RFC 9578 §4)."""
-    keys = directory.keys()
-    return www_authenticate(challenge, keys[0] if keys else None, error)
+    """The WWW-Authenticate value with the issuer's preferred key.
+
+    That is the first listed key already in effect (RFC 9578 §4: the issuer lists its keys in
+    order of preference); no `token-key` while no copy of the directory has been fetched.
+    """
+    return www_authenticate(challenge, directory.preferred_key(), error)
 
 
 # --- redemption ------------------------------------------------------------------------------
@@ -147,8 +152,9 @@ def parse_and_verify(
 
     Raises TokenRejected (401, with a fresh challenge for `challenge`) for a missing or malformed
     header, bad base64url, another token type, a wrong size, a challenge digest not in `digests`,
-    an unknown key id or a bad signature; IssuerDirectoryUnavailable (503) while no copy of the
-    issuer directory has been fetched yet, since no token can be judged then.
+    an unknown key id or a bad signature. Raises IssuerDirectoryUnavailable (503, Retry-After)
+    for a well-formed token for this origin while no copy of the issuer directory has been
+    fetched yet: such a token can be neither accepted nor refused then.
     """
 
     def reject(reason: RejectionReason, detail: str) -> TokenRejected:
@@ -158,7 +164,7 @@ def parse_and_verify(
         )
 
     if authorization is None or not authorization.strip():
-        raise reject("missing", "send Authorization: PrivateToken token=\"…\"")
+        raise reject("missing", 'send Authorization: PrivateToken token="…"')
     try:
         raw = parse_authorization(authorization)
     except DecodeError as error:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
@@ -15,7 +15,7 @@ from phoenix.config.app import create_app
 from phoenix.config.settings import ConfigSettings
 from phoenix.migrations import upgrade
 from phoenix.settings import load
-from tests.harness.processes import SpareRedis
+from tests.harness.processes import RoleServer, SpareRedis
 
 NODE_TOKEN = "node-bootstrap-token-" + "n" * 24
 MONITOR_TOKEN = "fleet-monitor-token-" + "m" * 24
@@ -73,3 +73,41 @@ async def config_settings(
 async def config(config_settings: ConfigSettings) -> AsyncIterator[AsyncTestClient[Any]]:
     async with AsyncTestClient(create_app(config_settings), timeout=30) as client:
         yield client
+
+
+class Stores:
+    """NodeDB and Redis clients of the test's own event loop (the app's live in its portal)."""
+
+    def __init__(self, settings: ConfigSettings) -> None:
+        from redis.asyncio import Redis
+
+        from phoenix.common.database import create_engine
+
+        self.nodedb = create_engine(settings.nodedb_url, pool_size=5)
+        self.redis = Redis.from_url(settings.redis_url)
+
+    async def close(self) -> None:
+        await self.redis.aclose()
+        await self.nodedb.dispose()
+
+
+@pytest.fixture
+async def stores(config_settings: ConfigSettings) -> AsyncIterator[Stores]:
+    made = Stores(config_settings)
+    yield made
+    await made.close()
+
+
+@pytest.fixture
+def config_server(config_settings: ConfigSettings, tmp_path: Any) -> Iterator[RoleServer]:
+    """The config role as a real `phoenix serve` process (long-polls need real concurrency)."""
+    env = {
+        "PHOENIX_ENV": "test",
+        "PHOENIX_NODEDB_URL": config_settings.nodedb_url,
+        "PHOENIX_REDIS_URL": config_settings.redis_url,
+        "PHOENIX_NODE_TOKENS": NODE_TOKEN,
+        "PHOENIX_MONITOR_TOKEN": MONITOR_TOKEN,
+    }
+    server = RoleServer("config", env, tmp_path / "config.log").start()
+    yield server
+    server.stop()

@@ -1,0 +1,172 @@
+"""Peer leases: a client key's tunnel addresses on one node, until they expire.
+
+Every change bumps the node's revision in the same transaction, and returns the peer changes
+to announce once it commits (phoenix.config.feed). Addresses are unique per node by database
+constraint; two connects racing for one address make one of them retry.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Final, Literal
+
+from sqlalchemy import delete, select, text, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from phoenix.common.problems import Problem
+from phoenix.config.models import Lease, Node
+from phoenix.crypto.wireguard import encode_key
+
+FIRST_CLIENT_OFFSET: Final = 2  # .0 is the network, .1 the node's own tunnel address
+
+
+class PoolExhausted(Problem):
+    status = 503
+    slug = "pool-exhausted"
+    title = "The node has no free tunnel address"
+
+
+@dataclass(frozen=True)
+class PeerChange:
+    node_id: uuid.UUID
+    revision: int
+    op: Literal["add", "remove"]
+    public_key: str
+    allowed_ips: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Allocated:
+    node_id: uuid.UUID
+    ipv4: str
+    ipv6: str
+    expires_at: datetime
+    changes: tuple[PeerChange, ...]
+
+
+def allowed_ips(ipv4: object, ipv6: object) -> tuple[str, ...]:
+    return (f"{_host(ipv4)}/32", f"{_host(ipv6)}/128")
+
+
+def _host(address: object) -> str:
+    return str(ipaddress.ip_interface(str(address)).ip)
+
+
+async def _bump(connection: AsyncConnection, node_id: uuid.UUID) -> int:
+    revision = (
+        await connection.execute(
+            update(Node)
+            .where(Node.id == node_id)
+            .values(revision=Node.revision + 1)
+            .returning(Node.revision)
+        )
+    ).scalar_one()
+    return int(revision)
+
+
+async def allocate(
+    connection: AsyncConnection,
+    node_id: uuid.UUID,
+    client_key: bytes,
+    lease: timedelta,
+    now: datetime,
+) -> Allocated:
+    """Give ``client_key`` a lease on ``node_id`` (moving any lease it had elsewhere)."""
+    expires = now + lease
+    key_text = encode_key(client_key)
+    changes: list[PeerChange] = []
+    current = (
+        await connection.execute(
+            select(Lease.node_id, Lease.ipv4, Lease.ipv6)
+            .where(Lease.public_key == client_key)
+            .with_for_update()
+        )
+    ).first()
+    if current is not None and current.node_id == node_id:
+        await connection.execute(
+            update(Lease).where(Lease.public_key == client_key).values(expires_at=expires)
+        )
+        return Allocated(node_id, _host(current.ipv4), _host(current.ipv6), expires, ())
+    if current is not None:
+        await connection.execute(delete(Lease).where(Lease.public_key == client_key))
+        revision = await _bump(connection, current.node_id)
+        changes.append(
+            PeerChange(
+                current.node_id,
+                revision,
+                "remove",
+                key_text,
+                allowed_ips(current.ipv4, current.ipv6),
+            )
+        )
+    row = (
+        await connection.execute(
+            text(
+                """
+                SELECT set_masklen(n.ipv4_pool::inet + g, 32) AS ipv4,
+                       set_masklen(n.ipv6_pool::inet + g, 128) AS ipv6
+                FROM nodes n,
+                     generate_series(:first, (2 ^ (32 - masklen(n.ipv4_pool)))::int - 2) AS g
+                WHERE n.id = :node AND NOT EXISTS (
+                    SELECT 1 FROM leases l
+                    WHERE l.node_id = n.id AND l.ipv4 = set_masklen(n.ipv4_pool::inet + g, 32))
+                ORDER BY g LIMIT 1
+                """
+            ),
+            {"node": node_id, "first": FIRST_CLIENT_OFFSET},
+        )
+    ).first()
+    if row is None:
+        raise PoolExhausted()
+    await connection.execute(
+        Lease.__table__.insert().values(  # type: ignore[attr-defined]
+            public_key=client_key, node_id=node_id, ipv4=row.ipv4, ipv6=row.ipv6, expires_at=expires
+        )
+    )
+    revision = await _bump(connection, node_id)
+    changes.append(PeerChange(node_id, revision, "add", key_text, allowed_ips(row.ipv4, row.ipv6)))
+    return Allocated(node_id, _host(row.ipv4), _host(row.ipv6), expires, tuple(changes))
+
+
+async def sweep_expired(connection: AsyncConnection, now: datetime) -> list[PeerChange]:
+    """Delete expired leases and return their removals, one revision per removal."""
+    expired = (
+        await connection.execute(
+            delete(Lease)
+            .where(Lease.expires_at <= now)
+            .returning(Lease.node_id, Lease.public_key, Lease.ipv4, Lease.ipv6)
+        )
+    ).all()
+    changes = []
+    for row in sorted(expired, key=lambda r: (str(r.node_id), r.public_key)):
+        revision = await _bump(connection, row.node_id)
+        changes.append(
+            PeerChange(
+                row.node_id,
+                revision,
+                "remove",
+                encode_key(row.public_key),
+                allowed_ips(row.ipv4, row.ipv6),
+            )
+        )
+    return changes
+
+
+async def snapshot(
+    connection: AsyncConnection, node_id: uuid.UUID, now: datetime
+) -> tuple[int, list[tuple[str, tuple[str, ...]]]]:
+    """The node's revision and every live peer (public key, allowed IPs), read consistently."""
+    revision = (
+        await connection.execute(select(Node.revision).where(Node.id == node_id))
+    ).scalar_one()
+    rows = (
+        await connection.execute(
+            select(Lease.public_key, Lease.ipv4, Lease.ipv6)
+            .where(Lease.node_id == node_id, Lease.expires_at > now)
+            .order_by(Lease.ipv4)
+        )
+    ).all()
+    return int(revision), [(encode_key(r.public_key), allowed_ips(r.ipv4, r.ipv6)) for r in rows]

@@ -1,0 +1,161 @@
+"""The double-spend guard: one Redis key per redeemed token, for the token validity window.
+
+A token is spent by `SET <prefix><sha256(token)> <claim> NX EX <validity>`: of any number of
+concurrent redemptions exactly one sets the key. The value is a random claim id — no token, no
+time, nothing about the client — so that a redemption which fails later can take back its own
+mark and only its own (compare-and-delete), and a token is never burnt without a config handed
+back. When Redis cannot answer, redemption stops with a 503 (fail closed): a token is never
+accepted without being marked.
+
+The Redis client handed in must carry socket timeouts (the config app's does), so an unreachable
+Redis becomes an error here rather than a hung request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Final
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from phoenix.common.logging import get_logger
+from phoenix.common.problems import Problem
+
+__all__ = ["DEFAULT_PREFIX", "SpentStoreUnavailable", "SpentTokens", "TokenSpent"]
+
+DEFAULT_PREFIX: Final = "phoenix:spent:"
+DIGEST_LEN: Final = 32
+
+# Delete the key only if it still holds our claim: a late undo never frees another's redemption.
+_RELEASE: Final = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+    return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+_log = get_logger("phoenix.config.spent")
+
+
+class TokenSpent(Problem):
+    """401: the token was redeemed before. A distinct type, with a fresh challenge to retry."""
+
+    status = 401
+    slug = "token-spent"
+    title = "This token has already been spent"
+
+    def __init__(self, *, www_authenticate: str, detail: str | None = None) -> None:
+        super().__init__(
+            detail or "fetch a new token for the challenge in WWW-Authenticate",
+            headers={"WWW-Authenticate": www_authenticate},
+        )
+
+
+class SpentStoreUnavailable(Problem):
+    """503: the spent-token store cannot be reached, so no token is accepted (fail closed)."""
+
+    status = 503
+    slug = "spent-token-store-unavailable"
+    title = "Token redemption is unavailable for a moment"
+
+    def __init__(self, detail: str | None = None, *, retry_after: int = 5) -> None:
+        super().__init__(detail, headers={"Retry-After": str(retry_after)})
+
+
+class SpentTokens:
+    """Spent-token digests in Redis, each kept for `ttl_seconds` (the token validity window)."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        ttl_seconds: int,
+        *,
+        prefix: str = DEFAULT_PREFIX,
+        retry_after: int = 5,
+    ) -> None:
+        if ttl_seconds <= 0:
+            raise ValueError("ttl_seconds must be positive")
+        self._redis = redis
+        self._ttl = ttl_seconds
+        self._prefix = prefix
+        self._retry_after = retry_after
+        self._release = redis.register_script(_RELEASE)
+
+    def key(self, digest: bytes) -> str:
+        if not isinstance(digest, bytes) or len(digest) != DIGEST_LEN:
+            raise ValueError(f"a token digest is {DIGEST_LEN} bytes")
+        return self._prefix + digest.hex()
+
+    def _unavailable(self, operation: str, error: Exception) -> SpentStoreUnavailable:
+        _log.warning("spent_store_unavailable", operation=operation, error=type(error).__name__)
+        return SpentStoreUnavailable(
+            "the spent-token store cannot be reached; the token was not used",
+            retry_after=self._retry_after,
+        )
+
+    async def _claim(self, digest: bytes, claim: str) -> bool:
+        try:
+            marked = await self._redis.set(self.key(digest), claim, nx=True, ex=self._ttl)
+        except (RedisError, OSError) as error:
+            raise self._unavailable("mark", error) from None
+        return bool(marked)
+
+    async def mark(self, digest: bytes) -> bool:
+        """Mark the token spent: True if this call marked it, False if it was spent already.
+
+        Raises SpentStoreUnavailable (503) when Redis does not answer.
+        """
+        return await self._claim(digest, secrets.token_hex(16))
+
+    async def unmark(self, digest: bytes) -> None:
+        """Undo a mark unconditionally. Raises SpentStoreUnavailable when Redis does not answer.
+
+        Prefer `spending`, which undoes only its own mark.
+        """
+        try:
+            await self._redis.delete(self.key(digest))
+        except (RedisError, OSError) as error:
+            raise self._unavailable("unmark", error) from None
+
+    @asynccontextmanager
+    async def spending(self, digest: bytes, *, www_authenticate: str) -> AsyncIterator[None]:
+        """Mark the token for the duration of the block; undo the mark if the block fails.
+
+        Raises TokenSpent (401, with `www_authenticate`) when the token was spent already and
+        SpentStoreUnavailable (503) when Redis does not answer. Any exception out of the block —
+        cancellation included — takes the mark back before it propagates, so the token can be
+        used again; a block that completes leaves the token spent::
+
+            async with spent.spending(digest, www_authenticate=header):
+                await session.commit()  # the lease exists only if the token is spent
+        """
+        claim = secrets.token_hex(16)
+        try:
+            marked = await self._claim(digest, claim)
+        except SpentStoreUnavailable:
+            # The SET may have reached Redis with only its answer lost: take back our claim.
+            await self._release_quietly(digest, claim, after="mark_failed")
+            raise
+        if not marked:
+            raise TokenSpent(www_authenticate=www_authenticate)
+        try:
+            yield
+        except BaseException:
+            await self._release_quietly(digest, claim, after="redemption_failed")
+            raise
+
+    async def _release_quietly(self, digest: bytes, claim: str, *, after: str) -> None:
+        """Compare-and-delete our claim; a failure is logged, never raised over the cause."""
+        try:
+            # Shielded: a cancelled request must still take its mark back.
+            await asyncio.shield(self._release(keys=[self.key(digest)], args=[claim]))
+        except (RedisError, OSError) as error:
+            # After a failed redemption this may have burnt a token: an operator should know.
+            # After a failed mark it is expected (Redis is away) and the SET most likely never
+            # arrived.
+            log = _log.error if after == "redemption_failed" else _log.warning
+            log("spent_token_mark_not_undone", after=after, error=type(error).__name__)

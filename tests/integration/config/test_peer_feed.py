@@ -1,0 +1,195 @@
+"""Leases and the live peer feed: addresses, moves, exhaustion, long-poll and snapshots."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from litestar.testing import AsyncTestClient
+
+from phoenix.config import feed, leases
+from tests.harness.processes import RoleServer
+from tests.integration.config.conftest import MONITOR_TOKEN, NODE_TOKEN, Stores, node_body
+
+Client = AsyncTestClient[Any]
+BOOT = {"authorization": f"Bearer {NODE_TOKEN}"}
+LEASE = timedelta(hours=24)
+
+
+async def register(client: Client) -> dict[str, Any]:
+    answer = await client.post("/v1/nodes/register", json=node_body(), headers=BOOT)
+    node: dict[str, Any] = answer.json()
+    node["auth"] = {"authorization": f"Bearer {node['node_credential']}"}
+    return node
+
+
+async def lease(stores: Stores, node: dict[str, Any], key: bytes | None = None) -> leases.Allocated:
+    async with stores.nodedb.begin() as connection:
+        done = await leases.allocate(
+            connection, uuid.UUID(node["node_id"]), key or os.urandom(32), LEASE, datetime.now(UTC)
+        )
+    await feed.publish(stores.redis, done.changes)
+    return done
+
+
+async def poll(client: Client, node: dict[str, Any], since: int, wait: float = 0) -> dict[str, Any]:
+    answer = await client.get(
+        f"/v1/nodes/{node['node_id']}/peers",
+        params={"since": since, "wait": wait},
+        headers=node["auth"],
+    )
+    assert answer.status_code == 200, answer.text
+    result: dict[str, Any] = answer.json()
+    return result
+
+
+async def test_leases_take_the_lowest_free_addresses_of_the_node_pool(
+    config: Client, stores: Stores
+) -> None:
+    node = await register(config)
+    first, second = await lease(stores, node), await lease(stores, node)
+    pool = node["ipv4_pool"].split("/")[0].rsplit(".", 1)[0]
+    assert first.ipv4 == f"{pool}.2"
+    assert second.ipv4 == f"{pool}.3"
+    assert first.ipv6 != second.ipv6
+    assert [c.revision for c in first.changes + second.changes] == [1, 2]
+
+
+async def test_reconnecting_to_the_same_node_keeps_the_addresses_and_announces_nothing(
+    config: Client, stores: Stores
+) -> None:
+    node = await register(config)
+    key = os.urandom(32)
+    first = await lease(stores, node, key)
+    again = await lease(stores, node, key)
+    assert (again.ipv4, again.ipv6) == (first.ipv4, first.ipv6)
+    assert again.changes == ()
+    assert again.expires_at > first.expires_at
+
+
+async def test_a_client_key_moving_nodes_is_removed_from_the_old_one(
+    config: Client, stores: Stores
+) -> None:
+    old, new = await register(config), await register(config)
+    key = os.urandom(32)
+    await lease(stores, old, key)
+    moved = await lease(stores, new, key)
+    assert [(str(c.node_id), c.op) for c in moved.changes] == [
+        (old["node_id"], "remove"),
+        (new["node_id"], "add"),
+    ]
+    assert (await poll(config, old, since=1))["changes"][0]["op"] == "remove"
+
+
+async def test_a_full_pool_refuses_the_next_lease(config_settings: Any, stores: Stores) -> None:
+    from msgspec import structs
+
+    from phoenix.config.app import create_app
+
+    small = structs.replace(config_settings, tunnel_ipv4_pool_prefix=29)  # offsets .2 - .6
+    async with AsyncTestClient(create_app(small)) as client:
+        node = await register(client)
+        for _ in range(5):
+            await lease(stores, node)
+        with pytest.raises(leases.PoolExhausted):
+            await lease(stores, node)
+
+
+async def test_a_waiting_long_poll_returns_within_100_ms_of_a_change(
+    config_server: RoleServer, stores: Stores
+) -> None:
+    async with httpx.AsyncClient(base_url=config_server.base_url, timeout=30) as client:
+        answer = await client.post("/v1/nodes/register", json=node_body(), headers=BOOT)
+        node = answer.json()
+        auth = {"authorization": f"Bearer {node['node_credential']}"}
+        waiting = asyncio.create_task(
+            client.get(
+                f"/v1/nodes/{node['node_id']}/peers",
+                params={"since": 0, "wait": 10},
+                headers=auth,
+            )
+        )
+        await asyncio.sleep(0.5)  # the poll is blocked in XREAD now
+        assert not waiting.done()
+        started = time.monotonic()
+        done = await lease(stores, node)
+        answer = await waiting
+        elapsed = time.monotonic() - started
+    assert elapsed < 0.1
+    assert answer.json() == {
+        "revision": 1,
+        "snapshot": False,
+        "changes": [
+            {
+                "revision": 1,
+                "op": "add",
+                "public_key": done.changes[0].public_key,
+                "allowed_ips": [f"{done.ipv4}/32", f"{done.ipv6}/128"],
+            }
+        ],
+        "peers": None,
+    }
+
+
+async def test_an_idle_long_poll_times_out_with_no_change(config: Client, stores: Stores) -> None:
+    node = await register(config)
+    await lease(stores, node)
+    answer = await poll(config, node, since=1, wait=0.2)
+    assert answer == {"revision": 1, "snapshot": False, "changes": [], "peers": None}
+
+
+async def test_a_stale_revision_gets_the_missed_changes(config: Client, stores: Stores) -> None:
+    node = await register(config)
+    for _ in range(3):
+        await lease(stores, node)
+    answer = await poll(config, node, since=1)
+    assert [c["revision"] for c in answer["changes"]] == [2, 3]
+
+
+async def test_a_lost_stream_or_unknown_revision_gets_a_snapshot_from_nodedb(
+    config: Client, stores: Stores
+) -> None:
+    node = await register(config)
+    made = [await lease(stores, node) for _ in range(3)]
+    await stores.redis.delete(f"{feed.STREAM_PREFIX}{node['node_id']}")
+    for since in (0, 99, -1):
+        answer = await poll(config, node, since=since)
+        assert answer["snapshot"] is True
+        assert answer["revision"] == 3
+        assert sorted(p["public_key"] for p in answer["peers"]) == sorted(
+            base64.b64encode(k).decode()
+            for k in [bytes(base64.b64decode(m.changes[0].public_key)) for m in made]
+        )
+
+
+async def test_the_feed_needs_the_node_credential(config: Client, stores: Stores) -> None:
+    node = await register(config)
+    answer = await config.get(f"/v1/nodes/{node['node_id']}/peers", headers=BOOT)
+    assert answer.status_code == 401
+
+
+async def test_expired_leases_are_swept_and_announced(config: Client, stores: Stores) -> None:
+    node = await register(config)
+    async with stores.nodedb.begin() as connection:
+        await leases.allocate(
+            connection,
+            uuid.UUID(node["node_id"]),
+            os.urandom(32),
+            timedelta(seconds=-1),
+            datetime.now(UTC),
+        )
+    swept = await config.post(
+        "/v1/admin/leases/sweep", headers={"authorization": f"Bearer {MONITOR_TOKEN}"}
+    )
+    assert swept.json() == {"removed": 1}
+    answer = await poll(config, node, since=1)
+    assert answer["changes"][0]["op"] == "remove"
+    snapshot = await poll(config, node, since=-1)
+    assert snapshot["peers"] == []

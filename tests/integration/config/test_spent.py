@@ -1,0 +1,227 @@
+"""The spent-token store on real Redis: one redemption per token, undo on failure, fail closed."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator
+
+import pytest
+from redis.asyncio import Redis
+
+from phoenix.config.spent import SpentStoreUnavailable, SpentTokens, TokenSpent
+from tests.harness.processes import SpareRedis
+
+VALIDITY = 14 * 24 * 3600
+CHALLENGE_HEADER = 'PrivateToken challenge="AAIAAA==", token-key="AAAA", error="token-spent"'
+
+
+class Failed(Exception):
+    """Whatever goes wrong in a redemption after its token was marked."""
+
+
+def digest() -> bytes:
+    return os.urandom(32)
+
+
+def connect(url: str) -> Redis:
+    return Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
+
+
+@pytest.fixture
+async def redis(redis_url: str, unique: str) -> AsyncIterator[Redis]:
+    client = connect(redis_url)
+    yield client
+    # Delete only this test's own keys; the machine's Redis is never flushed.
+    async for key in client.scan_iter(match=f"phoenix:test:{unique}:*"):
+        await client.delete(key)
+    await client.aclose()
+
+
+@pytest.fixture
+def spent(redis: Redis, unique: str) -> SpentTokens:
+    return SpentTokens(redis, VALIDITY, prefix=f"phoenix:test:{unique}:spent:")
+
+
+async def test_a_token_is_marked_once_and_the_second_mark_says_spent(spent: SpentTokens) -> None:
+    token = digest()
+    assert await spent.mark(token)
+    assert not await spent.mark(token)
+    assert await spent.mark(digest())
+
+
+async def test_fifty_concurrent_marks_of_one_token_let_exactly_one_through(
+    spent: SpentTokens,
+) -> None:
+    token = digest()
+    results = await asyncio.gather(*(spent.mark(token) for _ in range(50)))
+    assert results.count(True) == 1
+
+
+async def test_an_unmarked_token_can_be_redeemed_again(spent: SpentTokens) -> None:
+    token = digest()
+    assert await spent.mark(token)
+    await spent.unmark(token)
+    assert await spent.mark(token)
+
+
+async def test_the_mark_lives_for_the_token_validity_window(
+    spent: SpentTokens, redis: Redis
+) -> None:
+    token = digest()
+    await spent.mark(token)
+    ttl = await redis.ttl(spent.key(token))
+    assert VALIDITY - 5 <= ttl <= VALIDITY
+
+
+async def test_the_store_keeps_a_random_claim_and_nothing_about_the_token_or_the_client(
+    spent: SpentTokens, redis: Redis, unique: str
+) -> None:
+    token = digest()
+    await spent.mark(token)
+    assert spent.key(token) == f"phoenix:test:{unique}:spent:{token.hex()}"
+    value = await redis.get(spent.key(token))
+    assert value is not None
+    assert len(value) == 32
+    assert token.hex().encode() not in value
+
+
+def test_a_digest_of_the_wrong_size_is_a_programming_error(spent: SpentTokens) -> None:
+    with pytest.raises(ValueError, match="32 bytes"):
+        spent.key(b"short")
+
+
+async def test_a_redemption_that_completes_leaves_its_token_spent(spent: SpentTokens) -> None:
+    token = digest()
+    async with spent.spending(token, www_authenticate=CHALLENGE_HEADER):
+        pass
+    assert not await spent.mark(token)
+
+
+async def test_a_redemption_that_fails_after_marking_gives_its_token_back(
+    spent: SpentTokens,
+) -> None:
+    token = digest()
+    with pytest.raises(Failed):
+        async with spent.spending(token, www_authenticate=CHALLENGE_HEADER):
+            raise Failed
+    assert await spent.mark(token)
+
+
+async def test_a_cancelled_redemption_gives_its_token_back(spent: SpentTokens) -> None:
+    token = digest()
+    inside = asyncio.Event()
+
+    async def redeem() -> None:
+        async with spent.spending(token, www_authenticate=CHALLENGE_HEADER):
+            inside.set()
+            await asyncio.sleep(30)
+
+    task = asyncio.create_task(redeem())
+    await inside.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert await spent.mark(token)
+
+
+async def test_a_spent_token_is_refused_with_a_distinct_problem_and_a_fresh_challenge(
+    spent: SpentTokens,
+) -> None:
+    token = digest()
+    await spent.mark(token)
+    with pytest.raises(TokenSpent) as caught:
+        async with spent.spending(token, www_authenticate=CHALLENGE_HEADER):
+            pytest.fail("a spent token must not reach the redemption")
+    problem = caught.value
+    assert problem.status == 401
+    assert problem.document().type.endswith("/token-spent")
+    assert problem.headers["WWW-Authenticate"] == CHALLENGE_HEADER
+
+
+async def test_a_failed_redemption_never_frees_a_mark_it_does_not_own(
+    spent: SpentTokens,
+) -> None:
+    token = digest()
+
+    async def redeem_while_another_wins() -> None:
+        async with spent.spending(token, www_authenticate=CHALLENGE_HEADER):
+            # Meanwhile the mark is gone (an operator, an expiry) and another redemption won.
+            await spent.unmark(token)
+            assert await spent.mark(token)
+            raise Failed
+
+    with pytest.raises(Failed):
+        await redeem_while_another_wins()
+    assert not await spent.mark(token)
+
+
+async def test_concurrent_redemptions_of_one_token_let_exactly_one_complete(
+    spent: SpentTokens,
+) -> None:
+    token = digest()
+
+    async def redeem() -> str:
+        try:
+            async with spent.spending(token, www_authenticate=CHALLENGE_HEADER):
+                await asyncio.sleep(0.01)
+        except TokenSpent:
+            return "refused"
+        return "redeemed"
+
+    outcomes = await asyncio.gather(*(redeem() for _ in range(50)))
+    assert outcomes.count("redeemed") == 1
+    assert outcomes.count("refused") == 49
+
+
+@pytest.fixture
+async def spare(spare_redis: SpareRedis) -> AsyncIterator[tuple[SpareRedis, SpentTokens]]:
+    client = connect(spare_redis.url)
+    yield spare_redis, SpentTokens(client, VALIDITY, retry_after=7)
+    await client.aclose()
+
+
+async def test_a_stopped_redis_fails_closed_with_503_and_retry_after(
+    spare: tuple[SpareRedis, SpentTokens],
+) -> None:
+    server, spent = spare
+    token = digest()
+    assert await spent.mark(digest())  # the connection is open before Redis goes away
+    server.stop()
+    with pytest.raises(SpentStoreUnavailable) as caught:
+        await spent.mark(token)
+    assert caught.value.status == 503
+    assert caught.value.headers["Retry-After"] == "7"
+    with pytest.raises(SpentStoreUnavailable):
+        async with spent.spending(token, www_authenticate=CHALLENGE_HEADER):
+            pytest.fail("no redemption without a mark")
+    with pytest.raises(SpentStoreUnavailable):
+        await spent.unmark(token)
+
+
+async def test_after_redis_comes_back_the_refused_token_still_works(
+    spare: tuple[SpareRedis, SpentTokens],
+) -> None:
+    server, spent = spare
+    token = digest()
+    server.stop()
+    with pytest.raises(SpentStoreUnavailable):
+        await spent.mark(token)
+    server.start()
+    async with spent.spending(token, www_authenticate=CHALLENGE_HEADER):
+        pass
+    assert not await spent.mark(token)
+
+
+async def test_when_redis_goes_away_mid_redemption_the_cause_is_what_propagates(
+    spare: tuple[SpareRedis, SpentTokens],
+) -> None:
+    server, spent = spare
+
+    async def redeem_while_redis_stops() -> None:
+        async with spent.spending(digest(), www_authenticate=CHALLENGE_HEADER):
+            server.stop()
+            raise Failed
+
+    with pytest.raises(Failed):
+        await redeem_while_redis_stops()
