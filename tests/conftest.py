@@ -14,6 +14,7 @@ import os
 import socket
 import uuid
 from collections.abc import Callable, Iterator
+from typing import Any
 from urllib.parse import urlsplit
 
 import psycopg
@@ -105,5 +106,15 @@ def spare_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[processes.
     server = processes.SpareRedis(tmp_path_factory.mktemp("redis"))
     require("redis-server", server.available(), "the redis-server binary")
     server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def issuer_directory() -> Iterator[Any]:
+    """A static issuer directory listing the harness's first issuer key."""
+    from tests.harness.issuer import DirectoryServer, private_keys
+
+    server = DirectoryServer(private_keys(1))
     yield server
     server.stop()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -25,7 +26,9 @@ def nodedb_url(database_name_factory: Callable[[str], str]) -> str:
 
 
 @pytest.fixture
-def config_server(tmp_path: Path, nodedb_url: str, spare_redis: SpareRedis) -> Iterator[RoleServer]:
+def config_server(
+    tmp_path: Path, nodedb_url: str, spare_redis: SpareRedis, issuer_directory: Any
+) -> Iterator[RoleServer]:
     server = RoleServer(
         "config",
         {
@@ -33,6 +36,7 @@ def config_server(tmp_path: Path, nodedb_url: str, spare_redis: SpareRedis) -> I
             "PHOENIX_REDIS_URL": spare_redis.url,
             "PHOENIX_READINESS_TIMEOUT": "1",
             "PHOENIX_MAX_BODY_BYTES": "1024",
+            "PHOENIX_ISSUER_DIRECTORY_URL": issuer_directory.url,
         },
         tmp_path / "config.log",
     ).start()
@@ -49,14 +53,14 @@ def test_healthz_answers_while_the_process_runs(config_server: RoleServer) -> No
 def test_readyz_follows_redis(config_server: RoleServer, spare_redis: SpareRedis) -> None:
     ready = httpx.get(config_server.base_url + "/readyz")
     assert ready.status_code == 200
-    assert ready.json()["checks"] == {"postgres": "ok", "redis": "ok"}
+    assert ready.json()["checks"] == {"postgres": "ok", "redis": "ok", "issuer-directory": "ok"}
 
     spare_redis.stop()
     down = httpx.get(config_server.base_url + "/readyz", timeout=10)
     assert down.status_code == 503
     assert down.headers["content-type"] == "application/problem+json"
     problem = down.json()
-    assert problem["checks"] == {"postgres": "ok", "redis": "down"}
+    assert problem["checks"] == {"postgres": "ok", "redis": "down", "issuer-directory": "ok"}
     assert "redis" in problem["detail"]
 
     spare_redis.start()
@@ -119,11 +123,15 @@ def test_sigterm_shuts_down_cleanly(config_server: RoleServer) -> None:
 
 
 def test_metrics_add_up_across_server_workers(
-    tmp_path: Path, nodedb_url: str, redis_url: str
+    tmp_path: Path, nodedb_url: str, redis_url: str, issuer_directory: Any
 ) -> None:
     server = RoleServer(
         "config",
-        {"PHOENIX_NODEDB_URL": nodedb_url, "PHOENIX_REDIS_URL": redis_url},
+        {
+            "PHOENIX_NODEDB_URL": nodedb_url,
+            "PHOENIX_REDIS_URL": redis_url,
+            "PHOENIX_ISSUER_DIRECTORY_URL": issuer_directory.url,
+        },
         tmp_path / "config.log",
         workers=2,
     ).start()

@@ -20,6 +20,8 @@ _LEVELS_DEFAULT: Final = logging.ERROR
 # Loggers of libraries we run that would otherwise print a peer address (uvicorn/granian access
 # logs carry the client's host:port). They are silenced outright, whatever the level.
 _SILENCED: Final = ("uvicorn.access", "granian.access", "_granian.access")
+# Client libraries that log every outgoing request's URL at INFO: warnings only.
+_QUIETED: Final = ("httpx", "httpcore")
 
 
 def _shared_processors() -> list[structlog.types.Processor]:
@@ -83,6 +85,8 @@ def configure_logging(level: str = "info", role: str | None = None) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(numeric)
+    for name in _QUIETED:
+        logging.getLogger(name).setLevel(max(numeric, logging.WARNING))
     for name in _SILENCED:
         silenced = logging.getLogger(name)
         silenced.handlers[:] = []

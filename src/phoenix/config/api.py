@@ -18,9 +18,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from phoenix.common.bodies import decode_json
 from phoenix.common.problems import Problem
-from phoenix.config import credentials, feed, fleet, leases
+from phoenix.config import credentials, feed, fleet, leases, tokens
 from phoenix.config.models import Node
+from phoenix.config.redemption import Redeemer
 from phoenix.config.schemas import (
+    ChallengeEntry,
+    Challenges,
+    ConnectRequest,
     DrainRequest,
     Heartbeat,
     HeartbeatAnswer,
@@ -32,6 +36,8 @@ from phoenix.config.schemas import (
     RegisterRequest,
     Registration,
 )
+from phoenix.config.wgconfig import render_wg_quick
+from phoenix.crypto.privacypass import b64url_encode
 
 LOCATIONS_MAX_AGE = 15
 MAX_WAIT_SECONDS = 25.0
@@ -190,3 +196,38 @@ def _bucket(usage: list[float]) -> LoadBucket:
         return "full"
     mean = sum(usage) / len(usage)
     return "low" if mean < 0.5 else "medium" if mean < 0.8 else "high"
+
+
+def redemption_routes(redeemer: Redeemer) -> list[ControllerRouterHandler]:
+    @get("/v1/token-challenge", tags=["public"], summary="The TokenChallenge this origin accepts")
+    async def token_challenge() -> Response[bytes]:
+        key = redeemer.directory.preferred_key()
+        body = Challenges(
+            challenges=[
+                ChallengeEntry(
+                    token_type=redeemer.challenge.token_type,
+                    challenge=b64url_encode(redeemer.challenge.encode()),
+                    token_key=key.to_base64url() if key is not None else None,
+                )
+            ]
+        )
+        header = tokens.challenge_header(redeemer.challenge, redeemer.directory)
+        return Response(
+            msgspec.json.encode(body),
+            media_type="application/json",
+            headers={"WWW-Authenticate": header, "Cache-Control": "public, max-age=60"},
+        )
+
+    @post("/v1/connect", status_code=200, tags=["public"], summary="Redeem a token for a config")
+    async def connect(request: Request[Any, Any, Any]) -> Response[bytes]:
+        # The token is checked before the body is read: an unauthorised body costs nothing.
+        authorization = request.headers.get("authorization")
+        body = await decode_json(request, ConnectRequest)
+        config = await redeemer.connect(authorization, body)
+        if "text/plain" in request.headers.get("accept", ""):
+            return Response(
+                render_wg_quick(config).encode(), media_type="text/plain; charset=utf-8"
+            )
+        return Response(msgspec.json.encode(config), media_type="application/json")
+
+    return [token_challenge, connect]

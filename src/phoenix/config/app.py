@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import ipaddress
+import random
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from functools import partial
 
 from litestar import Litestar
@@ -13,9 +15,12 @@ from redis.asyncio import Redis
 from phoenix.common import database
 from phoenix.common.health import ReadinessCheck
 from phoenix.common.web import build_app
-from phoenix.config import fleet
-from phoenix.config.api import fleet_routes
+from phoenix.config import fleet, tokens
+from phoenix.config.api import fleet_routes, redemption_routes
+from phoenix.config.directory import IssuerDirectoryClient
+from phoenix.config.redemption import Redeemer
 from phoenix.config.settings import ConfigSettings
+from phoenix.config.spent import SpentTokens
 
 ROLE = "config"
 
@@ -29,11 +34,25 @@ def create_app(settings: ConfigSettings) -> Litestar:
         health_check_interval=30,
     )
 
+    directory = IssuerDirectoryClient.from_settings(settings)
+    redeemer = Redeemer(
+        engine=engine,
+        redis=redis,
+        directory=directory,
+        spent=SpentTokens(redis, settings.token_validity_seconds),
+        challenge=tokens.challenge(settings),
+        lease=timedelta(hours=settings.lease_hours),
+        dns=tuple(settings.tunnel_dns),
+        rng=random.Random(),  # noqa: S311 - which node a client gets is not a secret
+    )
+
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        await directory.start()
         try:
             yield
         finally:
+            await directory.stop()
             await redis.aclose()
             await feed_redis.aclose()
             await engine.dispose()
@@ -60,10 +79,11 @@ def create_app(settings: ConfigSettings) -> Litestar:
     return build_app(
         role=ROLE,
         settings=settings,
-        route_handlers=routes,
+        route_handlers=[*routes, *redemption_routes(redeemer)],
         checks=[
             ReadinessCheck("postgres", partial(database.ping, engine)),
             ReadinessCheck("redis", redis.ping),
+            ReadinessCheck("issuer-directory", directory.probe),
         ],
         lifespan=[lifespan],
         state={"nodedb": engine, "redis": redis},

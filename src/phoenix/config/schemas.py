@@ -76,3 +76,21 @@ class NodeSummary(msgspec.Struct):
 
 class NodeList(msgspec.Struct):
     nodes: list[NodeSummary]
+
+
+class ConnectRequest(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """Either the client's own WireGuard public key, or a NaCl box key for a server-made pair."""
+
+    location: LocationCode
+    public_key: str | None = None
+    box_public_key: str | None = None
+
+
+class ChallengeEntry(msgspec.Struct):
+    token_type: int
+    challenge: str
+    token_key: str | None
+
+
+class Challenges(msgspec.Struct):
+    challenges: list[ChallengeEntry]

@@ -52,7 +52,7 @@ def beat(**changes: Any) -> dict[str, Any]:
 
 @pytest.fixture
 async def config_settings(
-    database_name_factory: Callable[[str], str], spare_redis: SpareRedis
+    database_name_factory: Callable[[str], str], spare_redis: SpareRedis, issuer_directory: Any
 ) -> ConfigSettings:
     url = database_name_factory("nodedb")
     await asyncio.to_thread(upgrade, "nodedb", url)
@@ -65,6 +65,7 @@ async def config_settings(
             "PHOENIX_NODE_TOKENS": f"{'old-token-' + 'o' * 30},{NODE_TOKEN}",
             "PHOENIX_MONITOR_TOKEN": MONITOR_TOKEN,
             "PHOENIX_HEARTBEAT_TTL_SECONDS": "30",
+            "PHOENIX_ISSUER_DIRECTORY_URL": issuer_directory.url,
         },
     )
 
@@ -107,6 +108,7 @@ def config_server(config_settings: ConfigSettings, tmp_path: Any) -> Iterator[Ro
         "PHOENIX_REDIS_URL": config_settings.redis_url,
         "PHOENIX_NODE_TOKENS": NODE_TOKEN,
         "PHOENIX_MONITOR_TOKEN": MONITOR_TOKEN,
+        "PHOENIX_ISSUER_DIRECTORY_URL": config_settings.issuer_directory_url,
     }
     server = RoleServer("config", env, tmp_path / "config.log").start()
     yield server

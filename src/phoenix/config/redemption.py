@@ -1,0 +1,176 @@
+"""Redemption: a valid, unspent token buys one WireGuard config on the best node.
+
+In order: verify the token (config never learns who holds it), pick a node, mark the token
+spent (Redis SET NX), allocate the lease in one NodeDB transaction and commit, then announce the
+new peer. Any failure inside undoes the mark, so a token is never burnt without a config.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import random
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Final
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from phoenix.common.problems import Problem
+from phoenix.config import feed, fleet, leases, tokens
+from phoenix.config.directory import IssuerDirectoryClient
+from phoenix.config.models import Node
+from phoenix.config.schemas import ConnectRequest
+from phoenix.config.selection import NodeLoad, select_node
+from phoenix.config.spent import SpentStoreUnavailable, SpentTokens
+from phoenix.config.wgconfig import InvalidBoxKey, WireGuardConfig, build_config, seal_new_keypair
+from phoenix.crypto.privacypass import TokenChallenge
+from phoenix.crypto.wireguard import InvalidKey, parse_key
+
+ATTEMPTS: Final = 5
+
+
+class UnknownLocation(Problem):
+    status = 404
+    slug = "unknown-location"
+    title = "No such location"
+
+
+class NoCapacity(Problem):
+    status = 503
+    slug = "no-capacity"
+    title = "No capacity in this location right now"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, headers={"Retry-After": "30"})
+
+
+class InvalidClientKey(Problem):
+    status = 422
+    slug = "invalid-client-key"
+    title = "The client key is not a 32-byte key"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    public_key: bytes
+    public_ip: str
+    listen_port: int
+
+
+@dataclass(frozen=True)
+class Redeemer:
+    engine: AsyncEngine
+    redis: Redis
+    directory: IssuerDirectoryClient
+    spent: SpentTokens
+    challenge: TokenChallenge
+    lease: timedelta
+    dns: tuple[str, ...]
+    rng: random.Random
+
+    async def connect(self, authorization: str | None, request: ConnectRequest) -> WireGuardConfig:
+        token = tokens.parse_and_verify(
+            authorization, self.directory, tokens.accepted_digests(self.challenge), self.challenge
+        )
+        client_key, sealed = _client_key(request)
+        candidates = await self._candidates(request.location)
+        spent_header = tokens.challenge_header(self.challenge, self.directory, "token-spent")
+        async with self.spent.spending(tokens.token_digest(token), www_authenticate=spent_header):
+            allocated, node = await self._allocate(candidates, request.location, client_key)
+            config = build_config(
+                ipv4=allocated.ipv4,
+                ipv6=allocated.ipv6,
+                dns=self.dns,
+                node_public_key=node.public_key,
+                node_address=node.public_ip,
+                node_port=node.listen_port,
+                expires_at=allocated.expires_at,
+                sealed_private_key=sealed,
+            )
+        await feed.publish(self.redis, allocated.changes)
+        return config
+
+    async def _candidates(self, location: str) -> list[NodeLoad]:
+        async with self.engine.connect() as connection:
+            rows = (
+                await connection.execute(
+                    select(Node.id, Node.location, Node.capacity, Node.status).where(
+                        Node.location == location, Node.status != "terminated"
+                    )
+                )
+            ).all()
+        if not rows:
+            raise UnknownLocation(f"no location {location!r}")
+        try:
+            beats = await fleet.last_heartbeats(self.redis, [row.id for row in rows])
+        except (RedisError, OSError):
+            raise SpentStoreUnavailable("Redis is unreachable; try again shortly") from None
+        loads = []
+        for row in rows:
+            beat = beats.get(row.id)
+            loads.append(
+                NodeLoad(
+                    node_id=row.id,
+                    location=row.location,
+                    capacity=row.capacity,
+                    active_peers=beat.active_peers if beat else 0,
+                    cpu=(beat.cpu / 100.0) if beat else 0.0,
+                    load1=beat.load1 if beat else 0.0,
+                    draining=row.status != "active",
+                    fresh=beat is not None,
+                    # Exhaustion is found by trying: the lease insert says so, and the node
+                    # is excluded for the rest of this request.
+                    has_free_addresses=True,
+                )
+            )
+        return loads
+
+    async def _allocate(
+        self, candidates: list[NodeLoad], location: str, client_key: bytes
+    ) -> tuple[leases.Allocated, Endpoint]:
+        excluded: set[uuid.UUID] = set()
+        for _ in range(ATTEMPTS + len(candidates)):
+            chosen = select_node(candidates, location, rng=self.rng, exclude=frozenset(excluded))
+            if chosen is None:
+                break
+            try:
+                async with self.engine.begin() as connection:
+                    allocated = await leases.allocate(
+                        connection, chosen.node_id, client_key, self.lease, datetime.now(UTC)
+                    )
+                    row = (
+                        await connection.execute(
+                            select(Node.public_key, Node.public_ip, Node.listen_port).where(
+                                Node.id == chosen.node_id
+                            )
+                        )
+                    ).one()
+            except leases.PoolExhausted:
+                excluded.add(chosen.node_id)
+            except IntegrityError:
+                continue  # another connect took the same address at the same moment
+            else:
+                return allocated, Endpoint(row.public_key, str(row.public_ip), row.listen_port)
+        raise NoCapacity(f"no node in {location} can take a peer now")
+
+
+def _client_key(request: ConnectRequest) -> tuple[bytes, str | None]:
+    if (request.public_key is None) == (request.box_public_key is None):
+        raise InvalidClientKey("send exactly one of public_key and box_public_key")
+    if request.public_key is not None:
+        try:
+            return parse_key(request.public_key), None
+        except InvalidKey as error:
+            raise InvalidClientKey(f"public_key: {error}") from None
+    try:
+        box_key = base64.b64decode(request.box_public_key or "", validate=True)
+        pair = seal_new_keypair(box_key)
+    except (binascii.Error, InvalidBoxKey) as error:
+        raise InvalidClientKey(f"box_public_key: {error}") from None
+    return pair.public_key, pair.sealed_private_key_b64
