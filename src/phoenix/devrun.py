@@ -35,6 +35,9 @@ DEV_ENV: Final = {
     "PHOENIX_ISSUER_SIGNING_KEYS_FILE": str(STATE / "issuer-keys.pem"),
     "PHOENIX_FIREBASE_PROJECT_ID": "demo-phoenix",
     "FIREBASE_AUTH_EMULATOR_HOST": f"127.0.0.1:{EMULATOR_PORT}",
+    # Development-only credentials (never used outside PHOENIX_ENV=dev).
+    "PHOENIX_NODE_TOKENS": "dev-node-token-0123456789abcdef0123456789",
+    "PHOENIX_MONITOR_TOKEN": "dev-monitor-token-0123456789abcdef012345",
 }
 
 
