@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 from litestar.testing import AsyncTestClient
 
-from tests.integration.config.conftest import MONITOR_TOKEN, NODE_TOKEN, beat, node_body
+from tests.integration.config.conftest import MONITOR_TOKEN, NODE_TOKEN, Stores, beat, node_body
 
 Client = AsyncTestClient[Any]
 BOOT = {"authorization": f"Bearer {NODE_TOKEN}"}
@@ -160,3 +160,33 @@ async def test_the_node_listing_needs_the_monitor_credential(config: Client) -> 
         await config.get("/v1/nodes", headers={"authorization": f"Bearer {NODE_TOKEN}"}), 401
     )
     assert_problem(await config.get("/v1/nodes?status=odd", headers=MONITOR), 400)
+
+
+async def test_a_terminated_node_frees_its_pool_and_leases_and_its_credential_stops_working(
+    config: Client, stores: Stores
+) -> None:
+    import os
+    import uuid
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import text
+
+    from phoenix.config import leases
+
+    node = await register(config)
+    async with stores.nodedb.begin() as connection:
+        await leases.allocate(
+            connection,
+            uuid.UUID(node["node_id"]),
+            os.urandom(32),
+            timedelta(hours=1),
+            datetime.now(UTC),
+        )
+    assert_problem(await config.post(f"/v1/nodes/{node['node_id']}/terminated"), 401)
+    done = await config.post(f"/v1/nodes/{node['node_id']}/terminated", headers=MONITOR)
+    assert done.status_code == 200
+    async with stores.nodedb.connect() as connection:
+        assert (await connection.execute(text("SELECT count(*) FROM leases"))).scalar_one() == 0
+    assert_problem(await heartbeat(config, node), 404)
+    successor = await register(config)
+    assert successor["ipv4_pool"] == node["ipv4_pool"]  # the freed pool is reused
