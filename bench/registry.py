@@ -31,5 +31,6 @@ class Benchmark(msgspec.Struct, frozen=True):
 BENCHMARKS: Final[tuple[Benchmark, ...]] = (
     Benchmark("asgi_servers", "bench.asgi_servers:run"),
     Benchmark("crypto", "bench.crypto:run"),
+    Benchmark("selection", "bench.selection:run"),
     # Benchmark("<name>", "bench.<name>:run"),
 )

@@ -165,10 +165,11 @@ def rfc3339_utc(moment: datetime) -> str:
 
 
 def _address(value: IPInput) -> IPAddress:
-    if isinstance(value, ipaddress.IPv4Address | ipaddress.IPv6Address):
-        return value
+    # Interfaces first: IPv4Interface is a subclass of IPv4Address, but prints its prefix.
     if isinstance(value, ipaddress.IPv4Interface | ipaddress.IPv6Interface):
         return value.ip
+    if isinstance(value, ipaddress.IPv4Address | ipaddress.IPv6Address):
+        return value
     return ipaddress.ip_interface(value).ip  # accepts "10.0.0.2" and "10.0.0.2/32"
 
 
