@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -141,3 +142,15 @@ class RoleServer:
 
     def logs(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def routes_logged(self) -> set[str]:
+        """The route templates the access log recorded (its lines are JSON objects)."""
+        routes = set()
+        for line in self.logs().splitlines():
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(record, dict) and record.get("event") == "request":
+                routes.add(str(record.get("route")))
+        return routes

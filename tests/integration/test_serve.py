@@ -111,8 +111,7 @@ def test_no_client_address_or_credential_reaches_a_log_line(config_server: RoleS
         httpx.get(config_server.base_url + path, headers=headers)
     assert config_server.stop() == 0
     logs = config_server.logs()
-    assert '"route": "/healthz"' in logs  # the access log did run
-    assert '"route": "<unmatched>"' in logs
+    assert {"/healthz", "<unmatched>"} <= config_server.routes_logged()  # the access log ran
     for secret in (CLIENT_ADDRESS, BEARER, "127.0.0.1:", "session="):
         assert secret not in logs.replace(f"127.0.0.1:{config_server.port}", ""), secret
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Final
+from typing import Any, Final
 
+import msgspec
 import structlog
 
 _LEVELS: Final = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING}
@@ -22,6 +23,15 @@ _LEVELS_DEFAULT: Final = logging.ERROR
 _SILENCED: Final = ("uvicorn.access", "granian.access", "_granian.access")
 # Client libraries that log every outgoing request's URL at INFO: warnings only.
 _QUIETED: Final = ("httpx", "httpcore")
+
+
+def _encode(event: Any, **_: Any) -> bytes:
+    # msgspec: about four times faster than json.dumps, and the access log is on the hot path.
+    return msgspec.json.encode(event, enc_hook=str)
+
+
+def _encode_text(event: Any, **_: Any) -> str:
+    return _encode(event).decode()
 
 
 def _shared_processors() -> list[structlog.types.Processor]:
@@ -40,7 +50,7 @@ def json_formatter() -> logging.Formatter:
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.format_exc_info,
-            structlog.processors.JSONRenderer(),
+            structlog.processors.JSONRenderer(serializer=_encode_text),
         ],
     )
 
@@ -68,15 +78,20 @@ def server_log_config() -> dict[str, object]:
 
 def configure_logging(level: str = "info", role: str | None = None) -> None:
     numeric = _LEVELS.get(level, _LEVELS_DEFAULT)
-    shared = _shared_processors()
     if role is not None:
         structlog.contextvars.bind_contextvars(role=role)
+    # Our own lines skip the standard library's handler chain (about 40 µs a line, against
+    # 9 µs written straight as bytes); other libraries' lines still go through it below.
     structlog.configure(
         processors=[
-            *shared,
-            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            _name_field,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            structlog.processors.JSONRenderer(serializer=_encode),
         ],
-        logger_factory=structlog.stdlib.LoggerFactory(),
+        logger_factory=structlog.BytesLoggerFactory(sys.stdout.buffer),
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
         cache_logger_on_first_use=True,
     )
@@ -94,6 +109,16 @@ def configure_logging(level: str = "info", role: str | None = None) -> None:
         silenced.disabled = True
 
 
-def get_logger(name: str) -> structlog.stdlib.BoundLogger:
-    logger: structlog.stdlib.BoundLogger = structlog.stdlib.get_logger(name)
-    return logger
+def get_logger(name: str) -> Any:
+    """A structlog logger whose lines carry ``logger=name``."""
+    # Initial values, not bind(): the proxy stays lazy, so module-level loggers made before
+    # configure_logging() still use its configuration.
+    return structlog.get_logger(logger_name=name)
+
+
+def _name_field(_: Any, __: str, event: Any) -> Any:
+    # "logger" cannot be an initial value (wrap_logger takes that name); rename it here so
+    # our lines and other libraries' lines name their source the same way.
+    if "logger_name" in event:
+        event["logger"] = event.pop("logger_name")
+    return event
