@@ -32,5 +32,6 @@ BENCHMARKS: Final[tuple[Benchmark, ...]] = (
     Benchmark("asgi_servers", "bench.asgi_servers:run"),
     Benchmark("crypto", "bench.crypto:run"),
     Benchmark("selection", "bench.selection:run"),
+    Benchmark("issuance", "bench.issuance:run"),
     # Benchmark("<name>", "bench.<name>:run"),
 )
