@@ -75,3 +75,25 @@ def test_unknown_routes_and_methods_are_problems(client: TestClient) -> None:  #
     wrong = client.get("/echo")
     assert wrong.status_code == 405
     assert wrong.headers["content-type"] == "application/problem+json"
+
+
+def test_a_lost_database_connection_is_a_503_problem_not_a_500() -> None:
+    from sqlalchemy.exc import OperationalError
+
+    from phoenix.common.database import exception_handlers
+
+    @post("/query")
+    async def query() -> None:
+        raise OperationalError("SELECT 1", {}, ConnectionError("server closed the connection"))
+
+    app = build_app(
+        role="test",
+        settings=CommonSettings(),
+        route_handlers=[query],
+        extra_exception_handlers=exception_handlers(),
+    )
+    with TestClient(app, raise_server_exceptions=False) as client:
+        answer = client.post("/query")
+    assert answer.status_code == 503
+    assert answer.headers["retry-after"] == "2"
+    assert "server closed" not in answer.text

@@ -51,5 +51,6 @@ def create_app(settings: AuthSettings, verifier: IdentityVerifier | None = None)
         route_handlers=issuer_routes(issuer, identity),
         checks=[ReadinessCheck("postgres", partial(database.ping, engine))],
         lifespan=[lifespan],
+        extra_exception_handlers=database.exception_handlers(),
         state={"userdb": engine, "issuer": issuer, "verifier": identity},
     )

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from phoenix.auth import quota, users
+from phoenix.auth import quota
 from phoenix.auth.firebase import Identity
 from phoenix.auth.keys import SigningKey, listed_keys
 from phoenix.common.problems import Problem
@@ -144,12 +144,8 @@ class Issuer:
         signers = [self._signer(request) for request in requests]
         now = self._clock()
         async with self._engine.begin() as connection:
-            await users.upsert_user(connection, identity.uid, identity.email)
-            entitled = await users.is_entitled(connection, identity.uid, self.now())
-            decision = (
-                await quota.take(connection, identity.uid, len(requests), self._policy.quota, now)
-                if entitled
-                else None
+            decision = await quota.take_if_entitled(
+                connection, identity.uid, identity.email, len(requests), self._policy.quota, now
             )
         if decision is None:
             raise NotEntitled("this account has no active subscription")

@@ -33,6 +33,35 @@ _TAKE: Final = text(
     """
 )
 
+# Issuance's whole database work in one round trip: remember the user (writing only when the
+# email changed), check the entitlement, and count the tokens — the last only when entitled.
+# Data-modifying CTEs share one snapshot; the quota row is still locked and re-checked as above.
+_ISSUE: Final = text(
+    """
+    WITH remembered AS (
+        INSERT INTO users (uid, email) VALUES (:uid, :email)
+        ON CONFLICT (uid) DO UPDATE SET email = excluded.email
+        WHERE users.email IS DISTINCT FROM excluded.email
+    ),
+    entitled AS (
+        SELECT 1 FROM entitlements WHERE uid = :uid AND expires_at > to_timestamp(:now) LIMIT 1
+    ),
+    counted AS (
+        INSERT INTO issuance_quota (uid, hour, counts)
+        SELECT :uid, :hour, array[:n] || array_fill(0, array[23])
+        WHERE EXISTS (SELECT 1 FROM entitled)
+        ON CONFLICT (uid) DO UPDATE
+        SET hour = greatest(issuance_quota.hour, excluded.hour),
+            counts = phoenix_quota_take(
+                issuance_quota.counts, excluded.hour - issuance_quota.hour, :n)
+        WHERE phoenix_quota_sum(phoenix_quota_shifted(
+                issuance_quota.counts, excluded.hour - issuance_quota.hour)) + :n <= :limit
+        RETURNING phoenix_quota_sum(counts) AS used
+    )
+    SELECT EXISTS (SELECT 1 FROM entitled) AS entitled, (SELECT used FROM counted) AS used
+    """
+)
+
 _READ: Final = text(
     """
     SELECT phoenix_quota_shifted(counts, :hour - hour) FROM issuance_quota WHERE uid = :uid
@@ -68,6 +97,40 @@ async def take(
     ).scalar_one_or_none()
     if used is not None:
         return QuotaDecision(True, int(used), limit)
+    counts = await read(connection, uid, now)
+    return QuotaDecision(
+        False, sum(counts), limit, retry_after=retry_after(counts, tokens, limit, now)
+    )
+
+
+async def take_if_entitled(
+    connection: AsyncConnection,
+    uid: str,
+    email: str | None,
+    tokens: int,
+    limit: int,
+    now: float,
+) -> QuotaDecision | None:
+    """Remember the user and count ``tokens`` if they are entitled; None when they are not."""
+    if tokens > limit:
+        return QuotaDecision(False, 0, limit, retry_after=None)
+    row = (
+        await connection.execute(
+            _ISSUE,
+            {
+                "uid": uid,
+                "email": email,
+                "hour": hour_of(now),
+                "n": tokens,
+                "limit": limit,
+                "now": now,
+            },
+        )
+    ).one()
+    if not row.entitled:
+        return None
+    if row.used is not None:
+        return QuotaDecision(True, int(row.used), limit)
     counts = await read(connection, uid, now)
     return QuotaDecision(
         False, sum(counts), limit, retry_after=retry_after(counts, tokens, limit, now)

@@ -6,11 +6,21 @@ the one database its role owns.
 
 from __future__ import annotations
 
+from typing import Any
+
 import psycopg
+from litestar import Request, Response
+from litestar.types import ExceptionHandlersMap
 from psycopg import sql
 from sqlalchemy import text
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from phoenix.common.logging import get_logger
+from phoenix.common.problems import Problem, problem_response
+
+_log = get_logger("phoenix.database")
 
 DRIVER = "postgresql+psycopg"
 
@@ -37,7 +47,9 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         normalise_url(url),
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
+        # No pre-ping: it costs a round trip per checkout on every request. A connection the
+        # server dropped fails its statement once and is then discarded by the pool.
+        pool_pre_ping=False,
         pool_recycle=1800,
     )
 
@@ -70,3 +82,22 @@ def ensure_database(url: str) -> bool:
         except psycopg.errors.DuplicateDatabase:
             return False  # created concurrently by another migrate run
         return True
+
+
+class DatabaseUnavailable(Problem):
+    status = 503
+    slug = "database-unavailable"
+    title = "The database is unavailable; try again shortly"
+
+
+def _on_database_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    # A lost or restarted server surfaces as a DBAPI error on the next statement (there is no
+    # pre-ping); the pool has already discarded that connection. The client may retry.
+    _log.warning("database_error", error_type=type(exc).__name__)
+    problem = DatabaseUnavailable(headers={"Retry-After": "2"})
+    return problem_response(problem.document(), problem.headers)
+
+
+def exception_handlers() -> ExceptionHandlersMap:
+    """Handlers a role owning a database adds to its app."""
+    return {DBAPIError: _on_database_error}

@@ -16,7 +16,7 @@ from litestar.config.compression import CompressionConfig
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
-from litestar.types import ControllerRouterHandler
+from litestar.types import ControllerRouterHandler, ExceptionHandlersMap
 
 from phoenix import __version__
 from phoenix.common.accesslog import AccessLog
@@ -40,6 +40,7 @@ def build_app(
     checks: Sequence[ReadinessCheck] = (),
     lifespan: Sequence[Lifespan] = (),
     state: dict[str, Any] | None = None,
+    extra_exception_handlers: ExceptionHandlersMap | None = None,
 ) -> Litestar:
     metrics = PrometheusConfig(
         app_name=f"phoenix_{role}",
@@ -54,7 +55,7 @@ def build_app(
             *route_handlers,
         ],
         middleware=[metrics.middleware],
-        exception_handlers=exception_handlers(),
+        exception_handlers={**exception_handlers(), **(extra_exception_handlers or {})},
         lifespan=list(lifespan),
         openapi_config=OpenAPIConfig(
             title=f"Phoenix {role}",

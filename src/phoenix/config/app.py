@@ -86,5 +86,6 @@ def create_app(settings: ConfigSettings) -> Litestar:
             ReadinessCheck("issuer-directory", directory.probe),
         ],
         lifespan=[lifespan],
+        extra_exception_handlers=database.exception_handlers(),
         state={"nodedb": engine, "redis": redis},
     )
