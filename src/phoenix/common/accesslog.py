@@ -3,7 +3,7 @@
 It is an ASGI wrapper around the app's handler chain rather than a Litestar middleware because
 Litestar runs middleware only for matched routes, and 404/405 answers must be logged too. It
 reads four things from the ASGI scope and deliberately nothing more: no client address, no
-query string, no headers (so no Authorization, Cookie or X-Forwarded-For can ever reach a line).
+query string, no headers (so no credential, cookie or forwarding header can ever reach a line).
 """
 
 from __future__ import annotations
