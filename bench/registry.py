@@ -33,5 +33,6 @@ BENCHMARKS: Final[tuple[Benchmark, ...]] = (
     Benchmark("crypto", "bench.crypto:run"),
     Benchmark("selection", "bench.selection:run"),
     Benchmark("issuance", "bench.issuance:run"),
+    Benchmark("config", "bench.config:run"),
     # Benchmark("<name>", "bench.<name>:run"),
 )

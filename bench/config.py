@@ -1,0 +1,737 @@
+"""The config role over HTTP: /v1/connect/s, heartbeats/s and connect -> long-poll latency.
+
+The config role's real app (``phoenix.app:app_from_environment`` with PHOENIX_ROLE=config, as
+``phoenix serve --role config`` runs it: granian, ASGI, one worker, loop auto, our access log on)
+runs against a scratch NodeDB on the local PostgreSQL (created, migrated and dropped afterwards),
+a Redis of the benchmark's own on a spare port (no persistence; stopped afterwards) and a static
+issuer directory on loopback (:class:`tests.harness.issuer.DirectoryServer`) listing the key the
+benchmark's tokens are signed with.
+
+Throughput (the server on one core, ``wrk -t1`` on the other; PostgreSQL and Redis are not
+pinned and share both cores with them, so their work counts against both figures):
+
+- **/v1/connect/s**: every request redeems a distinct real type-2 token, minted before the load
+  (blind, sign, finalize: about 1 ms each, on every core, overlapped with the setup), with a new
+  random WireGuard key, in one location of :data:`NODES` fresh nodes (pools of the default /20,
+  about 4,093 leases each). Each answer is a whole redemption: token verification, node
+  selection, the spent-token mark in Redis, the lease transaction in NodeDB and the peer-feed
+  publication. wrk reads the prepared requests from a file (:data:`LUA_SCRIPT`), each used once
+  (more tokens are minted after the warm-up if it shows those at hand would not last); any
+  non-2xx answer (a spent token included) fails the benchmark;
+- **heartbeats/s**: the same nodes' heartbeats in turn, each with its node credential (a NodeDB
+  lookup, the hash check and the Redis SET with TTL);
+- the **anchor** for both: the hello-world Litestar route (:mod:`bench.hello`) under the same
+  granian command, loaded by the same wrk (same threads, connections and durations).
+
+The three loads run in :data:`ROUNDS` interleaved rounds of :data:`MEASURE_SECONDS` after one
+warm-up each; the best round of each is kept (background load only ever hurts). Leases
+accumulate over the rounds, so the last connect round allocates in fuller pools.
+
+Latency: a node alone in its own location holds a long-poll (``GET /v1/nodes/{id}/peers?since=R
+&wait=10``) that is blocked in Redis XREAD (the benchmark sees the blocked client in its own
+Redis), then a connect for that location is sent; the figure is the time from sending the
+connect until the long-poll's answer (which must carry that very key) arrives, over
+:data:`LATENCY_SAMPLES` sequential tries, from an httpx client in this process. Its anchor is the
+connect's own answer time in the same tries: a ratio near 1 means delivery adds nothing to it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import concurrent.futures
+import contextlib
+import functools
+import json
+import logging
+import math
+import multiprocessing
+import os
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+import httpx
+import msgspec
+import psycopg
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from psycopg import sql
+from redis.asyncio import Redis
+
+from bench import hello
+from bench.report import Goal, Result, format_table
+from bench.servers import (
+    LOOPBACK,
+    BenchError,
+    Placement,
+    WrkResult,
+    free_port,
+    granian_command,
+    parse_wrk,
+    placement,
+    running,
+    wrk_path,
+)
+from phoenix.config.settings import ConfigSettings
+from phoenix.config.tokens import challenge
+from phoenix.crypto.privacypass import TokenChallenge, build_authorization
+from phoenix.migrations import upgrade
+from phoenix.settings import load
+from tests.harness.issuer import DirectoryServer, mint_tokens, private_keys
+from tests.harness.processes import SpareRedis
+
+REPO_ROOT: Final = Path(__file__).resolve().parent.parent
+POSTGRES_URL: Final = os.environ.get(
+    "PHOENIX_BENCH_POSTGRES_URL",
+    os.environ.get("PHOENIX_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),
+)
+CONFIG_FACTORY: Final = "phoenix.app:app_from_environment"
+HELLO_FACTORY: Final = "bench.hello:create_app"
+
+LOCATION: Final = "zz-bench"  # the throughput nodes
+LATENCY_LOCATION: Final = "zz-latency"  # one node alone, so every connect lands on it
+NODES: Final = 8
+NODE_CAPACITY: Final = 100_000  # the most a node may declare: capacity is never the limit
+# Longer than the whole benchmark, so no node goes stale between its heartbeats; each beat
+# still sets its key with this TTL, as in production.
+HEARTBEAT_TTL_SECONDS: Final = 300
+
+WRK_THREADS: Final = 1
+WRK_CONNECTIONS: Final = 16
+WRK_TIMEOUT_SECONDS: Final = 5
+WARMUP_SECONDS: Final = 1
+MEASURE_SECONDS: Final = 4
+ROUNDS: Final = 2
+# Tokens minted for the connect loads before any load (each request spends one): enough for
+# about 300 connects/s. When the connect warm-up runs faster, more are minted before the rounds,
+# TOKEN_MARGIN times what the warm-up's rate would spend.
+CONNECT_TOKENS: Final = 3_000
+TOKEN_MARGIN: Final = 2.0
+LATENCY_WARMUP: Final = 5
+LATENCY_SAMPLES: Final = 100
+LONG_POLL_WAIT_SECONDS: Final = 10
+BLOCKED_TIMEOUT_SECONDS: Final = 5.0
+
+ANCHOR: Final = "hello-world Litestar route req/s on the same server"
+CONNECT_FIGURE: Final = "config: /v1/connect/s with pre-minted tokens"
+HEARTBEAT_FIGURE: Final = "config: heartbeats/s"
+DELIVERY_FIGURE: Final = "config: connect -> change delivered to a waiting long-poll"
+DELIVERY_ANCHOR: Final = "/v1/connect answered, same tries"
+CONNECT_GOAL: Final = Goal.ratio_at_least(0.25)
+HEARTBEAT_GOAL: Final = Goal.ratio_at_least(0.5)
+DELIVERY_GOAL: Final = Goal.value_at_most(250, "ms")
+
+# wrk: ``-s LUA_SCRIPT <url> -- <file> <first> <count>`` sends lines first .. first+count-1 of
+# the file in turn, each line "METHOD<TAB>path<TAB>Authorization<TAB>JSON body". Every request
+# is formatted once per wrk thread, before the load; per request, Lua only hands out the next.
+LUA_SCRIPT: Final = """\
+local requests = {}
+local next_request = 0
+
+function init(args)
+  local path, first, count = args[1], tonumber(args[2]), tonumber(args[3])
+  local number = 0
+  for line in io.lines(path) do
+    number = number + 1
+    if number >= first and number < first + count then
+      local method, target, authorization, body =
+        line:match("^([^\\t]+)\\t([^\\t]+)\\t([^\\t]+)\\t(.*)$")
+      requests[#requests + 1] = wrk.format(method, target, {
+        ["Content-Type"] = "application/json",
+        ["Authorization"] = authorization,
+      }, body)
+    end
+  end
+  if #requests == 0 then
+    error("no requests in lines " .. first .. " to " .. (first + count - 1) .. " of " .. path)
+  end
+end
+
+function request()
+  next_request = next_request % #requests + 1
+  return requests[next_request]
+end
+"""
+
+
+def _note(text: str) -> None:
+    print(f"  {text}", file=sys.stderr, flush=True)
+
+
+def wg_key() -> str:
+    return base64.b64encode(os.urandom(32)).decode("ascii")
+
+
+def heartbeat_body(active_peers: int = 0) -> dict[str, Any]:
+    return {
+        "peers": active_peers,
+        "active_peers": active_peers,
+        "rx_bytes": 0,
+        "tx_bytes": 0,
+        "cpu": 5.0,
+        "load1": 0.1,
+        "mem_used": 20.0,
+        "applied_revision": 0,
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# Scratch stores: a NodeDB and a Redis of our own
+
+
+def _database_url(name: str) -> str:
+    return urlsplit(POSTGRES_URL)._replace(path="/" + name).geturl()
+
+
+@contextlib.contextmanager
+def scratch_nodedb() -> Iterator[str]:
+    """A new, migrated NodeDB of our own; dropped (WITH (FORCE)) afterwards, whatever happens."""
+    name = f"phoenix_bench_config_{uuid.uuid4().hex[:10]}"
+    url = _database_url(name)
+    try:
+        upgrade("nodedb", url)
+        yield url
+    finally:
+        with psycopg.connect(POSTGRES_URL, autocommit=True, connect_timeout=10) as connection:
+            connection.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+
+
+@contextlib.contextmanager
+def own_redis() -> Iterator[SpareRedis]:
+    """``redis-server --port <spare> --save "" --appendonly no``, stopped afterwards."""
+    with tempfile.TemporaryDirectory(prefix="phoenix-bench-redis-") as tmp:
+        redis = SpareRedis(Path(tmp))
+        if not redis.available():
+            raise BenchError("redis-server is not installed (Debian package `redis-server`)")
+        try:
+            redis.start()
+            yield redis
+        finally:
+            redis.stop()
+
+
+@contextlib.contextmanager
+def issuer_directory(keys: tuple[rsa.RSAPrivateKey, ...]) -> Iterator[DirectoryServer]:
+    server = DirectoryServer(keys)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+# --------------------------------------------------------------------------------------------
+# Tokens, minted on every core
+
+
+def _mint_chunk(key_pem: bytes, token_challenge: TokenChallenge, count: int) -> list[str]:
+    key = serialization.load_pem_private_key(key_pem, password=None)
+    assert isinstance(key, rsa.RSAPrivateKey)
+    return [build_authorization(raw) for raw in mint_tokens(key, token_challenge, count)]
+
+
+def start_minting(
+    pool: concurrent.futures.Executor,
+    key: rsa.RSAPrivateKey,
+    token_challenge: TokenChallenge,
+    count: int,
+    chunks: int,
+) -> list[concurrent.futures.Future[list[str]]]:
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    sizes = [count // chunks + (1 if index < count % chunks else 0) for index in range(chunks)]
+    return [pool.submit(_mint_chunk, key_pem, token_challenge, size) for size in sizes if size]
+
+
+def mint(
+    pool: concurrent.futures.Executor,
+    key: rsa.RSAPrivateKey,
+    token_challenge: TokenChallenge,
+    count: int,
+    chunks: int,
+) -> list[str]:
+    futures = start_minting(pool, key, token_challenge, count, chunks)
+    return [header for future in futures for header in future.result()]
+
+
+# --------------------------------------------------------------------------------------------
+# The servers and the fleet
+
+
+def server_env(nodedb_url: str, redis_url: str, directory_url: str) -> dict[str, str]:
+    pythonpath = os.pathsep.join(
+        part for part in (str(REPO_ROOT), os.environ.get("PYTHONPATH", "")) if part
+    )
+    return {
+        "PYTHONPATH": pythonpath,
+        "PHOENIX_ROLE": "config",
+        "PHOENIX_ENV": "test",
+        "PHOENIX_NODEDB_URL": nodedb_url,
+        "PHOENIX_REDIS_URL": redis_url,
+        "PHOENIX_NODE_TOKENS": "bench-node-token-" + secrets.token_urlsafe(32),
+        "PHOENIX_MONITOR_TOKEN": "bench-monitor-token-" + secrets.token_urlsafe(32),
+        "PHOENIX_ISSUER_DIRECTORY_URL": directory_url,
+        "PHOENIX_HEARTBEAT_TTL_SECONDS": str(HEARTBEAT_TTL_SECONDS),
+    }
+
+
+class Node(msgspec.Struct, frozen=True):
+    node_id: str
+    credential: str
+
+    @property
+    def authorization(self) -> str:
+        return f"Bearer {self.credential}"
+
+    @property
+    def heartbeat_path(self) -> str:
+        return f"/v1/nodes/{self.node_id}/heartbeat"
+
+
+def _checked(answer: httpx.Response, status: int = 200) -> Any:
+    if answer.status_code != status:
+        raise BenchError(f"{answer.request.url} answered {answer.status_code}: {answer.text}")
+    return answer.json()
+
+
+def register_node(client: httpx.Client, node_token: str, location: str, number: int) -> Node:
+    body = {
+        "public_ip": f"192.0.2.{number + 1}",
+        "public_key": wg_key(),
+        "location": location,
+        "listen_port": 51820,
+        "capacity": NODE_CAPACITY,
+    }
+    made = _checked(
+        client.post(
+            "/v1/nodes/register", json=body, headers={"authorization": f"Bearer {node_token}"}
+        ),
+        201,
+    )
+    node = Node(str(made["node_id"]), str(made["node_credential"]))
+    _checked(
+        client.post(
+            node.heartbeat_path,
+            json=heartbeat_body(),
+            headers={"authorization": node.authorization},
+        )
+    )
+    return node
+
+
+# --------------------------------------------------------------------------------------------
+# Load: wrk with prepared requests
+
+
+def request_line(method: str, path: str, authorization: str, body: Mapping[str, Any]) -> str:
+    text = json.dumps(body, separators=(",", ":"))
+    fields = (method, path, authorization, text)
+    if any("\t" in field or "\n" in field for field in fields):
+        raise BenchError("a prepared request may hold no tab or newline")
+    return "\t".join(fields) + "\n"
+
+
+def write_lines(path: Path, lines: Sequence[str]) -> None:
+    path.touch(mode=0o600)  # it holds credentials and unspent tokens
+    path.write_text("".join(lines), encoding="utf-8")
+
+
+def run_wrk(
+    url: str,
+    *,
+    seconds: int,
+    cpus: Sequence[int],
+    script: Path | None = None,
+    data: tuple[Path, int, int] | None = None,
+) -> WrkResult:
+    """wrk on ``url`` (loopback only), with ``script`` fed ``data`` (file, first line, count);
+    any non-2xx answer is an error."""
+    if not url.startswith(f"http://{LOOPBACK}:"):
+        raise BenchError(f"wrk is only ever pointed at {LOOPBACK}, not {url}")
+    argv = [
+        wrk_path(),
+        f"-t{WRK_THREADS}",
+        f"-c{WRK_CONNECTIONS}",
+        f"-d{seconds}s",
+        "--timeout",
+        f"{WRK_TIMEOUT_SECONDS}s",
+        "--latency",
+    ]
+    if script is not None:
+        argv += ["-s", str(script)]
+    argv.append(url)
+    if data is not None:
+        argv += ["--", str(data[0]), str(data[1]), str(data[2])]
+    if cpus:
+        argv = ["taskset", "-c", ",".join(str(cpu) for cpu in cpus), *argv]
+    completed = subprocess.run(
+        argv, capture_output=True, text=True, timeout=seconds + 60, check=False
+    )
+    if completed.returncode != 0:
+        raise BenchError(f"wrk failed ({completed.returncode}): {completed.stderr.strip()}")
+    result = parse_wrk(completed.stdout)
+    if result.non_2xx or result.requests == 0:
+        raise BenchError(f"{url} answered {result.non_2xx} non-2xx responses:\n{completed.stdout}")
+    if result.socket_errors > result.requests // 1000:
+        raise BenchError(f"{url}: {result.socket_errors} socket errors:\n{completed.stdout}")
+    return result
+
+
+class TokenCursor:
+    """Which prepared connect line comes next; every load skips what the last one may have
+    sent (answered requests, one more per connection in flight when wrk stopped, errors)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.count = 0
+        self.next_line = 1
+
+    def add(self, authorizations: Sequence[str]) -> None:
+        """Append a connect request (a new random WireGuard key) for each token."""
+        lines = [
+            request_line(
+                "POST", "/v1/connect", authorization, {"location": LOCATION, "public_key": wg_key()}
+            )
+            for authorization in authorizations
+        ]
+        if self.count == 0:
+            write_lines(self.path, lines)
+        else:
+            with self.path.open("a", encoding="utf-8") as file:
+                file.write("".join(lines))
+        self.count += len(lines)
+
+    @property
+    def left(self) -> int:
+        return self.count - self.next_line + 1
+
+    def take(self) -> tuple[Path, int, int]:
+        if self.left <= WRK_CONNECTIONS:
+            raise BenchError("out of pre-minted tokens")
+        return self.path, self.next_line, self.left
+
+    def used(self, result: WrkResult) -> None:
+        # Had wrk wrapped around to spent tokens, those would have answered 401 and failed
+        # run_wrk: every answered request spent a token of its own.
+        self.next_line += result.requests + WRK_CONNECTIONS + result.socket_errors
+
+
+class Throughput(msgspec.Struct, frozen=True):
+    hello: list[WrkResult]
+    heartbeats: list[WrkResult]
+    connects: list[WrkResult]
+
+
+def measure_throughput(
+    config_url: str,
+    hello_url: str,
+    nodes: Sequence[Node],
+    authorizations: Sequence[str],
+    mint: Callable[[int], list[str]],
+    where: Placement,
+    tmp: Path,
+) -> Throughput:
+    """Warm-ups, then ROUNDS interleaved rounds; ``mint(n)`` makes more tokens when the connect
+    warm-up shows that those at hand cannot last (with a margin) through the rounds."""
+    script = tmp / "requests.lua"
+    script.write_text(LUA_SCRIPT, encoding="utf-8")
+    beats = tmp / "heartbeats.tsv"
+    write_lines(
+        beats,
+        [
+            request_line("POST", node.heartbeat_path, node.authorization, heartbeat_body())
+            for node in nodes
+        ],
+    )
+    cursor = TokenCursor(tmp / "connects.tsv")
+    cursor.add(authorizations)
+    beat_data = (beats, 1, len(nodes))
+    load = where.load_cpus
+
+    def hello_load(seconds: int) -> WrkResult:
+        return run_wrk(hello_url + hello.PATH, seconds=seconds, cpus=load)
+
+    def heartbeat_load(seconds: int) -> WrkResult:
+        return run_wrk(config_url, seconds=seconds, cpus=load, script=script, data=beat_data)
+
+    def connect_load(seconds: int) -> WrkResult:
+        result = run_wrk(config_url, seconds=seconds, cpus=load, script=script, data=cursor.take())
+        cursor.used(result)
+        return result
+
+    loads = {"hello": hello_load, "heartbeats": heartbeat_load, "connects": connect_load}
+    for name, load_once in loads.items():
+        warm = load_once(WARMUP_SECONDS)
+        if name == "connects":
+            needed = math.ceil(
+                TOKEN_MARGIN * warm.requests_per_second * MEASURE_SECONDS * ROUNDS
+                + 2 * WRK_CONNECTIONS * ROUNDS
+            )
+            if needed > cursor.left:
+                started = time.monotonic()
+                cursor.add(mint(needed - cursor.left))
+                _note(
+                    f"warm-up at {warm.requests_per_second:,.0f} connects/s: minted tokens up "
+                    f"to {cursor.count} in {time.monotonic() - started:.1f} s"
+                )
+    rounds: dict[str, list[WrkResult]] = {name: [] for name in loads}
+    for _ in range(ROUNDS):
+        for name, load_once in loads.items():
+            result = load_once(MEASURE_SECONDS)
+            rounds[name].append(result)
+            _note(
+                f"{name}: {result.requests_per_second:,.1f} req/s "
+                f"({result.requests} in {result.seconds:.2f} s), "
+                f"p50 {result.p50_ms:.2f} ms, p99 {result.p99_ms:.2f} ms"
+            )
+    _note(f"connect tokens used (at most): {cursor.next_line - 1} of {cursor.count}")
+    return Throughput(rounds["hello"], rounds["heartbeats"], rounds["connects"])
+
+
+# --------------------------------------------------------------------------------------------
+# Latency: connect -> waiting long-poll
+
+
+async def _wait_until_blocked(redis: Redis, poll: asyncio.Task[Any]) -> None:
+    """Until our Redis shows a client blocked in XREAD (the long-poll waiting)."""
+    deadline = time.monotonic() + BLOCKED_TIMEOUT_SECONDS
+    while True:
+        clients = await redis.client_list()
+        if any(c.get("cmd") == "xread" and "b" in c.get("flags", "") for c in clients):
+            return
+        if poll.done():
+            raise BenchError(f"the long-poll answered before any change: {poll.result()}")
+        if time.monotonic() > deadline:
+            raise BenchError("the long-poll never blocked in XREAD")
+        await asyncio.sleep(0.001)
+
+
+class Sample(msgspec.Struct, frozen=True):
+    delivered_ms: float  # connect sent -> long-poll answer received
+    answered_ms: float  # connect sent -> connect answer received
+
+
+async def _one_delivery(
+    client: httpx.AsyncClient, redis: Redis, node: Node, since: int, authorization: str
+) -> tuple[Sample, int]:
+    key = wg_key()
+    received: list[float] = []
+
+    async def poll() -> Any:
+        answer = await client.get(
+            f"/v1/nodes/{node.node_id}/peers",
+            params={"since": since, "wait": LONG_POLL_WAIT_SECONDS},
+            headers={"authorization": node.authorization},
+        )
+        received.append(time.perf_counter())
+        return _checked(answer)
+
+    waiting = asyncio.create_task(poll())
+    try:
+        await _wait_until_blocked(redis, waiting)
+        sent = time.perf_counter()
+        answer = await client.post(
+            "/v1/connect",
+            json={"location": LATENCY_LOCATION, "public_key": key},
+            headers={"authorization": authorization},
+        )
+        answered = time.perf_counter()
+        _checked(answer)
+        feed = await waiting
+    finally:
+        if not waiting.done():
+            waiting.cancel()
+    changes = feed["changes"]
+    if feed["snapshot"] or [c["public_key"] for c in changes] != [key]:
+        raise BenchError(f"the long-poll did not deliver the new peer alone: {feed}")
+    sample = Sample((received[0] - sent) * 1000, (answered - sent) * 1000)
+    return sample, int(feed["revision"])
+
+
+async def _deliveries(
+    base_url: str, redis_url: str, node: Node, authorizations: Sequence[str]
+) -> list[Sample]:
+    redis = Redis.from_url(redis_url, decode_responses=True)
+    try:
+        async with httpx.AsyncClient(base_url=base_url, timeout=30, trust_env=False) as client:
+            first = await client.get(
+                f"/v1/nodes/{node.node_id}/peers",
+                params={"since": -1, "wait": 0},
+                headers={"authorization": node.authorization},
+            )
+            since = int(_checked(first)["revision"])
+            samples = []
+            for authorization in authorizations:
+                sample, since = await _one_delivery(client, redis, node, since, authorization)
+                samples.append(sample)
+            return samples
+    finally:
+        await redis.aclose()
+
+
+def percentile(values: Sequence[float], fraction: float) -> float:
+    """Nearest rank: the smallest value with at least ``fraction`` of the values at or below."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
+
+
+class Latency(msgspec.Struct, frozen=True):
+    delivered_p50: float
+    delivered_p99: float
+    answered_p50: float
+    answered_p99: float
+
+
+def measure_latency(
+    base_url: str, redis_url: str, node: Node, authorizations: Sequence[str]
+) -> Latency:
+    samples = asyncio.run(_deliveries(base_url, redis_url, node, authorizations))
+    measured = samples[LATENCY_WARMUP:]
+    delivered = [s.delivered_ms for s in measured]
+    answered = [s.answered_ms for s in measured]
+    latency = Latency(
+        delivered_p50=percentile(delivered, 0.5),
+        delivered_p99=percentile(delivered, 0.99),
+        answered_p50=percentile(answered, 0.5),
+        answered_p99=percentile(answered, 0.99),
+    )
+    _note(
+        f"latency over {len(measured)} sequential connects (after {LATENCY_WARMUP} warm-up): "
+        f"delivered p50 {latency.delivered_p50:.2f} ms, p99 {latency.delivered_p99:.2f} ms, "
+        f"max {max(delivered):.2f} ms; connect answered p50 {latency.answered_p50:.2f} ms, "
+        f"p99 {latency.answered_p99:.2f} ms"
+    )
+    return latency
+
+
+# --------------------------------------------------------------------------------------------
+# The benchmark
+
+
+def results(throughput: Throughput, latency: Latency) -> list[Result]:
+    def best(rounds: Sequence[WrkResult]) -> float:
+        return round(max(r.requests_per_second for r in rounds), 1)
+
+    anchor = best(throughput.hello)
+    load = f"wrk -t{WRK_THREADS} -c{WRK_CONNECTIONS}"
+    return [
+        Result(
+            figure=f"{CONNECT_FIGURE} ({load}, {NODES} nodes)",
+            value=best(throughput.connects),
+            unit="req/s",
+            anchor=ANCHOR,
+            anchor_value=anchor,
+            goal=CONNECT_GOAL,
+        ),
+        Result(
+            figure=f"{HEARTBEAT_FIGURE} ({load}, {NODES} nodes)",
+            value=best(throughput.heartbeats),
+            unit="req/s",
+            anchor=ANCHOR,
+            anchor_value=anchor,
+            goal=HEARTBEAT_GOAL,
+        ),
+        Result(
+            figure=f"{DELIVERY_FIGURE}, p50",
+            value=round(latency.delivered_p50, 3),
+            unit="ms",
+            anchor=f"{DELIVERY_ANCHOR}, p50",
+            anchor_value=round(latency.answered_p50, 3),
+        ),
+        Result(
+            figure=f"{DELIVERY_FIGURE}, p99",
+            value=round(latency.delivered_p99, 3),
+            unit="ms",
+            anchor=f"{DELIVERY_ANCHOR}, p99",
+            anchor_value=round(latency.answered_p99, 3),
+            goal=DELIVERY_GOAL,
+        ),
+    ]
+
+
+def run() -> Sequence[Result]:
+    started = time.monotonic()
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # no line per setup/latency request
+    where = placement()
+    tokens_needed = CONNECT_TOKENS + LATENCY_WARMUP + LATENCY_SAMPLES
+    processes = max(1, len(os.sched_getaffinity(0)))
+    _note(
+        f"granian 1 worker for the config role and the hello-world route; wrk -t{WRK_THREADS} "
+        f"-c{WRK_CONNECTIONS}, {ROUNDS} interleaved rounds of {MEASURE_SECONDS} s after a "
+        f"{WARMUP_SECONDS} s warm-up, best round kept; {where.describe()}; "
+        f"load average {os.getloadavg()[0]:.2f}"
+    )
+    keys = private_keys(1)
+    context = multiprocessing.get_context("spawn")
+    with (
+        tempfile.TemporaryDirectory(prefix="phoenix-bench-config-") as tmp_name,
+        concurrent.futures.ProcessPoolExecutor(processes, mp_context=context) as pool,
+        issuer_directory(keys) as directory,
+        own_redis() as redis,
+        scratch_nodedb() as nodedb_url,
+    ):
+        tmp = Path(tmp_name)
+        env = server_env(nodedb_url, redis.url, directory.url)
+        settings = load(ConfigSettings, env)
+        # Minting runs on every core while the servers start; no load starts before it is done.
+        token_challenge = challenge(settings)
+        minting = start_minting(pool, keys[0], token_challenge, tokens_needed, processes)
+        config_port, hello_port = free_port(), free_port()
+        config_command = granian_command(CONFIG_FACTORY, config_port, factory=True)
+        hello_command = granian_command(HELLO_FACTORY, hello_port, factory=True)
+        _note(f"config role and hello-world under {config_command.details}")
+        with (
+            running(
+                config_command,
+                port=config_port,
+                ready_path="/readyz",
+                env=env,
+                cpus=where.server_cpus,
+            ) as config_url,
+            running(
+                hello_command,
+                port=hello_port,
+                ready_path=hello.PATH,
+                env={"PYTHONPATH": env["PYTHONPATH"]},
+                cpus=where.server_cpus,
+            ) as hello_url,
+        ):
+            node_token = env["PHOENIX_NODE_TOKENS"]
+            with httpx.Client(base_url=config_url, timeout=30, trust_env=False) as client:
+                nodes = [register_node(client, node_token, LOCATION, n) for n in range(NODES)]
+                latency_node = register_node(client, node_token, LATENCY_LOCATION, NODES)
+            mint_started = time.monotonic()
+            authorizations = [header for future in minting for header in future.result()]
+            _note(
+                f"{len(authorizations)} tokens minted on {processes} processes "
+                f"(waited {time.monotonic() - mint_started:.1f} s after the setup)"
+            )
+            latency_tokens = authorizations[: LATENCY_WARMUP + LATENCY_SAMPLES]
+            throughput = measure_throughput(
+                config_url,
+                hello_url,
+                nodes,
+                authorizations[len(latency_tokens) :],
+                functools.partial(mint, pool, keys[0], token_challenge, chunks=processes),
+                where,
+                tmp,
+            )
+            latency = measure_latency(config_url, redis.url, latency_node, latency_tokens)
+    _note(f"config benchmark took {time.monotonic() - started:.1f} s")
+    return results(throughput, latency)
+
+
+if __name__ == "__main__":
+    print(format_table(run()))
