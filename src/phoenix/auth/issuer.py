@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from phoenix.auth import quota
 from phoenix.auth.firebase import Identity
 from phoenix.auth.keys import SigningKey, listed_keys
+from phoenix.common import database
 from phoenix.common.problems import Problem
 from phoenix.crypto.blind_rsa import BlindSigningKey
 from phoenix.crypto.privacypass import TOKEN_TYPE_BLIND_RSA, TokenKey, TokenRequest
@@ -144,8 +145,7 @@ class Issuer:
         signers = [self._signer(request) for request in requests]
         now = self._clock()
         # One statement is its own transaction: autocommit saves the BEGIN and COMMIT trips.
-        async with self._engine.connect() as plain:
-            connection = await plain.execution_options(isolation_level="AUTOCOMMIT")
+        async with database.reading(self._engine) as connection:
             decision = await quota.take_if_entitled(
                 connection, identity.uid, identity.email, len(requests), self._policy.quota, now
             )

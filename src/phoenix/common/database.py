@@ -6,6 +6,8 @@ the one database its role owns.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import psycopg
@@ -15,7 +17,7 @@ from psycopg import sql
 from sqlalchemy import text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from phoenix.common.logging import get_logger
 from phoenix.common.problems import Problem, problem_response
@@ -52,6 +54,16 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         pool_pre_ping=False,
         pool_recycle=1800,
     )
+
+
+@asynccontextmanager
+async def reading(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A connection for single statements: autocommit, so no BEGIN/COMMIT/ROLLBACK round trips.
+
+    Each statement is then its own transaction; use ``engine.begin()`` when several must be one.
+    """
+    async with engine.connect() as plain:
+        yield await plain.execution_options(isolation_level="AUTOCOMMIT")
 
 
 async def ping(engine: AsyncEngine) -> None:

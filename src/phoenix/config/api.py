@@ -16,6 +16,7 @@ from redis.asyncio import Redis
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from phoenix.common import database
 from phoenix.common.bodies import decode_json
 from phoenix.common.problems import Problem
 from phoenix.config import credentials, feed, fleet, leases, tokens
@@ -116,7 +117,7 @@ def fleet_routes(
         query = select(Node.id, Node.location, Node.status, Node.drain_reason, Node.public_ip)
         if status is not None:
             query = query.where(Node.status == status)
-        async with engine.connect() as connection:
+        async with database.reading(engine) as connection:
             rows = (await connection.execute(query.order_by(Node.created_at))).all()
         beats = await fleet.last_heartbeats(redis, [row.id for row in rows])
         return NodeList(
@@ -163,7 +164,7 @@ def fleet_routes(
 
 
 async def _locations(engine: AsyncEngine, redis: Redis) -> Locations:
-    async with engine.connect() as connection:
+    async with database.reading(engine) as connection:
         rows = (
             await connection.execute(
                 select(Node.id, Node.location, Node.capacity).where(Node.status == "active")

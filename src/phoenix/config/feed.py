@@ -18,6 +18,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from phoenix.common import database
 from phoenix.common.logging import get_logger
 from phoenix.config import leases
 from phoenix.config.leases import PeerChange
@@ -134,7 +135,7 @@ async def _revision(engine: AsyncEngine, node_id: uuid.UUID) -> int:
 
     from phoenix.config.models import Node
 
-    async with engine.connect() as connection:
+    async with database.reading(engine) as connection:
         value = (
             await connection.execute(select(Node.revision).where(Node.id == node_id))
         ).scalar_one()

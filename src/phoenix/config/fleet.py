@@ -18,6 +18,7 @@ from sqlalchemy import delete, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from phoenix.common import database
 from phoenix.common.problems import Problem
 from phoenix.config import credentials
 from phoenix.config.models import Lease, Node
@@ -176,7 +177,7 @@ async def authenticate(
     engine: AsyncEngine, node_id: uuid.UUID, authorization: str | None
 ) -> NodeRecord:
     presented = credentials.bearer(authorization)
-    async with engine.connect() as connection:
+    async with database.reading(engine) as connection:
         row = (
             await connection.execute(
                 select(Node.id, Node.status, Node.revision, Node.credential_hash).where(

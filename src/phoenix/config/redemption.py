@@ -21,6 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from phoenix.common import database
 from phoenix.common.problems import Problem
 from phoenix.config import feed, fleet, leases, tokens
 from phoenix.config.directory import IssuerDirectoryClient
@@ -97,7 +98,7 @@ class Redeemer:
         return config
 
     async def _candidates(self, location: str) -> list[NodeLoad]:
-        async with self.engine.connect() as connection:
+        async with database.reading(self.engine) as connection:
             rows = (
                 await connection.execute(
                     select(Node.id, Node.location, Node.capacity, Node.status).where(
