@@ -16,12 +16,15 @@ from typing import Any, Final, Literal
 import msgspec
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from phoenix.common import database
 from phoenix.common.logging import get_logger
 from phoenix.config import leases
+from phoenix.config.fleet import UnknownNode
 from phoenix.config.leases import PeerChange
+from phoenix.config.models import Node
 
 STREAM_PREFIX: Final = "phoenix:peers:"
 STREAM_MAXLEN: Final = 10_000
@@ -131,12 +134,10 @@ async def full_snapshot(engine: AsyncEngine, node_id: uuid.UUID) -> PeerFeed:
 
 
 async def _revision(engine: AsyncEngine, node_id: uuid.UUID) -> int:
-    from sqlalchemy import select
-
-    from phoenix.config.models import Node
-
     async with database.reading(engine) as connection:
         value = (
             await connection.execute(select(Node.revision).where(Node.id == node_id))
-        ).scalar_one()
+        ).scalar_one_or_none()
+    if value is None:  # terminated (and its row gone) between authentication and now
+        raise UnknownNode()
     return int(value)
