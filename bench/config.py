@@ -48,51 +48,40 @@ import math
 import multiprocessing
 import os
 import secrets
-import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
-from urllib.parse import urlsplit
 
 import httpx
 import msgspec
-import psycopg
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from psycopg import sql
 from redis.asyncio import Redis
 
 from bench import hello
 from bench.report import Goal, Result, format_table
+from bench.scratch import scratch_database
 from bench.servers import (
-    LOOPBACK,
     BenchError,
     Placement,
     WrkResult,
     free_port,
     granian_command,
-    parse_wrk,
     placement,
     running,
-    wrk_path,
+    wrk,
 )
 from phoenix.config.settings import ConfigSettings
 from phoenix.config.tokens import challenge
 from phoenix.crypto.privacypass import TokenChallenge, build_authorization
-from phoenix.migrations import upgrade
 from phoenix.settings import load
 from tests.harness.issuer import DirectoryServer, mint_tokens, private_keys
 from tests.harness.processes import SpareRedis
 
 REPO_ROOT: Final = Path(__file__).resolve().parent.parent
-POSTGRES_URL: Final = os.environ.get(
-    "PHOENIX_BENCH_POSTGRES_URL",
-    os.environ.get("PHOENIX_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),
-)
 CONFIG_FACTORY: Final = "phoenix.app:app_from_environment"
 HELLO_FACTORY: Final = "bench.hello:create_app"
 
@@ -185,25 +174,6 @@ def heartbeat_body(active_peers: int = 0) -> dict[str, Any]:
 
 # --------------------------------------------------------------------------------------------
 # Scratch stores: a NodeDB and a Redis of our own
-
-
-def _database_url(name: str) -> str:
-    return urlsplit(POSTGRES_URL)._replace(path="/" + name).geturl()
-
-
-@contextlib.contextmanager
-def scratch_nodedb() -> Iterator[str]:
-    """A new, migrated NodeDB of our own; dropped (WITH (FORCE)) afterwards, whatever happens."""
-    name = f"phoenix_bench_config_{uuid.uuid4().hex[:10]}"
-    url = _database_url(name)
-    try:
-        upgrade("nodedb", url)
-        yield url
-    finally:
-        with psycopg.connect(POSTGRES_URL, autocommit=True, connect_timeout=10) as connection:
-            connection.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
 
 
 @contextlib.contextmanager
@@ -356,37 +326,17 @@ def run_wrk(
     script: Path | None = None,
     data: tuple[Path, int, int] | None = None,
 ) -> WrkResult:
-    """wrk on ``url`` (loopback only), with ``script`` fed ``data`` (file, first line, count);
-    any non-2xx answer is an error."""
-    if not url.startswith(f"http://{LOOPBACK}:"):
-        raise BenchError(f"wrk is only ever pointed at {LOOPBACK}, not {url}")
-    argv = [
-        wrk_path(),
-        f"-t{WRK_THREADS}",
-        f"-c{WRK_CONNECTIONS}",
-        f"-d{seconds}s",
-        "--timeout",
-        f"{WRK_TIMEOUT_SECONDS}s",
-        "--latency",
-    ]
-    if script is not None:
-        argv += ["-s", str(script)]
-    argv.append(url)
-    if data is not None:
-        argv += ["--", str(data[0]), str(data[1]), str(data[2])]
-    if cpus:
-        argv = ["taskset", "-c", ",".join(str(cpu) for cpu in cpus), *argv]
-    completed = subprocess.run(
-        argv, capture_output=True, text=True, timeout=seconds + 60, check=False
+    """wrk as every load here runs it, with ``script`` fed ``data`` (file, first line, count)."""
+    return wrk(
+        url,
+        seconds=seconds,
+        connections=WRK_CONNECTIONS,
+        threads=WRK_THREADS,
+        cpus=cpus,
+        script=script,
+        script_args=[str(part) for part in data] if data else (),
+        timeout_seconds=WRK_TIMEOUT_SECONDS,
     )
-    if completed.returncode != 0:
-        raise BenchError(f"wrk failed ({completed.returncode}): {completed.stderr.strip()}")
-    result = parse_wrk(completed.stdout)
-    if result.non_2xx or result.requests == 0:
-        raise BenchError(f"{url} answered {result.non_2xx} non-2xx responses:\n{completed.stdout}")
-    if result.socket_errors > result.requests // 1000:
-        raise BenchError(f"{url}: {result.socket_errors} socket errors:\n{completed.stdout}")
-    return result
 
 
 class TokenCursor:
@@ -680,7 +630,7 @@ def run() -> Sequence[Result]:
         concurrent.futures.ProcessPoolExecutor(processes, mp_context=context) as pool,
         issuer_directory(keys) as directory,
         own_redis() as redis,
-        scratch_nodedb() as nodedb_url,
+        scratch_database("nodedb", "config") as nodedb_url,
     ):
         tmp = Path(tmp_name)
         env = server_env(nodedb_url, redis.url, directory.url)

@@ -34,8 +34,6 @@ user's requests all queue on that user's row locks (``PHOENIX_BENCH_ISSUANCE_USE
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import importlib.metadata
 import json
 import os
 import re
@@ -49,28 +47,24 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final, Literal
 from urllib.parse import urlsplit
 
 import msgspec
-import psycopg
-from psycopg import sql
 
 from bench import issuance_app
 from bench.report import Goal, Result, format_table
+from bench.scratch import scratch_database
 from bench.servers import (
-    LOOPBACK,
     BenchError,
-    ServerCommand,
     WrkResult,
     free_port,
-    granian_loop,
-    parse_wrk,
+    granian_command,
     running,
-    wrk_path,
+    wrk,
 )
 from phoenix.auth import users
 from phoenix.auth.keys import generate, parse_bundle, render_key
@@ -84,16 +78,11 @@ from phoenix.crypto.privacypass import (
     finalize_token,
     verify_token,
 )
-from phoenix.migrations import upgrade
 from tests.harness.firebase import FirebaseAuthEmulator
 
 Mode = Literal["stub", "firebase"]
 
 REPO_ROOT: Final = Path(__file__).resolve().parent.parent
-POSTGRES_URL: Final = os.environ.get(
-    "PHOENIX_BENCH_POSTGRES_URL",
-    os.environ.get("PHOENIX_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),
-)
 PROJECT_ID: Final = "demo-phoenix"
 QUOTA: Final = 1_000_000_000  # never the limit: a 429 would fail the benchmark
 DIRECTORY_PATH: Final = "/.well-known/private-token-issuer-directory"
@@ -291,25 +280,6 @@ def openssl_sign_per_second(processes: int, seconds: int = OPENSSL_SECONDS) -> f
 # The scratch UserDB and its users
 
 
-def _database_url(name: str) -> str:
-    return urlsplit(POSTGRES_URL)._replace(path="/" + name).geturl()
-
-
-@contextlib.contextmanager
-def scratch_userdb() -> Iterator[str]:
-    """A new, migrated UserDB of our own; dropped (WITH (FORCE)) afterwards, whatever happens."""
-    name = f"phoenix_bench_issuance_{uuid.uuid4().hex[:10]}"
-    url = _database_url(name)
-    try:
-        upgrade("userdb", url)
-        yield url
-    finally:
-        with psycopg.connect(POSTGRES_URL, autocommit=True, connect_timeout=10) as connection:
-            connection.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
-
-
 async def _entitle(url: str, accounts: Sequence[tuple[str, str | None]]) -> None:
     engine = database.create_engine(url, pool_size=1)
     try:
@@ -334,30 +304,6 @@ def signing_bundle() -> str:
 
 # --------------------------------------------------------------------------------------------
 # The server: granian, one worker per core
-
-
-def granian_argv(port: int, workers: int) -> tuple[str, ...]:
-    """As ``phoenix serve`` (phoenix.server) runs a role, with ``workers`` workers."""
-    return (
-        sys.executable,
-        "-m",
-        "granian",
-        "--interface",
-        "asgi",
-        "--host",
-        LOOPBACK,
-        "--port",
-        str(port),
-        "--workers",
-        str(workers),
-        "--loop",
-        "auto",
-        "--no-access-log",
-        "--log-level",
-        "warning",
-        "--factory",
-        "bench.issuance_app:create_app",
-    )
 
 
 def server_env(
@@ -492,32 +438,15 @@ end
 
 
 def wrk_post(url: str, script: Path, *, seconds: int) -> WrkResult:
-    """``wrk`` with ``script`` on ``url`` (loopback only); any non-2xx answer is an error."""
-    if not url.startswith(f"http://{LOOPBACK}:"):
-        raise BenchError(f"wrk is only ever pointed at {LOOPBACK}, not {url}")
-    argv = [
-        wrk_path(),
-        f"-t{WRK_THREADS}",
-        f"-c{WRK_CONNECTIONS}",
-        f"-d{seconds}s",
-        "--timeout",
-        f"{WRK_TIMEOUT_SECONDS}s",
-        "--latency",
-        "-s",
-        str(script),
+    """wrk with ``script`` on ``url``, as every load here runs it."""
+    return wrk(
         url,
-    ]
-    completed = subprocess.run(
-        argv, capture_output=True, text=True, timeout=seconds + 30, check=False
+        seconds=seconds,
+        connections=WRK_CONNECTIONS,
+        threads=WRK_THREADS,
+        script=script,
+        timeout_seconds=WRK_TIMEOUT_SECONDS,
     )
-    if completed.returncode != 0:
-        raise BenchError(f"wrk failed ({completed.returncode}): {completed.stderr.strip()}")
-    result = parse_wrk(completed.stdout)
-    if result.non_2xx or result.requests == 0:
-        raise BenchError(f"{url} answered {result.non_2xx} non-2xx responses:\n{completed.stdout}")
-    if result.socket_errors > result.requests // 1000:
-        raise BenchError(f"{url}: {result.socket_errors} socket errors:\n{completed.stdout}")
-    return result
 
 
 # --------------------------------------------------------------------------------------------
@@ -527,13 +456,6 @@ def wrk_post(url: str, script: Path, *, seconds: int) -> WrkResult:
 class Callers(msgspec.Struct, frozen=True):
     authorizations: tuple[str, ...]  # the Authorization headers wrk sends, in turn
     env: Mapping[str, str]  # what the server processes need to know them
-
-
-def _granian_version() -> str:
-    try:
-        return importlib.metadata.version("granian")
-    except importlib.metadata.PackageNotFoundError:
-        return "?"
 
 
 def measure(
@@ -548,11 +470,7 @@ def measure(
 ) -> dict[int, float]:
     """Tokens/s for each batch size (1: single TokenRequests), on one server in ``mode``."""
     port = free_port()
-    command = ServerCommand(
-        "granian",
-        granian_argv(port, workers),
-        f"granian {_granian_version()}, {workers} workers, loop {granian_loop()}",
-    )
+    command = granian_command("bench.issuance_app:create_app", port, factory=True, workers=workers)
     spki = parse_bundle(bundle)[0].token_key.spki
     rates: dict[int, float] = {}
     with tempfile.TemporaryDirectory(prefix="phoenix-bench-issuance-") as tmp:
@@ -657,7 +575,7 @@ def run() -> Sequence[Result]:
         f"load; load average {os.getloadavg()[0]:.2f}"
     )
     bundle = signing_bundle()
-    with scratch_userdb() as userdb_url:
+    with scratch_database("userdb", "issuance") as userdb_url:
         probe = CpuProbe()
         before = probe.sample()
         anchor = openssl_sign_per_second(workers)

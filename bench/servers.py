@@ -115,8 +115,8 @@ def uvicorn_loop() -> str:
     return "uvloop" if _installed("uvloop") else "asyncio"
 
 
-def granian_command(target: str, port: int, *, factory: bool) -> ServerCommand:
-    """As ``phoenix serve`` runs it (phoenix.server): ASGI interface, 1 worker, loop auto."""
+def granian_command(target: str, port: int, *, factory: bool, workers: int = 1) -> ServerCommand:
+    """As ``phoenix serve`` runs it (phoenix.server): ASGI interface, loop auto."""
     argv = [
         sys.executable,
         "-m",
@@ -128,7 +128,7 @@ def granian_command(target: str, port: int, *, factory: bool) -> ServerCommand:
         "--port",
         str(port),
         "--workers",
-        "1",
+        str(workers),
         "--loop",
         "auto",
         "--no-access-log",
@@ -137,7 +137,7 @@ def granian_command(target: str, port: int, *, factory: bool) -> ServerCommand:
     ]
     if factory:
         argv.append("--factory")
-    details = f"granian {_version('granian')}, loop {granian_loop()}"
+    details = f"granian {_version('granian')}, {workers} worker(s), loop {granian_loop()}"
     return ServerCommand("granian", (*argv, target), details)
 
 
@@ -317,8 +317,12 @@ def wrk(
     connections: int = 64,
     threads: int = 1,
     cpus: Sequence[int] = (),
+    script: Path | None = None,
+    script_args: Sequence[str] = (),
+    timeout_seconds: int = 5,
 ) -> WrkResult:
-    """Load ``url`` (loopback only) for ``seconds``; fails on any non-2xx answer."""
+    """Load ``url`` (loopback only) for ``seconds``, optionally through a Lua ``script`` given
+    ``script_args``; fails on any non-2xx answer."""
     if not url.startswith(f"http://{LOOPBACK}:"):
         raise BenchError(f"wrk is only ever pointed at {LOOPBACK}, not {url}")
     argv = [
@@ -327,15 +331,19 @@ def wrk(
         f"-c{connections}",
         f"-d{max(1, round(seconds))}s",
         "--timeout",
-        "5s",
+        f"{timeout_seconds}s",
         "--latency",
-        url,
     ]
+    if script is not None:
+        argv += ["-s", str(script)]
+    argv.append(url)
+    if script_args:
+        argv += ["--", *script_args]
     completed = subprocess.run(
         _pinned(argv, cpus),
         capture_output=True,
         text=True,
-        timeout=seconds + 30,
+        timeout=seconds + 60,
         check=False,
     )
     if completed.returncode != 0:
