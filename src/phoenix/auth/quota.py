@@ -19,23 +19,10 @@ BUCKETS: Final = 24
 SECONDS_PER_HOUR: Final = 3600
 
 # The SQL functions these statements use are created by UserDB migration 0002.
-_TAKE: Final = text(
-    """
-    INSERT INTO issuance_quota (uid, hour, counts)
-    VALUES (:uid, :hour, array[:n] || array_fill(0, array[23]))
-    ON CONFLICT (uid) DO UPDATE
-    SET hour = greatest(issuance_quota.hour, excluded.hour),
-        counts = phoenix_quota_take(
-            issuance_quota.counts, excluded.hour - issuance_quota.hour, :n)
-    WHERE phoenix_quota_sum(phoenix_quota_shifted(
-            issuance_quota.counts, excluded.hour - issuance_quota.hour)) + :n <= :limit
-    RETURNING phoenix_quota_sum(counts)
-    """
-)
-
 # Issuance's whole database work in one round trip: remember the user (writing only when the
 # email changed), check the entitlement, and count the tokens — the last only when entitled.
-# Data-modifying CTEs share one snapshot; the quota row is still locked and re-checked as above.
+# Data-modifying CTEs share one snapshot; ON CONFLICT DO UPDATE still locks the quota row and
+# evaluates its WHERE on the newest version, so concurrent requests cannot overshoot.
 _ISSUE: Final = text(
     """
     WITH remembered AS (
@@ -83,24 +70,6 @@ class QuotaDecision:
 
 def hour_of(epoch_seconds: float) -> int:
     return int(epoch_seconds // SECONDS_PER_HOUR)
-
-
-async def take(
-    connection: AsyncConnection, uid: str, tokens: int, limit: int, now: float
-) -> QuotaDecision:
-    """Count ``tokens`` against ``uid``'s quota if they all fit; otherwise count nothing."""
-    if tokens > limit:
-        return QuotaDecision(False, 0, limit, retry_after=None)
-    hour = hour_of(now)
-    used = (
-        await connection.execute(_TAKE, {"uid": uid, "hour": hour, "n": tokens, "limit": limit})
-    ).scalar_one_or_none()
-    if used is not None:
-        return QuotaDecision(True, int(used), limit)
-    counts = await read(connection, uid, now)
-    return QuotaDecision(
-        False, sum(counts), limit, retry_after=retry_after(counts, tokens, limit, now)
-    )
 
 
 async def take_if_entitled(

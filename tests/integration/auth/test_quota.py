@@ -10,6 +10,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from phoenix.auth import quota
+from phoenix.common import database
 from phoenix.common.database import create_engine
 from phoenix.migrations import upgrade
 
@@ -27,15 +28,25 @@ async def engine(database_name_factory: Callable[[str], str]) -> AsyncIterator[A
 
 
 async def add_user(engine: AsyncEngine, uid: str) -> None:
+    """An entitled user (the quota is only ever counted for entitled users)."""
     async with engine.begin() as connection:
         await connection.execute(text("INSERT INTO users (uid) VALUES (:uid)"), {"uid": uid})
+        await connection.execute(
+            text(
+                "INSERT INTO entitlements (uid, source, expires_at) "
+                "VALUES (:uid, 'grant', to_timestamp(:until))"
+            ),
+            {"uid": uid, "until": NOON + 30 * 24 * HOUR},
+        )
 
 
 async def take(
     engine: AsyncEngine, uid: str, tokens: int, limit: int, now: float
 ) -> quota.QuotaDecision:
-    async with engine.begin() as connection:
-        return await quota.take(connection, uid, tokens, limit, now)
+    async with database.reading(engine) as connection:  # autocommit, as the issuer runs it
+        decision = await quota.take_if_entitled(connection, uid, None, tokens, limit, now)
+    assert decision is not None
+    return decision
 
 
 async def test_tokens_are_counted_until_the_limit(engine: AsyncEngine) -> None:
