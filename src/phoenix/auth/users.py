@@ -1,10 +1,13 @@
-"""Users and their entitlement, as the issuer needs them."""
+"""Remembering users and granting entitlements (the issuance statement reads them).
+
+The entitlement check itself is part of the issuance statement (phoenix.auth.quota).
+"""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -22,11 +25,6 @@ async def upsert_user(connection: AsyncConnection, uid: str, email: str | None) 
             where=User.email.is_distinct_from(statement.excluded.email),
         )
     )
-
-
-async def is_entitled(connection: AsyncConnection, uid: str, now: datetime) -> bool:
-    query = select(func.count()).where(Entitlement.uid == uid, Entitlement.expires_at > now)
-    return bool((await connection.execute(query)).scalar_one())
 
 
 async def grant(connection: AsyncConnection, uid: str, days: int, now: datetime) -> datetime:
