@@ -36,6 +36,15 @@ class UnknownNode(Problem):
     title = "No such node: register again"
 
 
+class RegistrationBusy(Problem):
+    status = 503
+    slug = "registration-unavailable"
+    title = "Registration cannot complete now"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, headers={"Retry-After": "10"})
+
+
 class InvalidNodeRequest(Problem):
     status = 422
     slug = "invalid-node-request"
@@ -147,7 +156,7 @@ async def register(engine: AsyncEngine, request: RegisterRequest, pools: Pools) 
                 return Registered(node_id, credential, v4, v6, 0)
         except IntegrityError:
             continue  # another registration took the pool index or the key: try again
-    raise Problem("registration kept colliding; try again")
+    raise RegistrationBusy("registration kept colliding with others; try again")
 
 
 async def _lowest_free_pool(connection: AsyncConnection, count: int) -> int:
@@ -161,7 +170,7 @@ async def _lowest_free_pool(connection: AsyncConnection, count: int) -> int:
         )
     ).scalar_one_or_none()
     if index is None:
-        raise Problem("the tunnel address space has no free pool left")
+        raise RegistrationBusy("the tunnel address space has no free pool left")
     return int(index)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import random
 import uuid
 from dataclasses import dataclass
@@ -61,6 +62,7 @@ class InvalidClientKey(Problem):
 class Endpoint:
     public_key: bytes
     public_ip: str
+    tunnel_address: str  # the node's own address in its pool: the first host
     listen_port: int
 
 
@@ -87,7 +89,7 @@ class Redeemer:
             config = build_config(
                 ipv4=allocated.ipv4,
                 ipv6=allocated.ipv6,
-                dns=self.dns,
+                dns=self.dns or (node.tunnel_address,),
                 node_public_key=node.public_key,
                 node_address=node.public_ip,
                 node_port=node.listen_port,
@@ -147,9 +149,9 @@ class Redeemer:
                     )
                     row = (
                         await connection.execute(
-                            select(Node.public_key, Node.public_ip, Node.listen_port).where(
-                                Node.id == chosen.node_id
-                            )
+                            select(
+                                Node.public_key, Node.public_ip, Node.listen_port, Node.ipv4_pool
+                            ).where(Node.id == chosen.node_id)
                         )
                     ).one()
             except leases.PoolExhausted:
@@ -157,7 +159,11 @@ class Redeemer:
             except IntegrityError:
                 continue  # another connect took the same address at the same moment
             else:
-                return allocated, Endpoint(row.public_key, str(row.public_ip), row.listen_port)
+                gateway = ipaddress.ip_network(str(row.ipv4_pool)).network_address + 1
+                endpoint = Endpoint(
+                    row.public_key, str(row.public_ip), str(gateway), row.listen_port
+                )
+                return allocated, endpoint
         raise NoCapacity(f"no node in {location} can take a peer now")
 
 

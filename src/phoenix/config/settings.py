@@ -37,7 +37,9 @@ class ConfigSettings(CommonSettings, kw_only=True, frozen=True):
     token_validity_seconds: int = 14 * 24 * 3600
     # WireGuard configs handed out: lease length and the DNS servers inside the tunnel.
     lease_hours: int = 24
-    tunnel_dns: list[str] = msgspec.field(default_factory=lambda: ["10.64.0.1"])
+    # Empty: each client is told its own node's tunnel address (the pool's first host), which
+    # is the only resolver a client can reach once client-to-client traffic is dropped.
+    tunnel_dns: list[str] = msgspec.field(default_factory=list)
 
     def __post_init__(self) -> None:
         for variable, supernet, prefix, version in (

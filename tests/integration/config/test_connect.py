@@ -89,6 +89,7 @@ async def test_the_challenge_endpoint_gives_the_origin_challenge_and_the_issuer_
 async def test_a_valid_token_buys_a_config_on_a_live_node(
     config: Client, config_settings: ConfigSettings
 ) -> None:
+    await live_node(config, location="nl-ams")  # takes the first pool
     node = await live_node(config)
     key = wg_key()
     answer = await connect(
@@ -101,6 +102,9 @@ async def test_a_valid_token_buys_a_config_on_a_live_node(
     assert config_json["peer"]["persistent_keepalive"] == 25
     assert config_json["interface"]["addresses"][0].startswith(node["ipv4_pool"].rsplit(".", 2)[0])
     assert "private_key" not in config_json["interface"]
+    # The resolver is the client's own node (its pool's first host), reachable in the tunnel.
+    pool = ipaddress.ip_network(node["ipv4_pool"])
+    assert config_json["interface"]["dns"] == [str(pool.network_address + 1)]
     feed = await config.get(
         f"/v1/nodes/{node['node_id']}/peers",
         params={"since": 0, "wait": 0},
