@@ -1,11 +1,27 @@
-"""`phoenix-node` command line."""
+"""`phoenix-node` command line: the composition root of the daemon.
+
+``phoenix-node [--config FILE] [--allow-disk-keys]`` runs the agent; ``phoenix-node render
+nftables|sysctl`` prints the deploy files. A bad setting or an unsafe key directory stops the
+daemon with exit code 2 and one line naming the problem (no traceback).
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import os
+import signal
+import sys
 from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from phoenix_node import __version__
+
+if TYPE_CHECKING:
+    from phoenix_node.firewall import Firewall
+    from phoenix_node.keys import KeyPair
+    from phoenix_node.settings import NodeSettings
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -13,6 +29,120 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="phoenix-node", description="The Phoenix exit-node daemon."
     )
     parser.add_argument("--version", action="version", version=f"phoenix-node {__version__}")
-    parser.parse_args(argv)
-    parser.print_help()
+    parser.add_argument("--config", type=Path, help="env file of PHOENIX_NODE_* settings")
+    parser.add_argument(
+        "--allow-disk-keys",
+        action="store_true",
+        help="development only: allow a key directory that is not tmpfs/ramfs",
+    )
+    parser.add_argument(
+        "command",
+        nargs="*",
+        default=["run"],
+        help="run (default), or: render nftables | render sysctl",
+    )
+    args = parser.parse_args(argv)
+    match args.command:
+        case ["run"]:
+            return run(args.config, args.allow_disk_keys)
+        case ["render", "nftables"]:
+            from phoenix_node.firewall import FirewallSpec, render_conf
+
+            sys.stdout.write(render_conf(FirewallSpec()))
+            return 0
+        case ["render", "sysctl"]:
+            from phoenix_node.sysctl import render_conf as render_sysctl
+
+            sys.stdout.write(render_sysctl())
+            return 0
+    parser.error(f"unknown command: {' '.join(args.command)}")
+    return 2
+
+
+def fail(message: str) -> int:
+    print(f"phoenix-node: {message}", file=sys.stderr)
+    return 2
+
+
+def run(config: Path | None, allow_disk_keys: bool) -> int:
+    from phoenix_node import logs
+    from phoenix_node.firewall import Firewall, FirewallError, FirewallSpec
+    from phoenix_node.keys import KeyStore, KeyStoreError
+    from phoenix_node.settings import SettingsError, load
+
+    try:
+        settings = load(os.environ, config)
+    except SettingsError as error:
+        return fail(str(error))
+    logs.setup(settings.log_level)
+    store = KeyStore(Path(settings.key_dir), allow_disk=allow_disk_keys)
+    try:
+        kind = store.check_directory()
+        keys, made = store.load_or_create()
+    except (KeyStoreError, OSError) as error:
+        return fail(f"key directory: {error}")
+    logs.event(
+        "keys_ready",
+        made=made,
+        directory=settings.key_dir,
+        filesystem=kind,
+        public_key=keys.public_base64,
+    )
+    firewall = None
+    if settings.firewall:
+        try:
+            firewall = Firewall(
+                FirewallSpec(
+                    wg_interface=settings.wg_interface,
+                    egress_interface=settings.egress_interface,
+                    listen_port=settings.listen_port,
+                    ssh_from=settings.ssh_from,
+                    blocked_tcp_ports=settings.blocked_tcp_ports,
+                    ipv6_egress=settings.ipv6_egress,
+                )
+            )
+            firewall.check()
+        except FirewallError as error:
+            store.erase()
+            return fail(f"firewall: {error}")
+    try:
+        asyncio.run(_serve(settings, keys, firewall))
+    finally:
+        erased = store.erase()
+        logs.event("keys_erased", erased=erased)
     return 0
+
+
+async def _serve(settings: NodeSettings, keys: KeyPair, firewall: Firewall | None) -> None:
+    from phoenix_node.agent import Agent
+    from phoenix_node.api import ApiClient
+    from phoenix_node.logs import event
+    from phoenix_node.metrics import Metrics
+    from phoenix_node.wireguard import make_backend
+
+    metrics = Metrics()
+    if settings.metrics_port:
+        metrics.serve(settings.metrics_port)
+    api = ApiClient(settings.api_url, settings.request_timeout_seconds, settings.poll_wait_seconds)
+    backend = make_backend(settings.wg_backend, settings.wg_interface, settings.wireguard_go)
+    agent = Agent(settings, keys, backend, api, metrics, firewall)
+    loop = asyncio.get_running_loop()
+    stopping = asyncio.Event()
+
+    def stop(signum: int) -> None:
+        event("stopping", signal=signal.Signals(signum).name)
+        stopping.set()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop, signum)
+    work = asyncio.create_task(agent.run(), name="agent")
+    waiter = asyncio.create_task(stopping.wait(), name="signals")
+    try:
+        done, _ = await asyncio.wait({work, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        if work in done:
+            work.result()  # an unexpected end of the agent is an error
+    finally:
+        for task in (work, waiter):
+            task.cancel()
+        await asyncio.gather(work, waiter, return_exceptions=True)
+        await api.aclose()

@@ -1,0 +1,349 @@
+"""The daemon's one loop: prepare → register → (heartbeat ∥ peer sync) → again when forgotten.
+
+Named steps, explicit backoff, and a log line whenever a step changes state:
+
+- **prepare**: kernel tuning, the WireGuard interface with the node's key, the ruleset; the peers
+  already on the interface are kept (a restarted daemon never blinks a tunnel).
+- **register**: with exponential backoff and full jitter until the API accepts us.
+- **heartbeat** (every ``heartbeat_seconds``): repair what vanished (interface, ruleset), forget
+  endpoints of idle peers, send aggregates, hear the drain flag.
+- **sync**: long-poll the peer feed from the last applied revision; apply changes as they
+  arrive, a snapshot as a whole (through the mass-removal guard). The API being down changes
+  nothing on the interface.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from typing import Any, Final
+
+from phoenix_node import host, links
+from phoenix_node.api import (
+    ApiClient,
+    ApiRefused,
+    ApiUnavailable,
+    Heartbeat,
+    NodeForgotten,
+    PeerFeed,
+    RegisterRequest,
+    Registration,
+)
+from phoenix_node.firewall import Firewall, FirewallError
+from phoenix_node.keys import KeyPair
+from phoenix_node.logs import event
+from phoenix_node.metrics import Metrics
+from phoenix_node.peers import (
+    MassRemovalGuard,
+    PeerSet,
+    PeerState,
+    active_keys,
+    diff,
+    normalise_ips,
+    stale_endpoints,
+)
+from phoenix_node.settings import NodeSettings
+from phoenix_node.sysctl import apply as apply_sysctl
+from phoenix_node.wireguard import Backend, InterfaceMissing, WireGuardError
+
+SNAPSHOT: Final = -1  # ``since`` that asks the API for a full snapshot
+
+
+class Backoff:
+    """Exponential backoff with full jitter: 0..min(cap, base * 2**attempt) seconds."""
+
+    def __init__(self, base: float = 0.5, cap: float = 60.0) -> None:
+        self.base, self.cap, self.attempt = base, cap, 0
+
+    def next_delay(self) -> float:
+        ceiling = min(self.cap, self.base * 2**self.attempt)
+        self.attempt += 1
+        return random.uniform(0, ceiling)  # noqa: S311 - jitter, not a secret
+
+    def reset(self) -> None:
+        self.attempt = 0
+
+
+class Agent:
+    def __init__(
+        self,
+        settings: NodeSettings,
+        keys: KeyPair,
+        backend: Backend,
+        api: ApiClient,
+        metrics: Metrics,
+        firewall: Firewall | None = None,
+    ) -> None:
+        self.settings = settings
+        self.keys = keys
+        self.backend = backend
+        self.api = api
+        self.metrics = metrics
+        self.firewall = firewall
+        self.guard = MassRemovalGuard(settings.mass_removal_share)
+        self.applied: PeerSet = {}  # what the interface holds, as far as we wrote or read it
+        self.desired: PeerSet = {}
+        self.revision = SNAPSHOT
+        self.registration: Registration | None = None
+        self.draining = False
+        self.states: dict[str, str] = {}
+
+    # --- logging of state changes ----------------------------------------------------------
+
+    def state(self, step: str, value: str, level: int = logging.INFO, **fields: Any) -> None:
+        if self.states.get(step) != value:
+            self.states[step] = value
+            event(f"{step}_{value}", level, **fields)
+
+    # --- the loop --------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        await self.prepare()
+        while True:
+            self.registration = await self.register()
+            try:
+                async with asyncio.TaskGroup() as group:
+                    group.create_task(self.heartbeat_loop(), name="heartbeat")
+                    group.create_task(self.sync_loop(), name="sync")
+            except* NodeForgotten as errors:
+                if self.draining:
+                    # A draining node the API no longer knows has been terminated by the
+                    # reaper: registering again would bring it back into selection.
+                    self.state("node", "terminated", reason=str(errors.exceptions[0]))
+                    await asyncio.Event().wait()
+                self.state("node", "forgotten", logging.WARNING, reason=str(errors.exceptions[0]))
+                self.revision = SNAPSHOT
+
+    async def prepare(self) -> None:
+        if self.settings.sysctl:
+            report = apply_sysctl()
+            event("sysctl_applied", applied=len(report.applied), failed=report.failed)
+        await self.ensure_interface()
+        if self.firewall is not None:
+            self.firewall.apply()
+            event("firewall_applied", table="inet phoenix")
+
+    async def ensure_interface(self) -> None:
+        created = await self.backend.ensure(self.keys.private, self.settings.listen_port)
+        current = {key: peer.allowed_ips for key, peer in (await self.backend.peers()).items()}
+        self.applied = current
+        if created:
+            self.metrics.recreated.labels("interface").inc()
+        if not self.desired:
+            self.desired = dict(current)  # keep what is there until the API says otherwise
+        self.state(
+            "interface",
+            "created" if created else "ready",
+            interface=self.backend.interface,
+            backend=self.backend.name,
+            peers=len(current),
+        )
+        if self.registration is not None:
+            await self.configure_addresses(self.registration)
+        await self.reconcile()
+
+    async def configure_addresses(self, registration: Registration) -> None:
+        addresses = links.node_addresses(registration.ipv4_pool, registration.ipv6_pool)
+        added = await links.configure(self.backend.interface, addresses)
+        if added:
+            event("interface_addresses_added", interface=self.backend.interface, added=added)
+
+    async def register(self) -> Registration:
+        backoff = Backoff(cap=self.settings.backoff_max_seconds)
+        request = RegisterRequest(
+            public_ip=self.settings.public_ip,
+            public_key=self.keys.public_base64,
+            location=self.settings.region,
+            listen_port=self.settings.listen_port,
+            capacity=self.settings.capacity,
+        )
+        while True:
+            self.state("register", "trying")
+            try:
+                registration = await self.api.register(self.settings.node_token, request)
+            except (ApiUnavailable, ApiRefused) as error:
+                level = logging.ERROR if isinstance(error, ApiRefused) else logging.WARNING
+                delay = backoff.next_delay()
+                self.metrics.api_up.set(0)
+                event("register_failed", level, reason=str(error), retry_in=round(delay, 2))
+                self.states.pop("register", None)
+                await asyncio.sleep(delay)
+                continue
+            self.metrics.api_up.set(1)
+            self.state(
+                "register",
+                "done",
+                node_id=str(registration.node_id),
+                ipv4_pool=registration.ipv4_pool,
+                ipv6_pool=registration.ipv6_pool,
+            )
+            await self.configure_addresses(registration)
+            return registration
+
+    # --- heartbeat -------------------------------------------------------------------------
+
+    async def heartbeat_loop(self) -> None:
+        host.cpu_percent()  # prime the CPU counter
+        while True:
+            await self.heartbeat_once()
+            await asyncio.sleep(self.settings.heartbeat_seconds)
+
+    async def heartbeat_once(self) -> None:
+        assert self.registration is not None
+        await self.repair()
+        peers = await self.read_peers()
+        now = time.time()
+        await self.forget_idle_endpoints(peers, now)
+        active = active_keys(peers.values(), now, self.settings.active_seconds)
+        rx, tx = await links.counters(self.backend.interface)
+        beat = Heartbeat(
+            peers=len(peers),
+            active_peers=len(active),
+            rx_bytes=rx,
+            tx_bytes=tx,
+            cpu=host.cpu_percent(),
+            load1=min(host.load1(), 10_000.0),
+            mem_used=host.memory_percent(),
+            applied_revision=max(self.revision, 0),
+        )
+        self.metrics.peers.set(len(peers))
+        self.metrics.active_peers.set(len(active))
+        try:
+            answer = await self.api.heartbeat(self.registration, beat)
+        except (ApiUnavailable, ApiRefused) as error:
+            self.metrics.api_up.set(0)
+            self.state("heartbeat", "failing", logging.WARNING, reason=str(error))
+            return
+        self.metrics.api_up.set(1)
+        self.state("heartbeat", "ok")
+        if answer.drain != self.draining:
+            self.draining = answer.drain
+            self.metrics.draining.set(int(answer.drain))
+            self.state("drain", "on" if answer.drain else "off", active_peers=len(active))
+
+    async def read_peers(self) -> dict[str, PeerState]:
+        try:
+            return await self.backend.peers()
+        except InterfaceMissing:
+            await self.repair()
+            return await self.backend.peers()
+
+    async def repair(self) -> None:
+        """Recreate the interface or the ruleset when either has vanished or changed."""
+        if not await self.backend.exists():
+            self.state("interface", "missing", logging.WARNING, interface=self.backend.interface)
+            await self.ensure_interface()
+        if self.firewall is not None and not self.firewall.intact():
+            self.state("firewall", "missing", logging.WARNING)
+            try:
+                self.firewall.apply()
+            except FirewallError as error:
+                self.state("firewall", "failing", logging.ERROR, reason=str(error))
+                return
+            self.metrics.recreated.labels("firewall").inc()
+            self.state("firewall", "applied")
+
+    async def forget_idle_endpoints(self, peers: dict[str, PeerState], now: float) -> None:
+        stale = {
+            peer.public_key: peer.allowed_ips
+            for peer in stale_endpoints(peers.values(), now, self.settings.idle_endpoint_seconds)
+        }
+        if stale:
+            await self.backend.forget_endpoints(stale)
+            event("idle_endpoints_forgotten", peers=len(stale))
+
+    # --- peer sync -------------------------------------------------------------------------
+
+    async def sync_loop(self) -> None:
+        assert self.registration is not None
+        backoff = Backoff(cap=self.settings.backoff_max_seconds)
+        while True:
+            try:
+                feed = await self.api.peers(self.registration, self.revision)
+            except ApiUnavailable as error:
+                delay = backoff.next_delay()
+                self.metrics.api_up.set(0)
+                self.state(
+                    "sync",
+                    "api_unreachable",
+                    logging.WARNING,
+                    reason=str(error),
+                    peers_kept=len(self.applied),
+                )
+                await asyncio.sleep(delay)
+                continue
+            except ApiRefused as error:
+                self.state("sync", "refused", logging.ERROR, reason=str(error))
+                await asyncio.sleep(backoff.next_delay())
+                continue
+            backoff.reset()
+            self.metrics.api_up.set(1)
+            self.state("sync", "live")
+            await self.take(feed)
+
+    async def take(self, feed: PeerFeed) -> None:
+        """Apply one answer of the peer feed."""
+        if feed.snapshot:
+            desired = {p.public_key: normalise_ips(p.allowed_ips) for p in feed.peers or []}
+            plan = diff(desired, self.applied)
+            active = active_keys(
+                (await self.read_peers()).values(), time.time(), self.settings.active_seconds
+            )
+            verdict = self.guard.review(plan, active)
+            if verdict == "hold":
+                self.metrics.held.inc()
+                event(
+                    "mass_removal_held",
+                    logging.WARNING,
+                    would_remove=len(plan.remove),
+                    active_peers=len(active),
+                    revision=feed.revision,
+                    confirm_in=self.settings.mass_removal_confirm_seconds,
+                )
+                self.revision = SNAPSHOT  # the next answer is the second opinion
+                await asyncio.sleep(self.settings.mass_removal_confirm_seconds)
+                return
+            if verdict == "confirmed":
+                event("mass_removal_confirmed", logging.WARNING, removing=len(plan.remove))
+            self.desired = desired
+        else:
+            for change in feed.changes:
+                if change.op == "add":
+                    self.desired[change.public_key] = normalise_ips(change.allowed_ips)
+                else:
+                    self.desired.pop(change.public_key, None)
+        await self.reconcile()
+        if feed.snapshot or feed.changes:
+            event(
+                "peers_synced",
+                logging.DEBUG,
+                revision=feed.revision,
+                snapshot=feed.snapshot,
+                peers=len(self.applied),
+            )
+        self.revision = feed.revision
+        self.metrics.revision.set(feed.revision)
+
+    async def reconcile(self) -> None:
+        """Write the difference between desired and applied peers (nothing when equal)."""
+        plan = diff(self.desired, self.applied)
+        if plan.empty:
+            return
+        try:
+            await self.backend.apply(plan)
+        except InterfaceMissing:
+            self.state("interface", "missing", logging.WARNING, interface=self.backend.interface)
+            await self.ensure_interface()  # recreates, reads it back, reconciles again
+            return
+        except WireGuardError as error:
+            # Unknown state: read the interface back so the next diff starts from the truth.
+            event("peer_apply_failed", logging.ERROR, reason=str(error))
+            self.applied = {k: p.allowed_ips for k, p in (await self.backend.peers()).items()}
+            return
+        for op, count in plan.summary().items():
+            if count:
+                self.metrics.peer_changes.labels(op).inc(count)
+        self.applied = dict(self.desired)
+        self.metrics.peers.set(len(self.applied))

@@ -1,0 +1,172 @@
+"""The config role's node API, as the daemon speaks it: register, heartbeat, peer feed.
+
+Every failure becomes one of three exceptions the agent's loop acts on: the API is unreachable
+(keep every peer, retry), the API forgot this node or its credential (register again), or the
+API refuses what we sent (log it, retry later: an operator has to fix a setting).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Literal, TypeVar
+
+import httpx
+import msgspec
+
+from phoenix_node import __version__
+
+
+class ApiError(Exception):
+    """Base of the API client's errors; the message never carries a credential."""
+
+
+class ApiUnavailable(ApiError):
+    """No answer, or a 5xx / 429: the control plane is down or busy."""
+
+
+class NodeForgotten(ApiError):
+    """404 or 401 for our node id and credential: the registry lost us, register again."""
+
+
+class ApiRefused(ApiError):
+    """Any other 4xx: what we sent is wrong (a bad bootstrap token, a bad setting)."""
+
+
+class RegisterRequest(msgspec.Struct, frozen=True):
+    public_ip: str
+    public_key: str
+    location: str
+    listen_port: int
+    capacity: int
+
+
+class Registration(msgspec.Struct, frozen=True):
+    node_id: uuid.UUID
+    node_credential: str
+    ipv4_pool: str
+    ipv6_pool: str
+    revision: int
+
+    def __repr__(self) -> str:  # never print the credential
+        return f"Registration(node_id={self.node_id}, ipv4_pool={self.ipv4_pool})"
+
+
+class Heartbeat(msgspec.Struct, frozen=True):
+    peers: int
+    active_peers: int
+    rx_bytes: int
+    tx_bytes: int
+    cpu: float
+    load1: float
+    mem_used: float
+    applied_revision: int
+
+
+class HeartbeatAnswer(msgspec.Struct, frozen=True):
+    drain: bool
+    revision: int
+
+
+class Peer(msgspec.Struct, frozen=True):
+    public_key: str
+    allowed_ips: list[str]
+
+
+class Change(msgspec.Struct, frozen=True):
+    revision: int
+    op: Literal["add", "remove"]
+    public_key: str
+    allowed_ips: list[str]
+
+
+class PeerFeed(msgspec.Struct, frozen=True):
+    revision: int
+    snapshot: bool
+    changes: list[Change] = []
+    peers: list[Peer] | None = None
+
+
+T = TypeVar("T")
+
+
+class ApiClient:
+    def __init__(self, base_url: str, timeout: float, poll_wait: float) -> None:
+        self.poll_wait = poll_wait
+        self._http = httpx.AsyncClient(
+            base_url=base_url.rstrip("/"),
+            timeout=httpx.Timeout(timeout),
+            headers={"user-agent": f"phoenix-node/{__version__}"},
+        )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def register(self, token: str, request: RegisterRequest) -> Registration:
+        return await self._call(
+            "POST", "/v1/nodes/register", token, Registration, body=msgspec.json.encode(request)
+        )
+
+    async def heartbeat(self, node: Registration, beat: Heartbeat) -> HeartbeatAnswer:
+        return await self._call(
+            "POST",
+            f"/v1/nodes/{node.node_id}/heartbeat",
+            node.node_credential,
+            HeartbeatAnswer,
+            body=msgspec.json.encode(beat),
+        )
+
+    async def peers(self, node: Registration, since: int) -> PeerFeed:
+        return await self._call(
+            "GET",
+            f"/v1/nodes/{node.node_id}/peers",
+            node.node_credential,
+            PeerFeed,
+            params={"since": since, "wait": self.poll_wait},
+            extra_timeout=self.poll_wait,
+        )
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        credential: str,
+        answer_type: type[T],
+        *,
+        body: bytes | None = None,
+        params: dict[str, float] | None = None,
+        extra_timeout: float = 0.0,
+    ) -> T:
+        timeout = self._http.timeout.read or 10.0
+        try:
+            answer = await self._http.request(
+                method,
+                path,
+                content=body,
+                params=params,
+                headers={
+                    "authorization": f"Bearer {credential}",
+                    **({"content-type": "application/json"} if body is not None else {}),
+                },
+                timeout=timeout + extra_timeout,
+            )
+        except httpx.HTTPError as error:
+            raise ApiUnavailable(f"{method} {path}: {type(error).__name__}") from None
+        status = answer.status_code
+        if status >= 500 or status == 429:
+            raise ApiUnavailable(f"{method} {path}: HTTP {status}")
+        if status in (401, 404) and not path.endswith("/register"):
+            raise NodeForgotten(f"{method} {path}: HTTP {status}")
+        if status >= 400:
+            raise ApiRefused(f"{method} {path}: HTTP {status} {_problem_title(answer)}")
+        try:
+            return msgspec.json.decode(answer.content, type=answer_type)
+        except msgspec.DecodeError as error:
+            raise ApiUnavailable(f"{method} {path}: unexpected answer ({error})") from None
+
+
+def _problem_title(answer: httpx.Response) -> str:
+    try:
+        title = answer.json().get("title", "")
+    except ValueError:
+        return ""
+    return str(title)[:200]
