@@ -52,6 +52,9 @@ class StubIdentity:
             raise Unauthenticated("not one of the benchmark's stub tokens")
         return identity
 
+    async def delete_user(self, uid: str) -> None:
+        raise NotImplementedError("the issuance benchmark deletes no accounts")
+
     def close(self) -> None:
         pass
 

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from functools import partial
 
 from litestar import Litestar
 
+from phoenix.auth.account_api import account_routes
 from phoenix.auth.api import issuer_routes
+from phoenix.auth.apple_notifications import AppleVerifier
+from phoenix.auth.billing import StripeBilling
 from phoenix.auth.firebase import FirebaseVerifier, IdentityVerifier
 from phoenix.auth.issuer import Issuer, IssuerPolicy
 from phoenix.auth.keys import parse_bundle
 from phoenix.auth.settings import AuthSettings
+from phoenix.auth.stripe_events import StripeEvents
+from phoenix.auth.webhooks import webhook_routes
 from phoenix.common import database
 from phoenix.common.health import ReadinessCheck
 from phoenix.common.web import build_app
@@ -37,6 +42,12 @@ def create_app(settings: AuthSettings, verifier: IdentityVerifier | None = None)
         engine,
     )
 
+    billing = StripeBilling(settings)
+    stripe_events = StripeEvents(timedelta(days=settings.stripe_grace_days), billing.subscription)
+
+    def now() -> datetime:
+        return datetime.now(UTC)
+
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
         try:
@@ -48,7 +59,13 @@ def create_app(settings: AuthSettings, verifier: IdentityVerifier | None = None)
     return build_app(
         role=ROLE,
         settings=settings,
-        route_handlers=issuer_routes(issuer, identity),
+        route_handlers=[
+            *issuer_routes(issuer, identity),
+            *account_routes(engine, identity, billing, settings.issuer_quota, now),
+            *webhook_routes(
+                engine, settings.stripe_webhook_secret, stripe_events, AppleVerifier(settings), now
+            ),
+        ],
         checks=[ReadinessCheck("postgres", partial(database.ping, engine))],
         lifespan=[lifespan],
         extra_exception_handlers=database.exception_handlers(),

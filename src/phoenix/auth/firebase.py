@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import firebase_admin
-from firebase_admin import auth, credentials
+from firebase_admin import auth, credentials, exceptions
 
 from phoenix.auth.settings import AuthSettings
 from phoenix.common.problems import Problem
@@ -47,6 +47,8 @@ class IdentityUnavailable(Problem):
 
 class IdentityVerifier(Protocol):
     async def verify(self, id_token: str) -> Identity: ...
+
+    async def delete_user(self, uid: str) -> None: ...
 
     def close(self) -> None: ...
 
@@ -94,6 +96,18 @@ class FirebaseVerifier:
             raise Unauthenticated("the ID token expired")
         email = claims.get("email")
         return Identity(uid=str(claims["uid"]), email=str(email) if email else None)
+
+    async def delete_user(self, uid: str) -> None:
+        """Delete the Firebase account; one already gone is fine (deletion is retried)."""
+        await asyncio.to_thread(self._delete_user, uid)
+
+    def _delete_user(self, uid: str) -> None:
+        try:
+            auth.delete_user(uid, app=self._app)
+        except auth.UserNotFoundError:
+            return
+        except exceptions.FirebaseError:
+            raise IdentityUnavailable("could not delete the Firebase account") from None
 
     def close(self) -> None:
         firebase_admin.delete_app(self._app)

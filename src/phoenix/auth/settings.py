@@ -8,6 +8,7 @@ from typing import Annotated
 from phoenix.settings import SECRET, CommonSettings, Secret, SettingsError
 
 EMULATOR_VARIABLE = "FIREBASE_AUTH_EMULATOR_HOST"
+APPLE_ENVIRONMENTS = ("Production", "Sandbox")
 
 
 class AuthSettings(CommonSettings, kw_only=True, frozen=True):
@@ -30,6 +31,27 @@ class AuthSettings(CommonSettings, kw_only=True, frozen=True):
     # project id defaults to the service account's; under the Auth emulator it must be given.
     firebase_private_key: Annotated[str, Secret("FIREBASE_PRIVATE_KEY")] = ""
     firebase_project_id: str = ""
+    # Stripe. Without a secret key, checkout and the portal answer 503 (billing not configured);
+    # without a webhook secret, Stripe webhooks are refused the same way.
+    stripe_secret_key: Annotated[str, Secret("STRIPE_SECRET_KEY")] = ""
+    stripe_webhook_secret: Annotated[str, Secret("STRIPE_WEBHOOK_SECRET")] = ""
+    stripe_price_id: str = ""
+    stripe_success_url: str = "https://phoenix.invalid/billing/done"
+    stripe_cancel_url: str = "https://phoenix.invalid/billing/cancelled"
+    stripe_portal_return_url: str = "https://phoenix.invalid/account"
+    # Only for stripe-mock or a test stub: the SDK's API base address.
+    stripe_api_base: str = ""
+    # A subscription whose renewal payment failed keeps access this long while Stripe retries.
+    stripe_grace_days: int = 7
+    # Apple App Store Server Notifications V2: trusted roots (PEM; Apple Root CA - G3 in
+    # production), the app's bundle id and Apple id, and the environment notifications must
+    # come from. Without roots, Apple notifications are refused with 503.
+    apple_root_certificates: str = ""
+    apple_bundle_id: str = ""
+    apple_app_id: int = 0
+    apple_environment: str = "Production"
+    # OCSP revocation checks of Apple's chain; only tests with their own chain turn them off.
+    apple_online_checks: bool = True
 
     def __post_init__(self) -> None:
         emulated = bool(os.environ.get(EMULATOR_VARIABLE))
@@ -54,3 +76,21 @@ class AuthSettings(CommonSettings, kw_only=True, frozen=True):
             raise SettingsError("PHOENIX_ISSUER_MAX_BATCH", "must be between 1 and 1024")
         if self.issuer_quota < 1:
             raise SettingsError("PHOENIX_ISSUER_QUOTA", "must be at least 1")
+        self._check_apple()
+        if not 0 <= self.stripe_grace_days <= 60:
+            raise SettingsError("PHOENIX_STRIPE_GRACE_DAYS", "must be between 0 and 60")
+
+    def _check_apple(self) -> None:
+        # Xcode and LocalTesting make the library skip signature checks: never accepted here.
+        if self.apple_environment not in APPLE_ENVIRONMENTS:
+            raise SettingsError("PHOENIX_APPLE_ENVIRONMENT", "must be Production or Sandbox")
+        if not self.apple_root_certificates:
+            return
+        if not self.apple_bundle_id:
+            raise SettingsError("PHOENIX_APPLE_BUNDLE_ID", "missing (required with Apple roots)")
+        if self.apple_environment == "Production" and self.apple_app_id <= 0:
+            raise SettingsError("PHOENIX_APPLE_APP_ID", "missing (required in Production)")
+        if self.env == "prod" and not self.apple_online_checks:
+            raise SettingsError(
+                "PHOENIX_APPLE_ONLINE_CHECKS", "revocation checks cannot be off in PHOENIX_ENV=prod"
+            )

@@ -1,0 +1,134 @@
+"""Webhook endpoints for Stripe and the App Store. Each delivery is verified before anything is
+read from it, applied in one transaction with its dedup row, and logged by type and outcome —
+never with its payload.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, Final
+
+import msgspec
+import stripe
+from litestar import Request, post
+from litestar.types import ControllerRouterHandler
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from phoenix.auth import apple_notifications
+from phoenix.auth.apple_notifications import AppleVerifier
+from phoenix.auth.stripe_events import MalformedEvent, StripeEvents, decode_event
+from phoenix.common.bodies import decode_json
+from phoenix.common.logging import get_logger
+from phoenix.common.problems import Problem
+
+log = get_logger(__name__)
+
+# Stripe's own limit for an event is far below this; Apple's three JWS with chains ~20 KB.
+MAX_WEBHOOK_BYTES: Final = 256 * 1024
+STRIPE_TOLERANCE_SECONDS: Final = 300
+
+
+class Received(msgspec.Struct):
+    outcome: str
+
+
+class WebhooksNotConfigured(Problem):
+    status = 503
+    slug = "webhooks-not-configured"
+    title = "This webhook is not configured on this server"
+
+
+class BadSignature(Problem):
+    status = 400
+    slug = "bad-signature"
+    title = "The Stripe-Signature header does not verify this body"
+
+
+class MalformedWebhook(Problem):
+    status = 400
+    slug = "malformed-webhook"
+    title = "The webhook body is not an event this server can read"
+
+
+class AppleNotification(msgspec.Struct, forbid_unknown_fields=False):
+    signedPayload: str
+
+
+def _signature_failure(error: stripe.SignatureVerificationError) -> str:
+    message = str(error.user_message or error).lower()
+    if "tolerance" in message:
+        return "stale timestamp"
+    if "extract" in message or ("no signatures" in message and "scheme" in message):
+        return "malformed signature header"
+    return "signature mismatch"
+
+
+def webhook_routes(
+    engine: AsyncEngine,
+    stripe_secret: str,
+    stripe_events: StripeEvents,
+    apple: AppleVerifier,
+    now: Callable[[], datetime],
+) -> list[ControllerRouterHandler]:
+    @post(
+        "/v1/webhooks/stripe",
+        summary="Stripe webhook events",
+        tags=["webhooks"],
+        status_code=200,
+        request_max_body_size=MAX_WEBHOOK_BYTES,
+    )
+    async def stripe_webhook(request: Request[Any, Any, Any]) -> Received:
+        if not stripe_secret:
+            raise WebhooksNotConfigured("PHOENIX_STRIPE_WEBHOOK_SECRET is not set")
+        body = await request.body()
+        try:
+            stripe.Webhook.construct_event(
+                body,
+                request.headers.get("stripe-signature"),
+                stripe_secret,
+                tolerance=STRIPE_TOLERANCE_SECONDS,
+            )
+        except stripe.SignatureVerificationError as error:
+            reason = _signature_failure(error)
+            log.warning("stripe_webhook_rejected", reason=reason)
+            raise BadSignature(reason) from None
+        except ValueError:
+            log.warning("stripe_webhook_rejected", reason="body is not JSON")
+            raise MalformedWebhook("the body is not JSON") from None
+        try:
+            event = decode_event(body)
+            fetched = await stripe_events.prefetch(event)
+            async with engine.begin() as connection:
+                outcome = await stripe_events.apply(connection, event, fetched, now())
+        except (MalformedEvent, msgspec.ValidationError) as error:
+            log.warning("stripe_webhook_rejected", reason="unexpected shape", error=str(error))
+            raise MalformedWebhook("the event lacks fields its type requires") from None
+        log.info("stripe_webhook", event_type=event.type, event_id=event.id, outcome=outcome)
+        return Received(outcome)
+
+    @post(
+        "/v1/webhooks/apple",
+        summary="App Store Server Notifications V2",
+        tags=["webhooks"],
+        status_code=200,
+        request_max_body_size=MAX_WEBHOOK_BYTES,
+    )
+    async def apple_webhook(request: Request[Any, Any, Any]) -> Received:
+        body = await decode_json(request, AppleNotification)
+        try:
+            notification = await apple.verify(body.signedPayload)
+        except apple_notifications.UnverifiableNotification as problem:
+            log.warning("apple_notification_rejected", reason=problem.detail)
+            raise
+        async with engine.begin() as connection:
+            outcome = await apple_notifications.apply(connection, notification)
+        log.info(
+            "apple_notification",
+            notification_type=notification.type,
+            subtype=notification.subtype,
+            outcome=outcome,
+        )
+        return Received(outcome)
+
+    return [stripe_webhook, apple_webhook]
