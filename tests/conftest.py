@@ -111,6 +111,29 @@ def spare_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[processes.
 
 
 @pytest.fixture(scope="session")
+def clickhouse_server(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Any]:
+    """Debian's clickhouse-server on private ports with its own data directory, once a run."""
+    from tests.harness.clickhouse import ClickHouseServer
+
+    server = ClickHouseServer(tmp_path_factory.mktemp("clickhouse"))
+    require("clickhouse-server", server.available(), "Debian package clickhouse-server")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def clickhouse_url(clickhouse_server: Any) -> Iterator[str]:
+    """A ClickHouse database of the test's own on that server, dropped afterwards."""
+    name = f"phoenix_test_{uuid.uuid4().hex[:10]}"
+    clickhouse_server.query(f"CREATE DATABASE {name}")
+    yield clickhouse_server.url(name)
+    clickhouse_server.query(f"DROP DATABASE IF EXISTS {name}")
+
+
+@pytest.fixture(scope="session")
 def issuer_directory() -> Iterator[Any]:
     """A static issuer directory listing the harness's first issuer key."""
     from tests.harness.issuer import DirectoryServer, private_keys

@@ -57,7 +57,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.set_defaults(handler=_serve)
 
     migrate = commands.add_parser("migrate", help="create (if missing) and upgrade a database")
-    migrate.add_argument("--db", required=True, choices=["userdb", "nodedb"])
+    migrate.add_argument("--db", required=True, choices=["userdb", "nodedb", "analytics"])
     migrate.add_argument("--revision", default="head")
     migrate.set_defaults(handler=_migrate)
 

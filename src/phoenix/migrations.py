@@ -15,8 +15,8 @@ import msgspec
 from phoenix.common.database import ensure_database, normalise_url
 from phoenix.settings import SECRET, load
 
-Database = Literal["userdb", "nodedb"]
-DATABASES: Final[tuple[Database, ...]] = ("userdb", "nodedb")
+Database = Literal["userdb", "nodedb", "analytics"]
+DATABASES: Final[tuple[Database, ...]] = ("userdb", "nodedb", "analytics")
 
 
 class MigrationSetupError(Exception):
@@ -46,8 +46,19 @@ class _NodeDB(msgspec.Struct, frozen=True):
     nodedb_url: Annotated[str, SECRET]
 
 
+class _Analytics(msgspec.Struct, frozen=True):
+    clickhouse_url: Annotated[str, SECRET] = ""
+    chdb_path: str = "analytics-data"
+
+
 def database_url(database: Database) -> str:
-    """The URL only, read as its role reads it: migrating needs none of the role's other secrets."""
+    """The URL only, read as its role reads it: migrating needs none of the role's other secrets.
+
+    For analytics: the ClickHouse server URL, or the embedded engine's directory when none.
+    """
+    if database == "analytics":
+        analytics = load(_Analytics)
+        return analytics.clickhouse_url or analytics.chdb_path
     if database == "userdb":
         return load(_UserDB).userdb_url
     return load(_NodeDB).nodedb_url
@@ -55,6 +66,8 @@ def database_url(database: Database) -> str:
 
 def upgrade(database: Database, url: str, revision: str = "head") -> bool:
     """Migrate to ``revision``; return whether the database had to be created first."""
+    if database == "analytics":
+        return _upgrade_analytics(url)
     from alembic import command
     from alembic.config import Config
 
@@ -66,4 +79,21 @@ def upgrade(database: Database, url: str, revision: str = "head") -> bool:
     # ConfigParser interpolation would read a '%' in a password as a placeholder.
     config.set_main_option("sqlalchemy.url", rendered.replace("%", "%%"))
     command.upgrade(config, revision)
+    return created
+
+
+def _upgrade_analytics(target: str) -> bool:
+    # ClickHouse has its own numbered .sql files, applied by the analytics store (no alembic).
+    from phoenix.analytics.store import EmbeddedStore, ServerStore, ensure_database, migrate
+
+    if target.startswith("clickhouse://"):
+        created = ensure_database(target)
+        store: ServerStore | EmbeddedStore = ServerStore(target)
+    else:
+        created = False
+        store = EmbeddedStore(target)
+    try:
+        migrate(store)
+    finally:
+        store.close()
     return created

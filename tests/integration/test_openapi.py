@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import get_args
+
 import pytest
 from litestar.testing import TestClient
 
@@ -19,7 +21,14 @@ ENV = {
 ROUTES = {
     "auth": {"/.well-known/private-token-issuer-directory", "/v1/tokens"},
     "config": set(),
-    "analytics": set(),
+    "analytics": {
+        "/v1/events",
+        "/v1/reports/connection-failures",
+        "/v1/reports/usage",
+        "/v1/reports/value",
+        "/v1/admin/retention",
+        "/reports",
+    },
     "worker": set(),
 }
 
@@ -34,3 +43,14 @@ def test_the_role_serves_its_openapi(role: str, monkeypatch: pytest.MonkeyPatch)
     schema = client.get("/schema/openapi.json").json()
     assert schema["info"]["title"] == f"Phoenix {role}"
     assert {"/healthz", "/readyz"} | ROUTES[role] <= set(schema["paths"])
+
+
+def test_the_analytics_event_schema_publishes_every_bucket() -> None:
+    from phoenix.analytics.schemas import LatencyBucket
+
+    app = create_app("analytics", load(settings_type("analytics"), ENV))  # type: ignore[arg-type]
+    schema = TestClient(app).get("/schema/openapi.json").json()
+    body = schema["paths"]["/v1/events"]["post"]["requestBody"]["content"]["application/json"]
+    published = str(body["schema"])
+    assert "connection_attempt" in published
+    assert all(bucket in published for bucket in get_args(LatencyBucket))

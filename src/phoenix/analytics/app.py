@@ -1,14 +1,70 @@
-"""The analytics role's app factory."""
+"""The analytics role's app factory: its store, its writer, its limits, its routes."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from litestar import Litestar
 
+from phoenix.analytics.api import routes
+from phoenix.analytics.service import Reports, TokenBucket
 from phoenix.analytics.settings import AnalyticsSettings
+from phoenix.analytics.store import Store, open_store
+from phoenix.analytics.writer import Writer
+from phoenix.common.health import ReadinessCheck
 from phoenix.common.web import build_app
 
 ROLE = "analytics"
+# Shorter than the server's worker kill timeout (35 s), so the final flush is never cut off.
+SHUTDOWN_FLUSH_SECONDS = 25.0
 
 
-def create_app(settings: AnalyticsSettings) -> Litestar:
-    return build_app(role=ROLE, settings=settings)
+def create_app(settings: AnalyticsSettings, store: Store | None = None) -> Litestar:
+    """``store``: tests hand in their own; otherwise the configured server, else chDB.
+
+    Stores connect on first use, so building the app (for OpenAPI or a boundary report)
+    touches no database and takes no lock on chDB's directory.
+    """
+    owned = store is None
+    store = store or open_store(
+        settings.clickhouse_url, settings.chdb_path, settings.readiness_timeout
+    )
+    writer = Writer(
+        store,
+        flush_rows=settings.flush_rows,
+        flush_seconds=settings.flush_seconds,
+        max_rows=settings.buffer_max_rows,
+    )
+
+    @asynccontextmanager
+    async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        writer.start()
+        try:
+            yield
+        finally:
+            # SIGTERM lands here (the server runs the lifespan's shutdown): write what is held.
+            await writer.close(SHUTDOWN_FLUSH_SECONDS)
+            if owned:
+                store.close()
+
+    async def ping() -> None:
+        await asyncio.to_thread(store.select, "SELECT 1")
+
+    return build_app(
+        role=ROLE,
+        settings=settings,
+        route_handlers=routes(
+            store=store,
+            writer=writer,
+            limiter=TokenBucket(settings.ingest_events_per_second, settings.ingest_burst_events),
+            reports=Reports(store, settings.report_min_events),
+            operator_token=settings.operator_token,
+            regions=frozenset(settings.analytics_regions),
+            retention_months=settings.retention_months,
+        ),
+        checks=[ReadinessCheck("clickhouse", ping)],
+        lifespan=[lifespan],
+        state={"analytics_store": store, "analytics_writer": writer},
+    )

@@ -1,0 +1,146 @@
+"""The event schema and the report answers: msgspec Structs at the edge.
+
+Every bucket is a closed enumeration defined here and nowhere else; the OpenAPI document
+publishes them. No event has a free-text field or an identifier of any kind (no session, device
+or user id, no timestamp): a client cannot send what would single a person out, and the server
+stamps the hour itself.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Final, Literal
+
+import msgspec
+
+from phoenix.analytics.settings import REGION_CODE
+
+MAX_EVENTS: Final = 100
+
+Platform = Literal["ios", "android", "macos", "windows", "linux"]
+Outcome = Literal["ok", "timeout", "handshake_failed", "no_capacity", "token_rejected"]
+LatencyBucket = Literal["<100ms", "100-300ms", "300ms-1s", "1-3s", ">3s"]
+DurationBucket = Literal["<1min", "1-10min", "10-60min", "1-4h", ">4h"]
+DataBucket = Literal["<100MB", "100MB-1GB", "1GB-5GB", ">5GB"]
+ThroughputBucket = Literal["<1Mbps", "1-10Mbps", "10-50Mbps", "50-200Mbps", ">200Mbps"]
+BlockedMbBucket = Literal["<1MB", "1-10MB", "10-100MB", ">100MB"]
+BlockedRequestsBucket = Literal["<10", "10-100", "100-1000", ">1000"]
+TimeSavedBucket = Literal["<1s", "1-10s", "10-60s", "1-10min", ">10min"]
+
+# The value report adds up buckets, so each bucket stands for one representative amount (its
+# geometric middle; the open top bucket its lower bound). A unit test checks that these keys
+# are exactly the Literals above, so a bucket cannot be added without its estimate.
+BLOCKED_MB_ESTIMATE: Final[dict[str, float]] = {
+    "<1MB": 0.5,
+    "1-10MB": 3.2,
+    "10-100MB": 32.0,
+    ">100MB": 100.0,
+}
+BLOCKED_REQUESTS_ESTIMATE: Final[dict[str, float]] = {
+    "<10": 5.0,
+    "10-100": 32.0,
+    "100-1000": 316.0,
+    ">1000": 1000.0,
+}
+TIME_SAVED_SECONDS_ESTIMATE: Final[dict[str, float]] = {
+    "<1s": 0.5,
+    "1-10s": 3.2,
+    "10-60s": 24.5,
+    "1-10min": 245.0,
+    ">10min": 600.0,
+}
+
+Region = Annotated[str, msgspec.Meta(pattern=REGION_CODE, description="A region code: de-fra")]
+AppVersion = Annotated[
+    str, msgspec.Meta(pattern=r"^[0-9]{1,3}\.[0-9]{1,3}$", description="major.minor only")
+]
+
+
+class _Event(
+    msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, tag_field="type"
+):
+    platform: Platform
+    app_version: AppVersion
+
+
+class ConnectionAttempt(_Event, frozen=True, kw_only=True, tag="connection_attempt"):
+    region: Region
+    outcome: Outcome
+    latency_bucket: LatencyBucket
+
+
+class SessionSummary(_Event, frozen=True, kw_only=True, tag="session_summary"):
+    region: Region
+    duration_bucket: DurationBucket
+    data_bucket: DataBucket
+    throughput_bucket: ThroughputBucket
+
+
+class BlockingSummary(_Event, frozen=True, kw_only=True, tag="blocking_summary"):
+    blocked_mb_bucket: BlockedMbBucket
+    blocked_requests_bucket: BlockedRequestsBucket
+    time_saved_bucket: TimeSavedBucket
+
+
+Event = ConnectionAttempt | SessionSummary | BlockingSummary
+
+
+class EventBatch(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    events: Annotated[list[Event], msgspec.Meta(min_length=1, max_length=MAX_EVENTS)]
+
+
+class Accepted(msgspec.Struct, frozen=True):
+    accepted: int
+
+
+# --- reports -----------------------------------------------------------------------------------
+
+
+class FailureCell(msgspec.Struct, frozen=True, omit_defaults=True):
+    """One region x hour cell of the heatmap; counts are absent when the cell is suppressed."""
+
+    region: str
+    hour: datetime
+    suppressed: bool = False
+    attempts: int | None = None
+    failures: int | None = None
+    failure_rate: float | None = None
+
+
+class FailureReport(msgspec.Struct, frozen=True):
+    from_hour: datetime
+    to_hour: datetime
+    min_events: int
+    cells: list[FailureCell]
+
+
+class BucketCount(msgspec.Struct, frozen=True, omit_defaults=True):
+    bucket: str
+    suppressed: bool = False
+    events: int | None = None
+
+
+class UsageReport(msgspec.Struct, frozen=True):
+    from_hour: datetime
+    to_hour: datetime
+    min_events: int
+    duration: list[BucketCount]
+    data: list[BucketCount]
+
+
+class ValueReport(msgspec.Struct, frozen=True, omit_defaults=True):
+    """Totals estimated from buckets; absent (suppressed) when built from too few summaries."""
+
+    from_hour: datetime
+    to_hour: datetime
+    min_events: int
+    suppressed: bool = False
+    summaries: int | None = None
+    blocked_mb: float | None = None
+    blocked_requests: float | None = None
+    time_saved_seconds: float | None = None
+
+
+class RetentionResult(msgspec.Struct, frozen=True):
+    keep_from_month: str
+    dropped_partitions: list[str]

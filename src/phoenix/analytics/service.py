@@ -1,0 +1,242 @@
+"""Ingest and reports, without HTTP: events become rows, aggregates become suppressed reports."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any, Final, get_args
+
+from phoenix.analytics import schemas
+from phoenix.analytics.schemas import (
+    BlockingSummary,
+    BucketCount,
+    ConnectionAttempt,
+    Event,
+    FailureCell,
+    FailureReport,
+    RetentionResult,
+    SessionSummary,
+    UsageReport,
+    ValueReport,
+)
+from phoenix.analytics.store import Row, Store, Value, drop_partitions_before
+from phoenix.common.problems import Problem
+
+HOUR: Final = 3600
+MAX_REPORT_HOURS: Final = 24 * 400
+DEFAULT_REPORT_HOURS: Final = 24
+
+
+class UnknownRegion(Problem):
+    status = 422
+    slug = "unknown-region"
+    title = "An event names a region this service does not know"
+
+
+class RateLimited(Problem):
+    status = 429
+    slug = "ingest-rate-limited"
+    title = "Too many events right now; retry later"
+
+
+class BadWindow(Problem):
+    status = 400
+    slug = "bad-report-window"
+    title = "from must be before to, and the window at most 400 days"
+
+
+# --- ingest ------------------------------------------------------------------------------------
+
+
+def current_hour(now: float | None = None) -> int:
+    """The start of the current hour, Unix seconds: the only time an event ever carries."""
+    moment = time.time() if now is None else now
+    return int(moment) // HOUR * HOUR
+
+
+def to_row(event: Event, hour: int) -> Row:
+    e = event
+    if isinstance(e, ConnectionAttempt):
+        return (hour, "connection_attempt", e.platform, e.app_version, e.region, e.outcome,
+                e.latency_bucket, "", "", "", "", "", "")  # fmt: skip
+    if isinstance(e, SessionSummary):
+        return (hour, "session_summary", e.platform, e.app_version, e.region, "", "",
+                e.duration_bucket, e.data_bucket, e.throughput_bucket, "", "", "")  # fmt: skip
+    return (hour, "blocking_summary", e.platform, e.app_version, "", "", "", "", "", "",
+            e.blocked_mb_bucket, e.blocked_requests_bucket, e.time_saved_bucket)  # fmt: skip
+
+
+def to_rows(events: Sequence[Event], hour: int, regions: frozenset[str]) -> list[Row]:
+    """Rows for a whole batch, or UnknownRegion naming the first event whose region is unknown."""
+    if regions:
+        for index, event in enumerate(events):
+            if not isinstance(event, BlockingSummary) and event.region not in regions:
+                raise UnknownRegion(f"event {index}: region is not one of the known regions")
+    return [to_row(event, hour) for event in events]
+
+
+class TokenBucket:
+    """A global limit on events per second: there is no client identity to key a limit on."""
+
+    def __init__(
+        self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._rate = rate
+        self._burst = float(burst)
+        self._tokens = float(burst)
+        self._clock = clock
+        self._stamp = clock()
+
+    def take(self, count: int) -> None:
+        now = self._clock()
+        self._tokens = min(self._burst, self._tokens + (now - self._stamp) * self._rate)
+        self._stamp = now
+        if count > self._tokens:
+            wait = (count - self._tokens) / self._rate
+            raise RateLimited(headers={"Retry-After": str(max(1, int(wait + 0.999)))})
+        self._tokens -= count
+
+
+# --- reports -----------------------------------------------------------------------------------
+
+
+class Window:
+    """A report's [from, to) in whole hours, validated; renders into SQL as integers only."""
+
+    def __init__(self, start: datetime | None, end: datetime | None, now: float | None = None):
+        end_hour = _hour_of(end) if end is not None else current_hour(now) + HOUR
+        start_hour = (
+            _hour_of(start) if start is not None else end_hour - DEFAULT_REPORT_HOURS * HOUR
+        )
+        if not start_hour < end_hour or end_hour - start_hour > MAX_REPORT_HOURS * HOUR:
+            raise BadWindow()
+        self.start = start_hour
+        self.end = end_hour
+
+    @property
+    def start_time(self) -> datetime:
+        return datetime.fromtimestamp(self.start, UTC)
+
+    @property
+    def end_time(self) -> datetime:
+        return datetime.fromtimestamp(self.end, UTC)
+
+    def where(self) -> str:
+        return f"hour >= toDateTime({self.start}, 'UTC') AND hour < toDateTime({self.end}, 'UTC')"
+
+
+def _hour_of(moment: datetime) -> int:
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)  # a bare time in a query is read as UTC
+    return int(moment.timestamp()) // HOUR * HOUR
+
+
+class Reports:
+    """Reads the pre-aggregated tables; every cell under ``min_events`` is suppressed.
+
+    No report carries a total next to suppressed cells (a total minus the shown cells would
+    give a suppressed one back).
+    """
+
+    def __init__(self, store: Store, min_events: int) -> None:
+        self._store = store
+        self._k = min_events
+
+    async def _select(self, sql: str) -> list[tuple[Value, ...]]:
+        return await asyncio.to_thread(self._store.select, sql)
+
+    async def failures(self, window: Window) -> FailureReport:
+        rows = await self._select(
+            "SELECT region, toUnixTimestamp(hour) AS h, sum(events), "  # noqa: S608 - see Window
+            "sumIf(events, outcome != 'ok') "
+            f"FROM connection_hourly WHERE {window.where()} "
+            "GROUP BY region, hour ORDER BY region, h"
+        )
+        cells = []
+        for region, hour, attempts, failures in rows:
+            at = datetime.fromtimestamp(int(hour), UTC)
+            if int(attempts) < self._k:
+                cells.append(FailureCell(region=str(region), hour=at, suppressed=True))
+            else:
+                cells.append(
+                    FailureCell(
+                        region=str(region),
+                        hour=at,
+                        attempts=int(attempts),
+                        failures=int(failures),
+                        failure_rate=round(int(failures) / int(attempts), 4),
+                    )
+                )
+        return FailureReport(window.start_time, window.end_time, self._k, cells)
+
+    async def usage(self, window: Window) -> UsageReport:
+        duration = await self._distribution("session_hourly", "duration_bucket", window)
+        data = await self._distribution("session_hourly", "data_bucket", window)
+        return UsageReport(
+            window.start_time,
+            window.end_time,
+            self._k,
+            duration=self._suppress(duration, schemas.DurationBucket),
+            data=self._suppress(data, schemas.DataBucket),
+        )
+
+    async def value(self, window: Window) -> ValueReport:
+        rows = await self._select(
+            "SELECT blocked_mb_bucket, blocked_requests_bucket, time_saved_bucket, sum(events) "  # noqa: S608
+            f"FROM blocking_hourly WHERE {window.where()} "
+            "GROUP BY blocked_mb_bucket, blocked_requests_bucket, time_saved_bucket"
+        )
+        summaries = sum(int(row[3]) for row in rows)
+        if summaries < self._k:
+            return ValueReport(window.start_time, window.end_time, self._k, suppressed=True)
+        mb = requests = seconds = 0.0
+        for mb_bucket, requests_bucket, saved_bucket, count in rows:
+            n = int(count)
+            mb += n * schemas.BLOCKED_MB_ESTIMATE.get(str(mb_bucket), 0.0)
+            requests += n * schemas.BLOCKED_REQUESTS_ESTIMATE.get(str(requests_bucket), 0.0)
+            seconds += n * schemas.TIME_SAVED_SECONDS_ESTIMATE.get(str(saved_bucket), 0.0)
+        return ValueReport(
+            window.start_time,
+            window.end_time,
+            self._k,
+            summaries=summaries,
+            blocked_mb=round(mb, 1),
+            blocked_requests=round(requests),
+            time_saved_seconds=round(seconds),
+        )
+
+    async def _distribution(self, table: str, column: str, window: Window) -> dict[str, int]:
+        rows = await self._select(
+            f"SELECT {column}, sum(events) FROM {table} WHERE {window.where()} GROUP BY {column}"  # noqa: S608
+        )
+        return {str(bucket): int(count) for bucket, count in rows}
+
+    def _suppress(self, counts: dict[str, int], buckets: Any) -> list[BucketCount]:
+        """Every bucket of the enumeration, in order; under k (zero too) shows no number."""
+        answer = []
+        for bucket in get_args(buckets):
+            count = counts.get(bucket, 0)
+            if count < self._k:
+                answer.append(BucketCount(bucket=bucket, suppressed=True))
+            else:
+                answer.append(BucketCount(bucket=bucket, events=count))
+        return answer
+
+
+# --- retention ---------------------------------------------------------------------------------
+
+
+def retention_cutoff(now: datetime, months: int) -> int:
+    """YYYYMM of the oldest month kept: the current month and the ``months - 1`` before it."""
+    index = now.year * 12 + (now.month - 1) - (months - 1)
+    return (index // 12) * 100 + index % 12 + 1
+
+
+async def apply_retention(
+    store: Store, months: int, now: datetime | None = None
+) -> RetentionResult:
+    cutoff = retention_cutoff(now or datetime.now(UTC), months)
+    dropped = await asyncio.to_thread(drop_partitions_before, store, cutoff)
+    return RetentionResult(keep_from_month=str(cutoff), dropped_partitions=dropped)

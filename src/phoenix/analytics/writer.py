@@ -1,0 +1,156 @@
+"""The ingest buffer: accepted events wait here until one flush writes them in one INSERT.
+
+Flushed every ``flush_seconds`` or as soon as ``flush_rows`` wait (Plausible's numbers: 1 s,
+10,000 rows), so ClickHouse sees few large inserts instead of many small ones. The buffer is
+bounded: rows held (waiting plus being written) never exceed ``max_rows``; a batch that would
+pass the bound is refused whole (:class:`BufferFull`, a 503 with Retry-After) rather than
+dropped. When the store is down the batch being written is retried with backoff, and before
+each retry the writer asks whether the previous attempt landed after all (its marker, see
+``store.landed``), so a retry never counts an event twice. ``close`` (SIGTERM, via the app's
+lifespan) writes everything still held before the process exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Final
+
+from phoenix.analytics.store import Row, Store, StoreError, landed
+from phoenix.common.logging import get_logger
+from phoenix.common.problems import Problem
+
+BACKOFF_FIRST: Final = 0.2
+BACKOFF_MAX: Final = 5.0
+
+_log = get_logger("phoenix.analytics.writer")
+
+
+class BufferFull(Problem):
+    status = 503
+    slug = "ingest-buffer-full"
+    title = "The event buffer is full; retry later"
+
+
+class Writer:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        flush_rows: int,
+        flush_seconds: float,
+        max_rows: int,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._store = store
+        self._flush_rows = flush_rows
+        self._flush_seconds = flush_seconds
+        self._max_rows = max_rows
+        self._clock = clock
+        self._waiting: list[Row] = []
+        self._writing = 0  # rows taken by the flush in progress
+        self._full = asyncio.Event()  # set once flush_rows are waiting
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+        self._deadline: float | None = None  # set by close(): give up retrying after it
+        self.written = 0  # rows confirmed in the store, for tests and metrics
+
+    @property
+    def held(self) -> int:
+        return len(self._waiting) + self._writing
+
+    def offer(self, rows: Sequence[Row]) -> None:
+        """Take all of ``rows`` or none (BufferFull)."""
+        if self._closing or self.held + len(rows) > self._max_rows:
+            raise BufferFull(headers={"Retry-After": str(max(1, round(self._flush_seconds)))})
+        self._waiting.extend(rows)
+        if len(self._waiting) >= self._flush_rows:
+            self._full.set()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="analytics-writer")
+
+    async def close(self, deadline_seconds: float = 25.0) -> None:
+        """Stop taking rows and write everything held, retrying until the deadline.
+
+        The flush in progress is never cancelled (its rows would be in neither the buffer nor
+        the store); the loop finishes it, then writes the rest and returns.
+        """
+        self._closing = True
+        self._deadline = self._clock() + deadline_seconds
+        self._full.set()
+        if self._task is None:
+            self.start()
+        assert self._task is not None
+        await self._task
+
+    async def flush(self) -> None:
+        """Write everything waiting now (tests use it instead of waiting a second)."""
+        while self._waiting:
+            await self._write(self._take())
+
+    async def _run(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):  # a second passed: flush what is there
+                await asyncio.wait_for(self._full.wait(), self._flush_seconds)
+            self._full.clear()
+            while self._waiting:
+                if not await self._write(self._take()):
+                    _log.error("analytics_rows_lost_at_shutdown", rows=len(self._waiting))
+                    self._waiting = []  # the deadline passed: the store stayed down
+            if self._closing:
+                return
+
+    def _take(self) -> list[Row]:
+        """The next batch: at most flush_rows rows, all of one month (one part, one marker)."""
+        month = _month(self._waiting[0][0])
+        batch: list[Row] = []
+        rest: list[Row] = []
+        for row in self._waiting:
+            if len(batch) < self._flush_rows and _month(row[0]) == month:
+                batch.append(row)
+            else:
+                rest.append(row)
+        self._waiting = rest
+        self._writing = len(batch)
+        return batch
+
+    async def _write(self, batch: list[Row]) -> bool:
+        """Insert ``batch`` exactly once, retrying while the store is down; False at deadline."""
+        marker = secrets.randbits(63) | 1  # nonzero: 0 marks every other row
+        delay = BACKOFF_FIRST
+        attempt = 0
+        try:
+            while True:
+                attempt += 1
+                try:
+                    if attempt == 1 or not await asyncio.to_thread(
+                        landed, self._store, batch, marker
+                    ):
+                        await asyncio.to_thread(self._store.insert, batch, marker)
+                except StoreError as error:
+                    _log.warning(
+                        "analytics_insert_failed",
+                        rows=len(batch),
+                        attempt=attempt,
+                        reason=str(error)[:200],
+                    )
+                    if self._deadline is not None and self._clock() + delay > self._deadline:
+                        _log.error("analytics_rows_lost_at_shutdown", rows=len(batch))
+                        return False
+                    await asyncio.sleep(delay)
+                    delay = min(BACKOFF_MAX, delay * 2)
+                    continue
+                self.written += len(batch)
+                return True
+        finally:
+            self._writing = 0
+
+
+def _month(hour: int) -> int:
+    moment = datetime.fromtimestamp(hour, UTC)
+    return moment.year * 100 + moment.month
