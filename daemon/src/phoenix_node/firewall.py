@@ -150,7 +150,11 @@ class Firewall:
         """Check, then swap the table in one transaction; on failure the old table stays."""
         text = ruleset or self.ruleset
         self.check(text)
-        self._run(self._transaction(text))
+        self.swap(text)
+
+    def swap(self, ruleset: str) -> None:
+        """Replace the table in one transaction, unchecked: the kernel takes all or nothing."""
+        self._run(self._transaction(ruleset))
         self._applied_listing = self.listing()
 
     @staticmethod

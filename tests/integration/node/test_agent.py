@@ -1,0 +1,168 @@
+"""The daemon's loop against a real config role: register, heartbeat, live peer sync, outages,
+a forgotten registry, vanished interface and ruleset, drain, and keys erased on SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import stat
+import time
+from typing import Any
+
+import pytest
+
+from tests.harness.netns import kill_wireguard_go
+from tests.harness.processes import RoleServer
+from tests.harness.wireguard import wait_until
+from tests.integration.config.conftest import Stores
+from tests.integration.node.conftest import Daemon, grant, monitor_nodes, monitor_post
+
+pytestmark = pytest.mark.needs_root
+
+
+def registered(daemon: Daemon) -> str:
+    return str(daemon.wait_for("register_done")["node_id"])
+
+
+async def test_the_node_registers_heartbeats_and_a_new_lease_is_on_the_interface_within_a_second(
+    daemon: Daemon, config_server: RoleServer, stores: Stores
+) -> None:
+    node_id = registered(daemon)
+    daemon.wait_for("heartbeat_ok")
+    daemon.wait_for("sync_live")
+    [node] = [n for n in monitor_nodes(config_server) if n["id"] == node_id]
+    assert node["status"] == "active"
+    assert node["active_peers"] == 0
+    await asyncio.sleep(0.3)  # the long-poll is waiting now
+    started = time.monotonic()
+    key = await grant(stores, node_id)
+    elapsed = wait_until(lambda: key in daemon.peers(), timeout=1.0)
+    assert time.monotonic() - started < 1.0, elapsed
+    prefix = daemon.wait_for("register_done")["ipv4_pool"].split("/")[0].rsplit(".", 1)[0]
+    v4, v6 = sorted(daemon.peers()[key], key=lambda ip: ":" in ip)
+    assert v4 == f"{prefix}.2/32"
+    assert v6.endswith("/128")
+
+
+async def test_an_expired_lease_is_removed_and_others_stay(
+    daemon: Daemon, config_server: RoleServer, stores: Stores
+) -> None:
+    node_id = registered(daemon)
+    daemon.wait_for("sync_live")
+    staying = await grant(stores, node_id)
+    leaving = await grant(stores, node_id, seconds=1)
+    wait_until(lambda: {staying, leaving} <= set(daemon.peers()), timeout=2)
+    await asyncio.sleep(1.1)
+    swept = await monitor_post(config_server, "/v1/admin/leases/sweep")
+    assert swept.json() == {"removed": 1}
+    wait_until(lambda: leaving not in daemon.peers(), timeout=2)
+    assert staying in daemon.peers()
+
+
+async def test_an_api_outage_keeps_every_peer_and_the_node_catches_up_after_it(
+    daemon: Daemon, config_server: RoleServer, stores: Stores
+) -> None:
+    node_id = registered(daemon)
+    daemon.wait_for("sync_live")
+    before = [await grant(stores, node_id) for _ in range(3)]
+    wait_until(lambda: set(before) <= set(daemon.peers()), timeout=2)
+    port = config_server.port
+    config_server.stop()
+    daemon.wait_for("sync_api_unreachable", timeout=15)
+    daemon.wait_for("heartbeat_failing", timeout=5)
+    during = await grant(stores, node_id)  # committed while the node cannot hear it
+    await asyncio.sleep(2)
+    assert set(before) <= set(daemon.peers())
+    assert during not in daemon.peers()
+    config_server.port = port
+    config_server.start()
+    wait_until(lambda: during in daemon.peers(), timeout=10)
+    assert set(before) <= set(daemon.peers())
+    daemon.wait_for("sync_live", count=2)
+
+
+async def test_a_node_the_registry_forgot_registers_again(
+    daemon: Daemon, config_server: RoleServer, stores: Stores
+) -> None:
+    node_id = registered(daemon)
+    daemon.wait_for("heartbeat_ok")
+    gone = await monitor_post(config_server, f"/v1/nodes/{node_id}/terminated")
+    assert gone.status_code == 200
+    daemon.wait_for("node_forgotten", timeout=10)
+    again = daemon.wait_for("register_done", count=2)
+    assert again["node_id"] == node_id  # the same key comes back as the same node
+    [node] = [n for n in monitor_nodes(config_server) if n["id"] == node_id]
+    assert node["status"] == "active"
+    key = await grant(stores, node_id)
+    wait_until(lambda: key in daemon.peers(), timeout=3)
+
+
+async def test_a_vanished_interface_is_recreated_with_its_peers(
+    daemon: Daemon, stores: Stores
+) -> None:
+    node_id = registered(daemon)
+    daemon.wait_for("sync_live")
+    keys = {await grant(stores, node_id) for _ in range(2)}
+    wait_until(lambda: keys <= set(daemon.peers()), timeout=2)
+    kill_wireguard_go(daemon.interface)
+    daemon.wait_for("interface_missing", timeout=10)
+    wait_until(lambda: keys <= set(daemon.peers()), timeout=10)
+    links = daemon.ns.exec("ip", "-o", "addr", "show", "dev", daemon.interface).stdout
+    assert daemon.wait_for("register_done")["ipv4_pool"].split("/")[0].rsplit(".", 1)[0] in links
+
+
+async def test_a_vanished_or_altered_ruleset_is_put_back(daemon: Daemon) -> None:
+    registered(daemon)
+    daemon.wait_for("heartbeat_ok")
+    original = daemon.ns.exec("nft", "list", "table", "inet", "phoenix").stdout
+    daemon.ns.exec("nft", "delete", "table", "inet", "phoenix")
+    daemon.wait_for("firewall_applied", timeout=10, count=2)  # the first one is at start
+    assert daemon.ns.exec("nft", "list", "table", "inet", "phoenix").stdout == original
+    daemon.ns.exec("nft", "flush", "chain", "inet", "phoenix", "forward")
+    daemon.wait_for("firewall_applied", timeout=10, count=3)
+    assert daemon.ns.exec("nft", "list", "table", "inet", "phoenix").stdout == original
+
+
+async def test_a_draining_node_keeps_its_peers_and_reports_them_until_terminated(
+    daemon: Daemon, config_server: RoleServer, stores: Stores
+) -> None:
+    node_id = registered(daemon)
+    daemon.wait_for("sync_live")
+    key = await grant(stores, node_id)
+    wait_until(lambda: key in daemon.peers(), timeout=2)
+    drain = await monitor_post(config_server, "/node/drain", {"id": node_id, "reason": "retired"})
+    assert drain.status_code == 200
+    daemon.wait_for("drain_on", timeout=5)
+    await asyncio.sleep(1.5)  # several heartbeats while draining
+    assert key in daemon.peers()
+    [node] = [n for n in monitor_nodes(config_server) if n["id"] == node_id]
+    assert node["status"] in ("draining", "drained")
+    assert node["active_peers"] == 0
+    await monitor_post(config_server, f"/v1/nodes/{node_id}/terminated")
+    daemon.wait_for("node_terminated", timeout=10)
+    await asyncio.sleep(1)
+    assert len(daemon.logged("register_done")) == 1  # a terminated node does not come back
+    assert key in daemon.peers()
+
+
+def test_keys_are_0600_on_tmpfs_erased_on_sigterm_and_never_logged(daemon: Daemon) -> None:
+    registered(daemon)
+    key_file = daemon.key_dir / "private.key"
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    private = key_file.read_text().strip()
+    keys_ready: dict[str, Any] = daemon.wait_for("keys_ready")
+    assert keys_ready["filesystem"] == "tmpfs"
+    assert daemon.stop() == 0
+    assert not key_file.exists()
+    assert daemon.logged("keys_erased")[0]["erased"] is True
+    logs = daemon.text()
+    assert private not in logs
+    assert base64.b64decode(private).hex() not in logs
+
+
+def test_a_key_directory_on_disk_is_refused(daemon_factory: Any, tmp_path: Any) -> None:
+    node = daemon_factory(key_dir=str(tmp_path / "keys")).start()
+    assert node.process.wait(20) == 2
+    assert "is not on tmpfs or ramfs" in node.text()
+    assert "Traceback" not in node.text()
+    assert not (tmp_path / "keys" / "private.key").exists()
