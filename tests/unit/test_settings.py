@@ -121,5 +121,7 @@ def test_secret_fields_have_a_file_variable() -> None:
         "userdb_url",
         "issuer_signing_keys",
         "firebase_private_key",
+        "stripe_secret_key",
+        "stripe_webhook_secret",
     ]
     assert "PHOENIX_USERDB_URL_FILE" in documented_variables(AuthSettings)

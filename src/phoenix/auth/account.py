@@ -50,7 +50,7 @@ class AccountView(msgspec.Struct):
     app_account_token: uuid.UUID
 
 
-class StripeInvoiceItem(msgspec.Struct, tag="stripe_invoice"):
+class StripeInvoiceItem(msgspec.Struct, tag_field="kind", tag="stripe_invoice"):
     id: str
     status: str
     amount: int  # in the currency's minor unit (cents), as Stripe reports it
@@ -61,7 +61,7 @@ class StripeInvoiceItem(msgspec.Struct, tag="stripe_invoice"):
     created_at: datetime
 
 
-class AppleTransactionItem(msgspec.Struct, tag="apple_transaction"):
+class AppleTransactionItem(msgspec.Struct, tag_field="kind", tag="apple_transaction"):
     id: str
     product_id: str
     price_milli: int | None  # Apple's milli-units of the currency (9990 is 9.99)

@@ -65,3 +65,45 @@ def test_two_keys_with_one_truncated_id_are_refused() -> None:
     with pytest.raises(SettingsError) as error:
         load(AuthSettings, {**BASE, "PHOENIX_ISSUER_SIGNING_KEYS": twice})
     assert "truncated key id" in error.value.problem
+
+
+APPLE = {"PHOENIX_APPLE_ROOT_CERTIFICATES": "-----BEGIN CERTIFICATE-----"}
+
+
+@pytest.mark.usefixtures("emulator")
+@pytest.mark.parametrize(
+    ("extra", "variable"),
+    [
+        ({"PHOENIX_APPLE_ENVIRONMENT": "LocalTesting"}, "PHOENIX_APPLE_ENVIRONMENT"),
+        ({"PHOENIX_APPLE_ENVIRONMENT": "Xcode"}, "PHOENIX_APPLE_ENVIRONMENT"),
+        (APPLE, "PHOENIX_APPLE_BUNDLE_ID"),
+        ({**APPLE, "PHOENIX_APPLE_BUNDLE_ID": "com.phoenix.vpn"}, "PHOENIX_APPLE_APP_ID"),
+        ({"PHOENIX_STRIPE_GRACE_DAYS": "90"}, "PHOENIX_STRIPE_GRACE_DAYS"),
+    ],
+)
+def test_apple_and_stripe_settings_that_would_skip_checks_are_refused(
+    extra: dict[str, str], variable: str
+) -> None:
+    env = {**BASE, "PHOENIX_ISSUER_SIGNING_KEYS": issuer.bundle(), **extra}
+    with pytest.raises(SettingsError) as error:
+        load(AuthSettings, env)
+    assert error.value.variable == variable
+
+
+def test_apple_revocation_checks_cannot_be_off_in_production(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("FIREBASE_AUTH_EMULATOR_HOST", raising=False)
+    env = {
+        **BASE,
+        **APPLE,
+        "PHOENIX_ENV": "prod",
+        "PHOENIX_FIREBASE_PRIVATE_KEY": '{"project_id": "p"}',
+        "PHOENIX_ISSUER_SIGNING_KEYS": issuer.bundle(),
+        "PHOENIX_APPLE_BUNDLE_ID": "com.phoenix.vpn",
+        "PHOENIX_APPLE_APP_ID": "1234567890",
+        "PHOENIX_APPLE_ONLINE_CHECKS": "false",
+    }
+    with pytest.raises(SettingsError) as error:
+        load(AuthSettings, env)
+    assert error.value.variable == "PHOENIX_APPLE_ONLINE_CHECKS"
