@@ -15,10 +15,13 @@ import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from phoenix.crypto.privacypass import TokenChallenge, TokenKey, build_token_request
 from tests.harness import stripe as stripe_harness
 from tests.harness.apple import AppleChain
 from tests.harness.firebase import EmulatorUser, FirebaseAuthEmulator
 from tests.harness.processes import RoleServer
+
+CHALLENGE = TokenChallenge(2, "auth.phoenix.test", b"", "config.phoenix.test")
 
 
 @dataclass
@@ -52,6 +55,18 @@ class BillingWorld:
         assert answer.status_code == 200, answer.text
         result: dict[str, Any] = answer.json()
         return result
+
+    async def token_status(self, person: Person) -> int:
+        """What the issuer's gate answers this person for one token."""
+        directory = (await self.http.get("/.well-known/private-token-issuer-directory")).json()
+        key = TokenKey.from_base64url(directory["token-keys"][0]["token-key"])
+        request, _ = build_token_request(CHALLENGE, key)
+        answer = await self.http.post(
+            "/v1/tokens",
+            content=request.encode(),
+            headers={**person.headers, "content-type": "application/private-token-request"},
+        )
+        return answer.status_code
 
     async def stripe(self, body: bytes, *, at: int | None = None, **headers: str) -> httpx.Response:
         sent = {"stripe-signature": stripe_harness.signature_header(body, at=at), **headers}

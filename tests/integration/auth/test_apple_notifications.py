@@ -39,9 +39,11 @@ async def send(billing: BillingWorld, payload: str) -> str:
 
 async def test_a_subscription_bought_in_the_app_opens_the_account(billing: BillingWorld) -> None:
     person, token, original = await subscriber(billing)
+    assert await billing.token_status(person) == 403
     apple = billing.apple
     transaction = apple.transaction(token, original_transaction_id=original, price_milli=4990)
     assert await send(billing, apple.notification("SUBSCRIBED", transaction)) == "applied"
+    assert await billing.token_status(person) == 200
     current = await entitlement(billing, person)
     assert current["active"] is True
     assert current["source"] == "apple"

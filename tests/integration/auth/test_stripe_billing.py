@@ -13,25 +13,10 @@ import uuid
 
 import pytest
 
-from phoenix.crypto.privacypass import TokenChallenge, TokenKey, build_token_request
 from tests.harness import stripe as s
-from tests.integration.auth.billing_world import BillingWorld, Person, problem
+from tests.integration.auth.billing_world import BillingWorld, problem
 
 pytestmark = pytest.mark.slow
-CHALLENGE = TokenChallenge(2, "auth.phoenix.test", b"", "config.phoenix.test")
-
-
-async def token_status(world: BillingWorld, person: Person) -> int:
-    """What the issuer's gate answers this person for one token."""
-    directory = (await world.http.get("/.well-known/private-token-issuer-directory")).json()
-    key = TokenKey.from_base64url(directory["token-keys"][0]["token-key"])
-    request, _ = build_token_request(CHALLENGE, key)
-    answer = await world.http.post(
-        "/v1/tokens",
-        content=request.encode(),
-        headers={**person.headers, "content-type": "application/private-token-request"},
-    )
-    return answer.status_code
 
 
 def ids() -> tuple[str, str]:
@@ -92,7 +77,7 @@ async def test_a_completed_checkout_opens_the_gate_and_shows_on_the_account(
     billing: BillingWorld,
 ) -> None:
     person = await billing.person()
-    assert await token_status(billing, person) == 403
+    assert await billing.token_status(person) == 403
     subscription_id, _ = ids()
     customer = f"cus_{uuid.uuid4().hex[:12]}"
     billing.stub.subscriptions[subscription_id] = s.subscription(subscription_id, customer)
@@ -104,7 +89,7 @@ async def test_a_completed_checkout_opens_the_gate_and_shows_on_the_account(
     assert account["entitlement"]["active"] is True
     assert account["entitlement"]["source"] == "stripe"
     assert account["entitlement"]["in_grace"] is False
-    assert await token_status(billing, person) == 200
+    assert await billing.token_status(person) == 200
     portal = await billing.http.post("/v1/billing/portal", headers=person.headers)
     assert portal.status_code == 200
     assert portal.json()["url"].startswith("https://billing.stripe.test/")
@@ -180,7 +165,7 @@ async def test_subscription_events_in_reverse_order_end_in_the_newest_state(
         == "canceled"
     )
     assert (await billing.account(person))["entitlement"]["active"] is False
-    assert await token_status(billing, person) == 403
+    assert await billing.token_status(person) == 403
 
 
 async def test_a_renewal_delivered_before_the_creation_keeps_the_later_period(
@@ -212,7 +197,7 @@ async def test_a_failed_renewal_leaves_the_user_in_grace(billing: BillingWorld) 
     entitlement = (await billing.account(person))["entitlement"]
     assert entitlement["active"] is True
     assert entitlement["in_grace"] is True
-    assert await token_status(billing, person) == 200
+    assert await billing.token_status(person) == 200
 
 
 async def test_a_full_refund_of_the_paying_invoice_closes_the_gate(billing: BillingWorld) -> None:
@@ -229,7 +214,7 @@ async def test_a_full_refund_of_the_paying_invoice_closes_the_gate(billing: Bill
     )
     paid = invoice(invoice_id, customer, subscription_id, payment_intent="pi_" + invoice_id)
     await billing.stripe(s.event("invoice.paid", paid, created=now - 4))
-    assert await token_status(billing, person) == 200
+    assert await billing.token_status(person) == 200
     charge = {
         "id": "ch_" + invoice_id,
         "object": "charge",
@@ -242,7 +227,7 @@ async def test_a_full_refund_of_the_paying_invoice_closes_the_gate(billing: Bill
     answer = await billing.stripe(s.event("charge.refunded", charge, created=now - 3))
     assert answer.json() == {"outcome": "applied"}
     assert (await billing.account(person))["entitlement"]["active"] is False
-    assert await token_status(billing, person) == 403
+    assert await billing.token_status(person) == 403
     # An update of the same period, sent later, does not buy the refunded period back.
     await billing.stripe(
         s.event(
