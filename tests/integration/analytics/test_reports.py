@@ -1,0 +1,188 @@
+"""Reports on both backends: k-suppression, JSON and CSV, the operator credential, retention."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from litestar.testing import AsyncTestClient
+
+from phoenix.analytics.store import Row, Store
+from tests.integration.analytics.conftest import OPERATOR, OPERATOR_HEADERS, count
+
+H = int(datetime(2026, 3, 10, 14, tzinfo=UTC).timestamp())
+WINDOW = {"from": "2026-03-10T00:00:00Z", "to": "2026-03-11T00:00:00Z"}
+
+
+def attempt(region: str, outcome: str = "ok", hour: int = H) -> Row:
+    return (hour, "connection_attempt", "ios", "1.4", region, outcome, "<100ms",
+            "", "", "", "", "", "")  # fmt: skip
+
+
+def session(duration: str, data: str) -> Row:
+    return (H, "session_summary", "ios", "1.4", "de-fra", "", "",
+            duration, data, "10-50Mbps", "", "", "")  # fmt: skip
+
+
+def blocking(mb: str = "1-10MB", requests: str = "10-100", saved: str = "1-10s") -> Row:
+    return (H, "blocking_summary", "ios", "1.4", "", "", "", "", "", "",
+            mb, requests, saved)  # fmt: skip
+
+
+@pytest.fixture
+def heatmap_rows(store: Store) -> None:
+    rows = [attempt("de-fra")] * 9 + [attempt("de-fra", "timeout")] * 3
+    rows += [attempt("nl-ams", "handshake_failed")] * 4  # a small cell: 4 < k = 10
+    rows += [attempt("de-fra", hour=H + 3600)] * 10  # the next hour: exactly k, no failures
+    store.insert(rows, marker=1)
+
+
+async def test_the_heatmap_shows_rates_and_suppresses_cells_under_k(
+    client: AsyncTestClient[Any], heatmap_rows: None
+) -> None:
+    answer = await client.get(
+        "/v1/reports/connection-failures", params=WINDOW, headers=OPERATOR_HEADERS
+    )
+    assert answer.status_code == 200
+    report = answer.json()
+    assert report["min_events"] == 10
+    assert report["cells"] == [
+        {"region": "de-fra", "hour": "2026-03-10T14:00:00Z", "attempts": 12, "failures": 3,
+         "failure_rate": 0.25},
+        {"region": "de-fra", "hour": "2026-03-10T15:00:00Z", "attempts": 10, "failures": 0,
+         "failure_rate": 0.0},
+        {"region": "nl-ams", "hour": "2026-03-10T14:00:00Z", "suppressed": True},
+    ]  # fmt: skip
+
+
+async def test_the_heatmap_as_csv_carries_no_number_for_a_suppressed_cell(
+    client: AsyncTestClient[Any], heatmap_rows: None
+) -> None:
+    answer = await client.get(
+        "/v1/reports/connection-failures",
+        params=WINDOW,
+        headers={**OPERATOR_HEADERS, "Accept": "text/csv"},
+    )
+    assert answer.status_code == 200
+    assert answer.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(answer.text)))
+    assert [(r["region"], r["attempts"], r["failure_rate"]) for r in rows] == [
+        ("de-fra", "12", "0.25"),
+        ("de-fra", "10", "0.0"),
+        ("nl-ams", "", ""),
+    ]
+    assert rows[2]["suppressed"] == "True"
+
+
+async def test_usage_suppresses_every_bucket_under_k_and_gives_no_total(
+    client: AsyncTestClient[Any], store: Store
+) -> None:
+    store.insert([session("10-60min", "1GB-5GB")] * 15 + [session("1-4h", "1GB-5GB")] * 3, 2)
+    answer = await client.get(
+        "/v1/reports/usage", params={**WINDOW, "format": "json"}, headers=OPERATOR_HEADERS
+    )
+    report = answer.json()
+    duration = {b["bucket"]: b for b in report["duration"]}
+    assert duration["10-60min"] == {"bucket": "10-60min", "events": 15}
+    assert duration["1-4h"] == {"bucket": "1-4h", "suppressed": True}
+    assert duration["<1min"] == {"bucket": "<1min", "suppressed": True}
+    assert {b["bucket"]: b.get("events") for b in report["data"]}["1GB-5GB"] == 18
+    assert "total" not in report
+    text = (
+        await client.get(
+            "/v1/reports/usage", params={**WINDOW, "format": "csv"}, headers=OPERATOR_HEADERS
+        )
+    ).text
+    assert "duration,10-60min,False,15" in text
+    assert "duration,1-4h,True," in text
+
+
+async def test_value_is_suppressed_under_k_summaries_and_estimated_from_buckets_at_k(
+    client: AsyncTestClient[Any], store: Store
+) -> None:
+    store.insert([blocking()] * 9, 3)
+    report = (await client.get("/v1/reports/value", params=WINDOW, headers=OPERATOR_HEADERS)).json()
+    assert report["suppressed"] is True
+    assert "blocked_mb" not in report
+    store.insert([blocking(">100MB", ">1000", ">10min")], 4)
+    report = (await client.get("/v1/reports/value", params=WINDOW, headers=OPERATOR_HEADERS)).json()
+    assert report["summaries"] == 10
+    assert report["blocked_mb"] == pytest.approx(9 * 3.2 + 100.0)
+    assert report["blocked_requests"] == 9 * 32 + 1000
+    assert report["time_saved_seconds"] == round(9 * 3.2 + 600)
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Authorization": "Bearer " + "x" * 40},
+        {"Authorization": "Basic " + base64.b64encode(b"op:wrong").decode()},
+        {"Authorization": "Basic !!!"},
+        {"Authorization": OPERATOR},
+    ],
+    ids=["none", "wrong bearer", "wrong basic", "malformed basic", "no scheme"],
+)
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/v1/reports/connection-failures"),
+        ("GET", "/v1/reports/usage"),
+        ("GET", "/v1/reports/value"),
+        ("GET", "/reports"),
+        ("POST", "/v1/admin/retention"),
+    ],
+)
+async def test_reports_and_retention_need_the_operator_credential(
+    client: AsyncTestClient[Any], method: str, path: str, headers: dict[str, str]
+) -> None:
+    answer = await client.request(method, path, headers=headers)
+    assert answer.status_code == 401
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert "Bearer" in answer.headers["www-authenticate"]
+
+
+async def test_the_operator_password_works_as_basic_auth_for_a_browser(
+    client: AsyncTestClient[Any],
+) -> None:
+    basic = base64.b64encode(f"operator:{OPERATOR}".encode()).decode()
+    answer = await client.get("/v1/reports/value", headers={"Authorization": f"Basic {basic}"})
+    assert answer.status_code == 200
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"from": "2026-03-11T00:00:00Z", "to": "2026-03-10T00:00:00Z"},
+        {"from": "2020-01-01T00:00:00Z", "to": "2026-01-01T00:00:00Z"},
+        {"from": "yesterday"},
+        {"format": "xml"},
+    ],
+    ids=["backwards", "too long", "not a time", "unknown format"],
+)
+async def test_a_bad_window_or_format_is_a_400_problem(
+    client: AsyncTestClient[Any], params: dict[str, str]
+) -> None:
+    answer = await client.get("/v1/reports/usage", params=params, headers=OPERATOR_HEADERS)
+    assert answer.status_code == 400
+    assert answer.headers["content-type"] == "application/problem+json"
+
+
+async def test_retention_drops_months_outside_the_window_through_the_admin_endpoint(
+    client: AsyncTestClient[Any], store: Store
+) -> None:
+    now = datetime.now(UTC)
+    old = int(datetime(now.year - 2, now.month, 1, tzinfo=UTC).timestamp())
+    store.insert([attempt("de-fra", hour=old)], 5)
+    store.insert([attempt("de-fra", hour=int(now.timestamp()) // 3600 * 3600)], 6)
+    answer = await client.post("/v1/admin/retention", headers=OPERATOR_HEADERS)
+    assert answer.status_code == 200
+    result = answer.json()
+    old_month = datetime.fromtimestamp(old, UTC).strftime("%Y%m")
+    assert f"events:{old_month}" in result["dropped_partitions"]
+    assert f"connection_hourly:{old_month}" in result["dropped_partitions"]
+    assert count(store) == 1

@@ -1,0 +1,160 @@
+"""The analytics role's pure parts: schema, limits, windows, retention months, page rendering."""
+
+from __future__ import annotations
+
+import base64
+import re
+from datetime import UTC, datetime
+from typing import get_args
+
+import msgspec
+import pytest
+
+from phoenix.analytics import schemas
+from phoenix.analytics.api import InvalidEvents, OperatorOnly, decode_batch, operator_check
+from phoenix.analytics.page import render
+from phoenix.analytics.schemas import (
+    BucketCount,
+    ConnectionAttempt,
+    FailureCell,
+    FailureReport,
+    UsageReport,
+    ValueReport,
+)
+from phoenix.analytics.service import (
+    BadWindow,
+    RateLimited,
+    TokenBucket,
+    Window,
+    retention_cutoff,
+    to_row,
+)
+from phoenix.analytics.store import EVENT_COLUMNS, split_statements
+from phoenix.common.bodies import MalformedBody, UnsupportedBodyType
+
+GOOD = {
+    "type": "connection_attempt",
+    "platform": "linux",
+    "app_version": "10.2",
+    "region": "se-sto",
+    "outcome": "no_capacity",
+    "latency_bucket": ">3s",
+}
+
+
+def body(*events: object) -> bytes:
+    return msgspec.json.encode({"events": list(events)})
+
+
+@pytest.mark.parametrize(
+    ("estimates", "buckets"),
+    [
+        (schemas.BLOCKED_MB_ESTIMATE, schemas.BlockedMbBucket),
+        (schemas.BLOCKED_REQUESTS_ESTIMATE, schemas.BlockedRequestsBucket),
+        (schemas.TIME_SAVED_SECONDS_ESTIMATE, schemas.TimeSavedBucket),
+    ],
+)
+def test_every_bucket_has_exactly_one_estimate(
+    estimates: dict[str, float], buckets: object
+) -> None:
+    assert list(estimates) == list(get_args(buckets))
+
+
+def test_a_good_batch_decodes_to_typed_events_and_rows_in_column_order() -> None:
+    batch = decode_batch("application/json; charset=utf-8", body(GOOD))
+    (event,) = batch.events
+    assert isinstance(event, ConnectionAttempt)
+    row = to_row(event, 3600)
+    assert len(row) == len(EVENT_COLUMNS)
+    assert dict(zip(EVENT_COLUMNS, row, strict=True)) | {"hour": 3600} == {
+        "hour": 3600, "type": "connection_attempt", "platform": "linux", "app_version": "10.2",
+        "region": "se-sto", "outcome": "no_capacity", "latency_bucket": ">3s",
+        "duration_bucket": "", "data_bucket": "", "throughput_bucket": "",
+        "blocked_mb_bucket": "", "blocked_requests_bucket": "", "time_saved_bucket": "",
+    }  # fmt: skip
+
+
+def test_the_refusal_names_the_first_bad_event_and_never_echoes_its_value() -> None:
+    bad = {**GOOD, "region": "secret-value-123"}
+    with pytest.raises(InvalidEvents) as refused:
+        decode_batch("application/json", body(GOOD, GOOD, GOOD, bad, {**GOOD, "x": 1}))
+    assert refused.value.index == 3
+    document = refused.value.document()
+    assert document.errors == [{"index": 3, "message": document.detail}]
+    assert "secret-value-123" not in msgspec.json.encode(document).decode()
+
+
+def test_bytes_that_are_not_json_or_not_declared_json_are_refused_before_decoding() -> None:
+    with pytest.raises(MalformedBody):
+        decode_batch("application/json", b"{")
+    with pytest.raises(UnsupportedBodyType):
+        decode_batch("text/plain", body(GOOD))
+
+
+def test_the_token_bucket_refills_at_its_rate_and_says_when_to_retry() -> None:
+    now = [0.0]
+    bucket = TokenBucket(rate=100.0, burst=200, clock=lambda: now[0])
+    bucket.take(200)
+    with pytest.raises(RateLimited) as limited:
+        bucket.take(150)
+    assert limited.value.headers["Retry-After"] == "2"
+    now[0] = 1.5
+    bucket.take(150)
+    with pytest.raises(RateLimited):
+        bucket.take(1)
+
+
+def test_a_window_is_whole_hours_defaulting_to_the_last_day() -> None:
+    now = datetime(2026, 5, 4, 10, 37, tzinfo=UTC).timestamp()
+    window = Window(None, None, now=now)
+    assert window.end_time == datetime(2026, 5, 4, 11, tzinfo=UTC)
+    assert window.start_time == datetime(2026, 5, 3, 11, tzinfo=UTC)
+    naive = Window(datetime(2026, 5, 1, 8, 59), datetime(2026, 5, 1, 10), now=now)
+    assert naive.start_time == datetime(2026, 5, 1, 8, tzinfo=UTC)
+    assert re.fullmatch(r"hour >= toDateTime\(\d+, 'UTC'\) AND hour < toDateTime\(\d+, 'UTC'\)",
+                        naive.where())  # fmt: skip
+    with pytest.raises(BadWindow):
+        Window(datetime(2026, 5, 1, 10, tzinfo=UTC), datetime(2026, 5, 1, 10, 30, tzinfo=UTC))
+
+
+@pytest.mark.parametrize(
+    ("now", "months", "cutoff"),
+    [((2026, 11), 13, 202511), ((2026, 1), 1, 202601), ((2026, 1), 2, 202512),
+     ((2026, 12), 12, 202601)],
+)  # fmt: skip
+def test_retention_keeps_the_current_month_and_the_ones_before_it(
+    now: tuple[int, int], months: int, cutoff: int
+) -> None:
+    assert retention_cutoff(datetime(*now, 15, tzinfo=UTC), months) == cutoff
+
+
+def test_migration_files_split_into_statements_without_their_comments() -> None:
+    text = "-- why; it is so\nCREATE TABLE a (x UInt8) ENGINE = Memory;\n\n-- more\nSELECT 1;\n"
+    assert split_statements(text) == ("CREATE TABLE a (x UInt8) ENGINE = Memory", "SELECT 1")
+
+
+def test_the_operator_credential_is_checked_as_bearer_or_basic_password() -> None:
+    token = "t" * 32
+    operator_check(token, f"Bearer {token}")
+    operator_check(token, "Basic " + base64.b64encode(f"anyone:{token}".encode()).decode())
+    for header in (None, "Bearer " + "t" * 31, f"Token {token}"):
+        with pytest.raises(OperatorOnly):
+            operator_check(token, header)
+    with pytest.raises(OperatorOnly):
+        operator_check("", "Bearer ")  # no operator configured: nobody gets in
+
+
+def test_the_page_draws_one_cell_per_report_cell_and_hatches_suppressed_ones() -> None:
+    hour = datetime(2026, 3, 10, 14, tzinfo=UTC)
+    failures = FailureReport(hour, hour, 10, [
+        FailureCell("de-fra", hour, attempts=20, failures=5, failure_rate=0.25),
+        FailureCell("<script>", hour, suppressed=True),
+    ])  # fmt: skip
+    usage = UsageReport(hour, hour, 10, [BucketCount("<1min", events=12)], [BucketCount(">5GB")])
+    html = render(failures, usage, ValueReport(hour, hour, 10, suppressed=True))
+    assert html.count('class="cell"') == 2
+    assert 'data-region="de-fra" data-hour="2026-03-10T14:00Z" data-rate="0.25"' in html
+    assert 'data-region="&lt;script&gt;"' in html
+    assert "<script>" not in html
+    assert "<script" not in html.replace("&lt;script", "")  # no JavaScript at all
+    assert 'data-bucket="&lt;1min" data-events="12"' in html
