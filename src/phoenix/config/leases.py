@@ -67,6 +67,67 @@ async def _bump(connection: AsyncConnection, node_id: uuid.UUID) -> int:
     return int(revision)
 
 
+# The common case in one statement (one round trip, its own transaction): place a key that has
+# no lease yet at the node's next offset and bump the revision. The node row is locked first,
+# so concurrent connects to one node take consecutive offsets. Any conflict — the key already
+# holds a lease, the offset is taken, the counter is past the pool — inserts nothing, bumps
+# nothing and returns no row: the caller then takes the general path (allocate).
+_PLACE: Final = text(
+    """
+    WITH target AS (
+        SELECT id, ipv4_pool, ipv6_pool, next_host FROM nodes
+        WHERE id = :node AND next_host <= (2 ^ (32 - masklen(ipv4_pool)))::bigint - 2
+        FOR UPDATE
+    ),
+    placed AS (
+        INSERT INTO leases (public_key, node_id, ipv4, ipv6, expires_at)
+        SELECT :key, id, set_masklen(ipv4_pool::inet + next_host, 32),
+               set_masklen(ipv6_pool::inet + next_host, 128), :expires
+        FROM target
+        ON CONFLICT DO NOTHING
+        RETURNING node_id, ipv4, ipv6
+    ),
+    bumped AS (
+        UPDATE nodes SET revision = nodes.revision + 1, next_host = nodes.next_host + 1
+        FROM placed WHERE nodes.id = placed.node_id
+        RETURNING nodes.revision, nodes.public_key, nodes.public_ip, nodes.listen_port,
+                  nodes.ipv4_pool
+    )
+    SELECT b.revision, b.public_key, b.public_ip, b.listen_port, b.ipv4_pool, p.ipv4, p.ipv6
+    FROM bumped b, placed p
+    """
+)
+
+
+@dataclass(frozen=True)
+class NodeEndpoint:
+    public_key: bytes
+    public_ip: str
+    listen_port: int
+    ipv4_pool: str
+
+
+async def place_new(
+    connection: AsyncConnection,
+    node_id: uuid.UUID,
+    client_key: bytes,
+    lease: timedelta,
+    now: datetime,
+) -> tuple[Allocated, NodeEndpoint] | None:
+    """The one-statement allocation for a key without a lease; None: use :func:`allocate`."""
+    expires = now + lease
+    row = (
+        await connection.execute(_PLACE, {"node": node_id, "key": client_key, "expires": expires})
+    ).first()
+    if row is None:
+        return None
+    change = PeerChange(
+        node_id, int(row.revision), "add", encode_key(client_key), allowed_ips(row.ipv4, row.ipv6)
+    )
+    endpoint = NodeEndpoint(row.public_key, str(row.public_ip), row.listen_port, str(row.ipv4_pool))
+    return Allocated(node_id, _host(row.ipv4), _host(row.ipv6), expires, (change,)), endpoint
+
+
 async def allocate(
     connection: AsyncConnection,
     node_id: uuid.UUID,
@@ -107,7 +168,7 @@ async def allocate(
             text(
                 """
                 SELECT set_masklen(n.ipv4_pool::inet + g, 32) AS ipv4,
-                       set_masklen(n.ipv6_pool::inet + g, 128) AS ipv6
+                       set_masklen(n.ipv6_pool::inet + g, 128) AS ipv6, g
                 FROM nodes n,
                      generate_series(:first, (2 ^ (32 - masklen(n.ipv4_pool)))::int - 2) AS g
                 WHERE n.id = :node AND NOT EXISTS (
@@ -127,6 +188,8 @@ async def allocate(
         )
     )
     revision = await _bump(connection, node_id)
+    # The one-statement path goes on after this gap (it collided or ran past the pool).
+    await connection.execute(update(Node).where(Node.id == node_id).values(next_host=row.g + 1))
     changes.append(PeerChange(node_id, revision, "add", key_text, allowed_ips(row.ipv4, row.ipv6)))
     return Allocated(node_id, _host(row.ipv4), _host(row.ipv6), expires, tuple(changes))
 

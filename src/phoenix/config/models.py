@@ -66,6 +66,10 @@ class Node(NodeBase):
     ipv6_pool: Mapped[str | None] = mapped_column(CIDR)
     # Bumped by every peer change; nodes sync by it.
     revision: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    # The pool offset the next lease tries first, so a connect takes an address in one statement
+    # instead of searching the pool; gaps left by expired leases are searched only when the
+    # counter runs out or collides (phoenix.config.leases).
+    next_host: Mapped[int] = mapped_column(Integer, server_default="2")
     drain_reason: Mapped[str | None] = mapped_column(String(16))
 
 

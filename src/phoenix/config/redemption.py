@@ -142,10 +142,18 @@ class Redeemer:
             chosen = select_node(candidates, location, rng=self.rng, exclude=frozenset(excluded))
             if chosen is None:
                 break
+            now = datetime.now(UTC)
+            async with database.reading(self.engine) as connection:
+                placed = await leases.place_new(
+                    connection, chosen.node_id, client_key, self.lease, now
+                )
+            if placed is not None:
+                allocated, node = placed
+                return allocated, _endpoint(node)
             try:
                 async with self.engine.begin() as connection:
                     allocated = await leases.allocate(
-                        connection, chosen.node_id, client_key, self.lease, datetime.now(UTC)
+                        connection, chosen.node_id, client_key, self.lease, now
                     )
                     row = (
                         await connection.execute(
@@ -159,12 +167,16 @@ class Redeemer:
             except IntegrityError:
                 continue  # another connect took the same address at the same moment
             else:
-                gateway = ipaddress.ip_network(str(row.ipv4_pool)).network_address + 1
-                endpoint = Endpoint(
-                    row.public_key, str(row.public_ip), str(gateway), row.listen_port
+                endpoint = leases.NodeEndpoint(
+                    row.public_key, str(row.public_ip), row.listen_port, str(row.ipv4_pool)
                 )
-                return allocated, endpoint
+                return allocated, _endpoint(endpoint)
         raise NoCapacity(f"no node in {location} can take a peer now")
+
+
+def _endpoint(node: leases.NodeEndpoint) -> Endpoint:
+    gateway = ipaddress.ip_network(node.ipv4_pool).network_address + 1
+    return Endpoint(node.public_key, node.public_ip, str(gateway), node.listen_port)
 
 
 def _client_key(request: ConnectRequest) -> tuple[bytes, str | None]:
