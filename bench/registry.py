@@ -34,5 +34,6 @@ BENCHMARKS: Final[tuple[Benchmark, ...]] = (
     Benchmark("selection", "bench.selection:run"),
     Benchmark("issuance", "bench.issuance:run"),
     Benchmark("config", "bench.config:run"),
+    Benchmark("analytics", "bench.analytics:run"),
     # Benchmark("<name>", "bench.<name>:run"),
 )

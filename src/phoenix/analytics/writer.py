@@ -107,15 +107,20 @@ class Writer:
 
     def _take(self) -> list[Row]:
         """The next batch: at most flush_rows rows, all of one month (one part, one marker)."""
-        month = _month(self._waiting[0][0])
-        batch: list[Row] = []
-        rest: list[Row] = []
-        for row in self._waiting:
-            if len(batch) < self._flush_rows and _month(row[0]) == month:
-                batch.append(row)
-            else:
-                rest.append(row)
-        self._waiting = rest
+        batch = self._waiting[: self._flush_rows]
+        month = _month(batch[0][0])
+        # A batch is nearly always one month (rows carry the server's hour): comparing its
+        # earliest and latest hour avoids a date conversion per row on the hot path.
+        hours = [row[0] for row in batch]
+        if _month(min(hours)) != month or _month(max(hours)) != month:
+            batch = []
+            rest: list[Row] = []
+            for row in self._waiting:
+                fits = len(batch) < self._flush_rows and _month(row[0]) == month
+                (batch if fits else rest).append(row)
+            self._waiting = rest
+        else:
+            del self._waiting[: len(batch)]
         self._writing = len(batch)
         return batch
 

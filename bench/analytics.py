@@ -1,0 +1,228 @@
+"""Analytics ingest: rows/s through POST /v1/events into ClickHouse, against a direct driver insert.
+
+A ClickHouse server of the benchmark's own (Debian's clickhouse-server on private ports, with a
+temporary data directory: :class:`tests.harness.clickhouse.ClickHouseServer`) holds two
+databases migrated alike (events, materialized views and aggregates):
+
+- **anchor**: the same rows the HTTP figure stores, inserted straight through clickhouse-driver
+  in batches of 10,000 (the writer's flush size, columnar, as fast as the driver goes), from
+  this process; best of :data:`ROUNDS`.
+- **rows/s through POST /v1/events**: the analytics role as ``phoenix serve`` runs it (granian,
+  one worker, pinned to one core) loaded by ``wrk`` on the other core with batches of 100 mixed
+  events (:func:`batch_body`) for :data:`LOAD_SECONDS`. The figure counts rows that reached
+  ClickHouse and the time until the last accepted one did (so the final flush is inside it):
+  what a client gets accepted but the writer cannot keep up with does not count as done.
+  ClickHouse is not pinned: its work counts against both figures alike.
+- **chDB ingest rows/s** (information): the same batches into the embedded engine in this
+  process (a temporary directory), through the store the role uses.
+
+Goal: HTTP ingest at least 0.8x the direct insert.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Final
+
+import msgspec
+
+from bench.report import Goal, Result, format_table
+from bench.servers import BenchError, free_port, placement, wrk
+from phoenix.analytics.api import decode_batch
+from phoenix.analytics.service import current_hour, to_rows
+from phoenix.analytics.store import EVENT_COLUMNS, EmbeddedStore, Row, ServerStore, migrate
+
+ROUNDS: Final = 3
+DIRECT_ROWS: Final = 300_000
+BATCH_ROWS: Final = 10_000
+LOAD_SECONDS: Final = 10
+CONNECTIONS: Final = 8
+DRAIN_TIMEOUT: Final = 60.0
+
+
+def batch_body() -> bytes:
+    """100 events as a client would send them: attempts, sessions and blocking summaries."""
+    kinds: list[dict[str, Any]] = []
+    regions = ("de-fra", "nl-ams", "us-nyc", "sg-sin", "br-gru")
+    for i in range(100):
+        common = {"platform": ("ios", "android", "macos", "windows", "linux")[i % 5]}
+        common["app_version"] = f"1.{i % 7}"
+        if i % 3 == 0:
+            kinds.append({"type": "session_summary", **common, "region": regions[i % 5],
+                          "duration_bucket": "10-60min", "data_bucket": "100MB-1GB",
+                          "throughput_bucket": "10-50Mbps"})  # fmt: skip
+        elif i % 3 == 1:
+            kinds.append({"type": "connection_attempt", **common, "region": regions[i % 5],
+                          "outcome": "ok" if i % 4 else "timeout",
+                          "latency_bucket": "100-300ms"})  # fmt: skip
+        else:
+            kinds.append({"type": "blocking_summary", **common, "blocked_mb_bucket": "1-10MB",
+                          "blocked_requests_bucket": "10-100",
+                          "time_saved_bucket": "1-10s"})  # fmt: skip
+    return msgspec.json.encode({"events": kinds})
+
+
+def same_rows(body: bytes, total: int) -> list[Row]:
+    rows = to_rows(decode_batch("application/json", body).events, current_hour(), frozenset())
+    return (rows * (total // len(rows) + 1))[:total]
+
+
+def direct_insert(url: str, rows: Sequence[Row]) -> float:
+    """Rows/s of clickhouse-driver inserting ``rows`` in batches of BATCH_ROWS."""
+    from clickhouse_driver import Client
+
+    client = Client.from_url(url)
+    statement = "INSERT INTO events ({}) VALUES".format(
+        ", ".join((*EVENT_COLUMNS, "insert_marker"))
+    )
+    started = time.perf_counter()
+    for first in range(0, len(rows), BATCH_ROWS):
+        batch = rows[first : first + BATCH_ROWS]
+        columns: list[Any] = list(zip(*batch, strict=True))
+        columns.append([0] * len(batch))
+        client.execute(statement, columns, columnar=True, types_check=False)
+    elapsed = time.perf_counter() - started
+    client.disconnect()
+    return len(rows) / elapsed
+
+
+def embedded_insert(rows: Sequence[Row]) -> float:
+    with tempfile.TemporaryDirectory(prefix="phoenix-bench-chdb-") as directory:
+        store = EmbeddedStore(directory)
+        migrate(store)
+        started = time.perf_counter()
+        for first in range(0, len(rows), BATCH_ROWS):
+            store.insert(rows[first : first + BATCH_ROWS], marker=first + 1)
+        elapsed = time.perf_counter() - started
+        store.close()
+    return len(rows) / elapsed
+
+
+def count(url: str) -> int:
+    store = ServerStore(url)
+    try:
+        return int(store.select("SELECT count() FROM events")[0][0])
+    finally:
+        store.close()
+
+
+def http_ingest(url: str, body: bytes, work: Path) -> tuple[float, str]:
+    """Rows/s landed in ClickHouse through the role; and a note on the run."""
+    cpus = placement()
+    port = free_port()
+    env = {
+        **os.environ,
+        "PHOENIX_ROLE": "analytics",
+        "PHOENIX_ENV": "test",
+        "PHOENIX_LOG_LEVEL": "warning",
+        "PHOENIX_CLICKHOUSE_URL": url,
+        "PHOENIX_BUFFER_MAX_ROWS": "5000000",
+        "PHOENIX_INGEST_EVENTS_PER_SECOND": "100000000",
+        "PHOENIX_INGEST_BURST_EVENTS": "100000000",
+    }
+    argv = [sys.executable, "-m", "phoenix", "serve", "--role", "analytics", "--port", str(port)]
+    if cpus.pinned:
+        argv = ["taskset", "-c", ",".join(map(str, cpus.server_cpus)), *argv]
+    log = (work / "role.log").open("wb")
+    process = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
+    script = work / "post.lua"
+    script.write_text(
+        'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+        f"wrk.body = [[{body.decode()}]]\n"
+    )
+    try:
+        _wait_healthy(port, process)
+        before = count(url)
+        started = time.perf_counter()
+        result = wrk(
+            f"http://127.0.0.1:{port}/v1/events",
+            seconds=LOAD_SECONDS,
+            connections=CONNECTIONS,
+            cpus=cpus.load_cpus,
+            script=script,
+        )
+        expected = before + result.requests * 100
+        deadline = time.monotonic() + DRAIN_TIMEOUT
+        while (landed := count(url)) < expected:
+            if time.monotonic() > deadline:
+                raise BenchError(f"only {landed - before} of {expected - before} rows landed")
+            time.sleep(0.02)
+        elapsed = time.perf_counter() - started
+    finally:
+        process.terminate()
+        process.wait(40)
+    note = f"{result.requests_per_second:,.0f} req/s accepted, p99 {result.p99_ms:.1f} ms"
+    return (landed - before) / elapsed, note
+
+
+def _wait_healthy(port: int, process: subprocess.Popen[bytes]) -> None:
+    import httpx
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise BenchError("the analytics role exited before answering /healthz")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise BenchError("the analytics role did not become ready")
+
+
+def run() -> Sequence[Result]:
+    from tests.harness.clickhouse import ClickHouseServer
+
+    body = batch_body()
+    rows = same_rows(body, DIRECT_ROWS)
+    with tempfile.TemporaryDirectory(prefix="phoenix-bench-ch-") as tmp:
+        server = ClickHouseServer(Path(tmp))
+        if not server.available():
+            raise BenchError("clickhouse-server is not installed (make test installs it)")
+        server.start()
+        try:
+            for name in ("bench_direct", "bench_http"):
+                server.query(f"CREATE DATABASE IF NOT EXISTS {name}")
+                store = ServerStore(server.url(name))
+                migrate(store)
+                store.close()
+            direct = []
+            http = []
+            note = ""
+            for _ in range(ROUNDS):
+                direct.append(direct_insert(server.url("bench_direct"), rows))
+                rate, note = http_ingest(server.url("bench_http"), body, Path(tmp))
+                http.append(rate)
+        finally:
+            server.stop()
+    embedded = embedded_insert(rows)
+    anchor = "clickhouse-driver batch insert (10,000 rows)"
+    print(f"analytics: HTTP rounds {[round(h) for h in http]}, last: {note}", file=sys.stderr)
+    return [
+        Result(
+            figure="POST /v1/events into ClickHouse, rows/s (1 worker)",
+            value=max(http),
+            unit="rows/s",
+            anchor=anchor,
+            anchor_value=max(direct),
+            goal=Goal.ratio_at_least(0.8),
+        ),
+        Result(
+            figure="chDB (embedded) ingest, rows/s",
+            value=embedded,
+            unit="rows/s",
+            anchor=anchor,
+            anchor_value=max(direct),
+        ),
+    ]
+
+
+if __name__ == "__main__":
+    print(format_table(run()))
