@@ -139,7 +139,15 @@ def decode_batch(content_type: str, body: bytes) -> EventBatch:
         raise MalformedBody() from None
 
 
-def operator_check(token: str, authorization: str | None) -> None:
+BEARER_CHALLENGE: Final = "Bearer"
+# Browsers answer only a challenge they can prompt for (a list with Bearer first makes Chromium
+# give up), so the page asks for Basic and the JSON/CSV routes for Bearer; both accept either.
+BASIC_CHALLENGE: Final = 'Basic realm="phoenix-analytics"'
+
+
+def operator_check(
+    token: str, authorization: str | None, challenge: str = BEARER_CHALLENGE
+) -> None:
     """Bearer <token>, or Basic with the token as password (so a browser can open the page)."""
     scheme, _, value = (authorization or "").partition(" ")
     offered = ""
@@ -151,7 +159,7 @@ def operator_check(token: str, authorization: str | None) -> None:
         except (binascii.Error, UnicodeDecodeError):
             offered = ""
     if not token or not hmac.compare_digest(offered.encode(), token.encode()):
-        raise OperatorOnly(headers={"WWW-Authenticate": 'Bearer, Basic realm="phoenix-analytics"'})
+        raise OperatorOnly(headers={"WWW-Authenticate": challenge})
 
 
 def _wants_csv(request: Request[Any, Any, Any], format_: str | None) -> bool:
@@ -213,8 +221,8 @@ def routes(
     regions: frozenset[str],
     retention_months: int,
 ) -> list[ControllerRouterHandler]:
-    def operator(request: Request[Any, Any, Any]) -> None:
-        operator_check(operator_token, request.headers.get("authorization"))
+    def operator(request: Request[Any, Any, Any], challenge: str = BEARER_CHALLENGE) -> None:
+        operator_check(operator_token, request.headers.get("authorization"), challenge)
 
     @post(
         "/v1/events",
@@ -293,7 +301,7 @@ def routes(
     async def reports_page(
         request: Request[Any, Any, Any], start: From = None, end: To = None
     ) -> Response[bytes]:
-        operator(request)
+        operator(request, BASIC_CHALLENGE)
         window = Window(start, end)
         html = page.render(
             await reports.failures(window), await reports.usage(window), await reports.value(window)

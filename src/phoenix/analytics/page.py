@@ -13,7 +13,8 @@ from typing import Final
 from phoenix.analytics.schemas import BucketCount, FailureReport, UsageReport, ValueReport
 
 CELL: Final = 18
-LABEL_WIDTH: Final = 70
+LABEL_WIDTH: Final = 90
+MIN_WIDTH: Final = 480  # room for the axis caption under a short window
 BAR_WIDTH: Final = 320
 
 _STYLE: Final = """
@@ -38,7 +39,7 @@ def heatmap(report: FailureReport) -> str:
         return '<p class="note">No connection attempts in this window.</p>'
     column = {hour: index for index, hour in enumerate(hours)}
     row = {region: index for index, region in enumerate(regions)}
-    width = LABEL_WIDTH + CELL * len(hours) + 10
+    width = max(MIN_WIDTH, LABEL_WIDTH + CELL * len(hours) + 10)
     height = CELL * len(regions) + 40
     parts = [
         f'<svg id="heatmap" xmlns="http://www.w3.org/2000/svg" width="{width}" '
