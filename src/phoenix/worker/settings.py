@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 from typing import Annotated, Literal
 
-from phoenix.settings import SECRET, CommonSettings
+import msgspec
+
+from phoenix.settings import SECRET, CommonSettings, SettingsError
 
 DEFAULT_URLS = {
     "redis": "redis://127.0.0.1:6379/0",
     "rabbitmq": "amqp://guest:guest@127.0.0.1:5672/%2F",
 }
+STEVENBLACK = "https://raw.githubusercontent.com/StevenBlack/hosts/master"
 
 
 class WorkerSettings(CommonSettings, kw_only=True, frozen=True):
@@ -19,7 +24,82 @@ class WorkerSettings(CommonSettings, kw_only=True, frozen=True):
     # Dramatiq's namespace (Redis key prefix) — lets two deployments share one Redis.
     broker_namespace: str = "phoenix"
     worker_threads: int = 4
+    # Schedule locks and the blocklist's HTTP validators live here, whichever the broker is.
+    redis_url: Annotated[str, SECRET] = "redis://127.0.0.1:6379/0"
+
+    # Schedules, in seconds between runs (0: never). Off entirely with worker_schedule=false.
+    worker_schedule: bool = True
+    blocklist_interval_seconds: int = 3600
+    reaper_interval_seconds: int = 60
+    canary_interval_seconds: int = 900
+    retention_interval_seconds: int = 3600
+
+    # Blocklist: <base>/hosts for the variant "base", <base>/alternates/<variant>/hosts otherwise.
+    blocklist_base_url: str = STEVENBLACK
+    blocklist_variants: list[str] = msgspec.field(default_factory=lambda: ["base"])
+    # Where filters and manifests go: file:///dir or s3://bucket/prefix. Empty: no blocklist job.
+    blocklist_target: str = ""
+    # Ed25519 seed (32 bytes, base64) that signs manifests; required with a target.
+    blocklist_signing_key: Annotated[str, SECRET] = ""
+    blocklist_false_positive_rate: float = 1e-6
+    # Guards against a broken upstream: a list that shrinks by more than this share, or grows
+    # by more than this factor, against the last published one is refused (the old one stays).
+    blocklist_max_shrink: float = 0.5
+    blocklist_max_growth: float = 10.0
+    blocklist_max_bytes: int = 64 * 1024 * 1024
+    blocklist_fetch_timeout: float = 60.0
+
+    # The config role's node API, for the reaper and the canary (monitor credential).
+    config_url: str = "http://127.0.0.1:8082"
+    monitor_token: Annotated[str, SECRET] = ""
+    # none: no reaper; aws: Auto Scaling; local: development nodes by pid file.
+    node_provider: Literal["none", "aws", "local"] = "none"
+    # Auto Scaling groups whose instances are exit nodes (empty: every group in the region).
+    node_aws_groups: list[str] = msgspec.field(default_factory=list)
+    # Directory of <public ip>.pid files of development nodes (the local provider).
+    node_local_pid_dir: str = ".dev/nodes"
+    # Hours after which a node is retired (a drain with reason `retired`); 0: never.
+    node_max_age: int = 0
+
+    # Reputation canary: DNSBL zones to check nodes' public IPs against (empty: no canary),
+    # and the resolver to ask ("host" or "host:port"; empty: the system's).
+    canary_zones: list[str] = msgspec.field(default_factory=list)
+    canary_resolver: str = ""
+
+    # Retention: each role's own admin endpoint, by role base URL (empty: that target is skipped).
+    analytics_url: str = ""
+    operator_token: Annotated[str, SECRET] = ""
+    auth_url: str = ""
+    auth_admin_token: Annotated[str, SECRET] = ""
+
+    def __post_init__(self) -> None:
+        if self.blocklist_target and not self.blocklist_target.startswith(("file://", "s3://")):
+            raise SettingsError("PHOENIX_BLOCKLIST_TARGET", "must be file:///dir or s3://bucket")
+        if self.blocklist_target:
+            signing_key_seed(self.blocklist_signing_key)
+        if not 0.0 < self.blocklist_false_positive_rate < 1.0:
+            raise SettingsError("PHOENIX_BLOCKLIST_FALSE_POSITIVE_RATE", "must be in (0, 1)")
+        if not 0.0 < self.blocklist_max_shrink < 1.0:
+            raise SettingsError("PHOENIX_BLOCKLIST_MAX_SHRINK", "must be in (0, 1)")
+        if self.node_provider != "none" and not self.monitor_token:
+            raise SettingsError("PHOENIX_MONITOR_TOKEN", "required by the reaper")
+        if self.canary_zones and not self.monitor_token:
+            raise SettingsError("PHOENIX_MONITOR_TOKEN", "required by the canary")
 
     @property
     def resolved_broker_url(self) -> str:
         return self.broker_url or DEFAULT_URLS[self.broker]
+
+
+def signing_key_seed(text: str) -> bytes:
+    """The 32-byte Ed25519 seed of PHOENIX_BLOCKLIST_SIGNING_KEY, or a SettingsError."""
+    variable = "PHOENIX_BLOCKLIST_SIGNING_KEY"
+    if not text:
+        raise SettingsError(variable, "required with PHOENIX_BLOCKLIST_TARGET")
+    try:
+        seed = base64.b64decode(text, validate=True)
+    except binascii.Error:
+        raise SettingsError(variable, "is not base64") from None
+    if len(seed) != 32:
+        raise SettingsError(variable, "must be a 32-byte Ed25519 seed, base64-encoded")
+    return seed

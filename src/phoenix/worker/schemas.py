@@ -1,0 +1,54 @@
+"""The worker's edges: the signed blocklist manifest and the config role's node listing.
+
+The node Structs mirror the config role's wire format (the worker never imports that role);
+unknown fields are accepted there so config can add fields without breaking the worker.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Literal
+
+import msgspec
+
+MANIFEST_FORMAT = 1
+
+
+class Manifest(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    format: int
+    sha256: str
+    n: int
+    p: float
+    m: int
+    k: int
+    built_hour: str  # UTC, to the hour: clients need no more, and it leaks nothing finer
+    filter: str  # the filter's path relative to the target's root
+    variant: str
+
+
+class SignedManifest(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """What manifest.json holds: the exact signed text and its Ed25519 signature (base64)."""
+
+    body: str
+    signature: str
+
+
+NodeStatus = Literal["active", "draining", "drained", "terminated"]
+
+
+class NodeSummary(msgspec.Struct, frozen=True):
+    id: uuid.UUID
+    location: str
+    status: NodeStatus
+    drain_reason: str | None
+    public_ip: str | None
+    active_peers: int | None
+
+
+class NodeList(msgspec.Struct, frozen=True):
+    nodes: list[NodeSummary]
+
+
+class DrainRequest(msgspec.Struct, frozen=True):
+    id: uuid.UUID
+    reason: Literal["blocked", "compromised", "retired", "manual"]
