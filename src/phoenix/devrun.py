@@ -38,6 +38,9 @@ DEV_ENV: Final = {
     # Development-only credentials (never used outside PHOENIX_ENV=dev).
     "PHOENIX_NODE_TOKENS": "dev-node-token-0123456789abcdef0123456789",
     "PHOENIX_MONITOR_TOKEN": "dev-monitor-token-0123456789abcdef012345",
+    # Analytics on the embedded engine (chDB) unless PHOENIX_CLICKHOUSE_URL names a server.
+    "PHOENIX_CHDB_PATH": str(STATE / "analytics-chdb"),
+    "PHOENIX_OPERATOR_TOKEN": "dev-operator-token-0123456789abcdef01234",
 }
 
 
@@ -102,7 +105,8 @@ def up() -> int:
             stdout=subprocess.DEVNULL,
         )
     emulator = _start_emulator()
-    for database in ("userdb", "nodedb"):
+    STATE.mkdir(exist_ok=True)
+    for database in ("userdb", "nodedb", "analytics"):
         subprocess.run(
             [sys.executable, "-m", "phoenix", "migrate", "--db", database],
             env=env,
@@ -186,5 +190,9 @@ def _summary() -> None:
     )
     lines.append(
         "  grant a user a subscription: PHOENIX_ENV=dev .venv/bin/phoenix dev grant --email E"
+    )
+    lines.append(
+        f"  analytics page: http://operator:{DEV_ENV['PHOENIX_OPERATOR_TOKEN']}@127.0.0.1:"
+        f"{DEFAULT_PORTS['analytics']}/reports"
     )
     print("\n".join(lines), flush=True)
