@@ -21,6 +21,7 @@ from phoenix.common.bodies import decode_json
 from phoenix.common.problems import Problem
 from phoenix.config import credentials, feed, fleet, leases, tokens
 from phoenix.config.models import Node
+from phoenix.config.recent import Recent
 from phoenix.config.redemption import Redeemer
 from phoenix.config.schemas import (
     ChallengeEntry,
@@ -58,7 +59,13 @@ def fleet_routes(
     monitor_token: str,
     heartbeat_ttl: int,
     feed_redis: Redis,
+    node_records: Recent[uuid.UUID, fleet.NodeRecord],
+    location_nodes: Recent[str, Any],
 ) -> list[ControllerRouterHandler]:
+    def changed(node_id: uuid.UUID) -> None:
+        node_records.forget(node_id)
+        location_nodes.forget()
+
     def monitor(request: Request[Any, Any, Any]) -> None:
         credentials.check_any(
             credentials.bearer(request.headers.get("authorization")),
@@ -70,6 +77,7 @@ def fleet_routes(
         credentials.check_any(credentials.bearer(request.headers.get("authorization")), node_tokens)
         body = await decode_json(request, RegisterRequest)
         done = await fleet.register(engine, body, pools)
+        changed(done.node_id)
         return Registration(
             done.node_id, done.credential, done.ipv4_pool, done.ipv6_pool, done.revision
         )
@@ -78,9 +86,13 @@ def fleet_routes(
     async def heartbeat(
         request: Request[Any, Any, Any], node_id: FromPath[uuid.UUID]
     ) -> HeartbeatAnswer:
-        node = await fleet.authenticate(engine, node_id, request.headers.get("authorization"))
+        node = await fleet.authenticate(
+            engine, node_id, request.headers.get("authorization"), node_records
+        )
         beat = await decode_json(request, Heartbeat)
         drain, revision = await fleet.heartbeat(engine, redis, node, beat, heartbeat_ttl)
+        if node.status == "draining":
+            changed(node_id)  # it may have just become drained
         return HeartbeatAnswer(drain=drain, revision=revision)
 
     @get("/v1/locations", tags=["public"], summary="Where one can connect, and how busy it is")
@@ -97,6 +109,7 @@ def fleet_routes(
         monitor(request)
         body = await decode_json(request, DrainRequest)
         await fleet.drain(engine, redis, body.id, body.reason)
+        changed(body.id)
         return {"id": str(body.id), "status": "draining"}
 
     @post("/v1/nodes/{node_id:uuid}/undrain", status_code=200, tags=["monitor"])
@@ -105,6 +118,7 @@ def fleet_routes(
     ) -> dict[str, str]:
         monitor(request)
         await fleet.undrain(engine, node_id)
+        changed(node_id)
         return {"id": str(node_id), "status": "active"}
 
     @get("/v1/nodes", tags=["monitor"], summary="Nodes by status, for the reaper")
@@ -141,7 +155,9 @@ def fleet_routes(
         since: FromQuery[Annotated[int, Parameter(ge=-1)]] = -1,
         wait: FromQuery[Annotated[float, Parameter(ge=0, le=MAX_WAIT_SECONDS)]] = MAX_WAIT_SECONDS,
     ) -> feed.PeerFeed:
-        await fleet.authenticate(engine, node_id, request.headers.get("authorization"))
+        await fleet.authenticate(
+            engine, node_id, request.headers.get("authorization"), node_records
+        )
         return await feed.changes_since(engine, feed_redis, node_id, since, wait)
 
     @post("/v1/nodes/{node_id:uuid}/terminated", status_code=200, tags=["monitor"])
@@ -150,6 +166,7 @@ def fleet_routes(
     ) -> dict[str, str]:
         monitor(request)
         await fleet.terminate(engine, node_id)
+        changed(node_id)
         return {"id": str(node_id), "status": "terminated"}
 
     @post("/v1/admin/leases/sweep", status_code=200, tags=["monitor"])

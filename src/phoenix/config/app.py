@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import ipaddress
 import random
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from functools import partial
+from typing import Any
 
 from litestar import Litestar
 from redis.asyncio import Redis
@@ -18,6 +20,7 @@ from phoenix.common.web import build_app
 from phoenix.config import fleet, tokens
 from phoenix.config.api import fleet_routes, redemption_routes
 from phoenix.config.directory import IssuerDirectoryClient
+from phoenix.config.recent import Recent
 from phoenix.config.redemption import Redeemer
 from phoenix.config.settings import ConfigSettings
 from phoenix.config.spent import SpentTokens
@@ -35,6 +38,8 @@ def create_app(settings: ConfigSettings) -> Litestar:
     )
 
     directory = IssuerDirectoryClient.from_settings(settings)
+    node_records: Recent[uuid.UUID, fleet.NodeRecord] = Recent(settings.nodedb_cache_seconds)
+    location_nodes: Recent[str, Any] = Recent(settings.nodedb_cache_seconds)
     redeemer = Redeemer(
         engine=engine,
         redis=redis,
@@ -44,6 +49,7 @@ def create_app(settings: ConfigSettings) -> Litestar:
         lease=timedelta(hours=settings.lease_hours),
         dns=tuple(settings.tunnel_dns),
         rng=random.Random(),  # noqa: S311 - which node a client gets is not a secret
+        location_nodes=location_nodes,
     )
 
     @asynccontextmanager
@@ -75,6 +81,8 @@ def create_app(settings: ConfigSettings) -> Litestar:
         settings.monitor_token,
         settings.heartbeat_ttl_seconds,
         feed_redis,
+        node_records,
+        location_nodes,
     )
     return build_app(
         role=ROLE,

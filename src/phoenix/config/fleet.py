@@ -22,6 +22,7 @@ from phoenix.common import database
 from phoenix.common.problems import Problem
 from phoenix.config import credentials
 from phoenix.config.models import Lease, Node
+from phoenix.config.recent import Recent
 from phoenix.config.schemas import Heartbeat, RegisterRequest
 from phoenix.crypto.wireguard import InvalidKey, parse_key
 
@@ -183,9 +184,16 @@ class NodeRecord:
 
 
 async def authenticate(
-    engine: AsyncEngine, node_id: uuid.UUID, authorization: str | None
+    engine: AsyncEngine,
+    node_id: uuid.UUID,
+    authorization: str | None,
+    recent: Recent[uuid.UUID, NodeRecord] | None = None,
 ) -> NodeRecord:
     presented = credentials.bearer(authorization)
+    cached = recent.get(node_id) if recent is not None else None
+    if cached is not None:
+        credentials.check_hash(presented, cached.credential_hash)
+        return cached
     async with database.reading(engine) as connection:
         row = (
             await connection.execute(
@@ -198,6 +206,8 @@ async def authenticate(
         raise UnknownNode()
     node = NodeRecord(row.id, row.status, row.revision, row.credential_hash)
     credentials.check_hash(presented, node.credential_hash)
+    if recent is not None:
+        recent.put(node_id, node)
     return node
 
 

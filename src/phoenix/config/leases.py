@@ -29,6 +29,10 @@ class PoolExhausted(Problem):
     title = "The node has no free tunnel address"
 
 
+class NodeNotTaking(PoolExhausted):
+    """The node stopped taking peers (draining, drained, terminated) since it was chosen."""
+
+
 @dataclass(frozen=True)
 class PeerChange:
     node_id: uuid.UUID
@@ -55,15 +59,18 @@ def _host(address: object) -> str:
     return str(ipaddress.ip_interface(str(address)).ip)
 
 
-async def _bump(connection: AsyncConnection, node_id: uuid.UUID) -> int:
+async def _bump(connection: AsyncConnection, node_id: uuid.UUID, *, adding: bool = False) -> int:
+    """Bump the node's revision; a node gets an added peer only while it is active."""
+    statement = update(Node).where(Node.id == node_id)
+    if adding:
+        statement = statement.where(Node.status == "active")
     revision = (
         await connection.execute(
-            update(Node)
-            .where(Node.id == node_id)
-            .values(revision=Node.revision + 1)
-            .returning(Node.revision)
+            statement.values(revision=Node.revision + 1).returning(Node.revision)
         )
-    ).scalar_one()
+    ).scalar_one_or_none()
+    if revision is None:
+        raise NodeNotTaking()
     return int(revision)
 
 
@@ -76,7 +83,8 @@ _PLACE: Final = text(
     """
     WITH target AS (
         SELECT id, ipv4_pool, ipv6_pool, next_host FROM nodes
-        WHERE id = :node AND next_host <= (2 ^ (32 - masklen(ipv4_pool)))::bigint - 2
+        WHERE id = :node AND status = 'active'
+          AND next_host <= (2 ^ (32 - masklen(ipv4_pool)))::bigint - 2
         FOR UPDATE
     ),
     placed AS (
@@ -187,7 +195,7 @@ async def allocate(
             public_key=client_key, node_id=node_id, ipv4=row.ipv4, ipv6=row.ipv6, expires_at=expires
         )
     )
-    revision = await _bump(connection, node_id)
+    revision = await _bump(connection, node_id, adding=True)
     # The one-statement path goes on after this gap (it collided or ran past the pool).
     await connection.execute(update(Node).where(Node.id == node_id).values(next_host=row.g + 1))
     changes.append(PeerChange(node_id, revision, "add", key_text, allowed_ips(row.ipv4, row.ipv6)))

@@ -14,7 +14,7 @@ import random
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Final
+from typing import Any, Final
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -27,6 +27,7 @@ from phoenix.common.problems import Problem
 from phoenix.config import feed, fleet, leases, tokens
 from phoenix.config.directory import IssuerDirectoryClient
 from phoenix.config.models import Node
+from phoenix.config.recent import Recent
 from phoenix.config.schemas import ConnectRequest
 from phoenix.config.selection import NodeLoad, select_node
 from phoenix.config.spent import SpentStoreUnavailable, SpentTokens
@@ -76,6 +77,9 @@ class Redeemer:
     lease: timedelta
     dns: tuple[str, ...]
     rng: random.Random
+    # A location's nodes, reused for a moment (phoenix.config.recent); the lease statement
+    # re-checks the node is active.
+    location_nodes: Recent[str, Any]
 
     async def connect(self, authorization: str | None, request: ConnectRequest) -> WireGuardConfig:
         token = tokens.parse_and_verify(
@@ -100,14 +104,17 @@ class Redeemer:
         return config
 
     async def _candidates(self, location: str) -> list[NodeLoad]:
-        async with database.reading(self.engine) as connection:
-            rows = (
-                await connection.execute(
-                    select(Node.id, Node.location, Node.capacity, Node.status).where(
-                        Node.location == location, Node.status != "terminated"
+        rows = self.location_nodes.get(location)
+        if rows is None:
+            async with database.reading(self.engine) as connection:
+                rows = (
+                    await connection.execute(
+                        select(Node.id, Node.location, Node.capacity, Node.status).where(
+                            Node.location == location, Node.status != "terminated"
+                        )
                     )
-                )
-            ).all()
+                ).all()
+            self.location_nodes.put(location, rows)
         if not rows:
             raise UnknownLocation(f"no location {location!r}")
         try:

@@ -27,6 +27,9 @@ class ConfigSettings(CommonSettings, kw_only=True, frozen=True):
     tunnel_ipv6_pool_prefix: int = 64
     # A node without a heartbeat for this long is not offered.
     heartbeat_ttl_seconds: int = 30
+    # How long a node's record and a location's node list are reused before NodeDB is asked
+    # again (phoenix.config.recent); 0 reads every time.
+    nodedb_cache_seconds: float = 1.0
     # The auth role's issuer directory: config learns token keys only by fetching it.
     issuer_directory_url: str = "http://127.0.0.1:8081/.well-known/private-token-issuer-directory"
     issuer_directory_refresh_seconds: int = 300

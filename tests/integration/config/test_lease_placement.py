@@ -105,3 +105,26 @@ async def test_a_counter_pointing_at_a_taken_address_falls_back_to_the_lowest_ga
             {"id": node["node_id"]},
         )
         assert tuple(count.one()) == (3, 3)
+
+
+async def test_a_node_drained_by_another_process_gets_no_peer_from_a_stale_list(
+    config_settings: ConfigSettings, stores: Stores
+) -> None:
+    """Another process drained node A; this one still lists A for a minute — the lease
+    statement itself refuses A, so every connect lands on B."""
+    slow = structs.replace(config_settings, nodedb_cache_seconds=60.0)
+    async with AsyncTestClient(create_app(slow), timeout=30) as client:
+        drained, open_node = await live_node(client), await live_node(client)
+        tokens = tokens_for(slow, 12)
+        assert (await connect(client, tokens[0])).status_code == 200  # the list is cached now
+        async with stores.nodedb.begin() as connection:
+            await connection.execute(
+                text("UPDATE nodes SET status = 'draining' WHERE id = :id"),
+                {"id": drained["node_id"]},
+            )
+        answers = [await connect(client, token) for token in tokens[1:]]
+    assert [a.status_code for a in answers] == [200] * 11
+    pool = ipaddress.ip_network(open_node["ipv4_pool"])
+    for answer in answers:
+        address = answer.json()["interface"]["addresses"][0].split("/")[0]
+        assert ipaddress.ip_address(address) in pool
