@@ -35,5 +35,6 @@ BENCHMARKS: Final[tuple[Benchmark, ...]] = (
     Benchmark("issuance", "bench.issuance:run"),
     Benchmark("config", "bench.config:run"),
     Benchmark("analytics", "bench.analytics:run"),
+    Benchmark("node", "bench.node:run"),
     # Benchmark("<name>", "bench.<name>:run"),
 )

@@ -197,7 +197,7 @@ class Agent:
         now = time.time()
         await self.forget_idle_endpoints(peers, now)
         active = active_keys(peers.values(), now, self.settings.active_seconds)
-        rx, tx = await links.counters(self.backend.interface)
+        rx, tx = links.counters(self.backend.interface)
         beat = Heartbeat(
             peers=len(peers),
             active_peers=len(active),
@@ -345,5 +345,5 @@ class Agent:
         for op, count in plan.summary().items():
             if count:
                 self.metrics.peer_changes.labels(op).inc(count)
-        self.applied = dict(self.desired)
+        plan.apply_to(self.applied)
         self.metrics.peers.set(len(self.applied))

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import uuid
 from typing import Literal, TypeVar
+from urllib.parse import urlencode
 
-import httpx
+import httpcore
 import msgspec
 
 from phoenix_node import __version__
@@ -89,17 +90,26 @@ class PeerFeed(msgspec.Struct, frozen=True):
 T = TypeVar("T")
 
 
+# httpcore (the transport under httpx) rather than httpx: the daemon needs plain requests on a
+# kept-alive pool, and httpx's extras cost several MB of resident memory on every node.
+NETWORK_ERRORS = (
+    httpcore.TimeoutException,
+    httpcore.NetworkError,
+    httpcore.ProtocolError,
+    httpcore.UnsupportedProtocol,
+    OSError,
+)
+
+
 class ApiClient:
     def __init__(self, base_url: str, timeout: float, poll_wait: float) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
         self.poll_wait = poll_wait
-        self._http = httpx.AsyncClient(
-            base_url=base_url.rstrip("/"),
-            timeout=httpx.Timeout(timeout),
-            headers={"user-agent": f"phoenix-node/{__version__}"},
-        )
+        self._pool = httpcore.AsyncConnectionPool(max_connections=4)
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        await self._pool.aclose()
 
     async def register(self, token: str, request: RegisterRequest) -> Registration:
         return await self._call(
@@ -136,22 +146,27 @@ class ApiClient:
         params: dict[str, float] | None = None,
         extra_timeout: float = 0.0,
     ) -> T:
-        timeout = self._http.timeout.read or 10.0
+        url = self.base_url + path + ("?" + urlencode(params) if params else "")
+        headers = [
+            (b"authorization", f"Bearer {credential}".encode()),
+            (b"user-agent", f"phoenix-node/{__version__}".encode()),
+        ]
+        if body is not None:
+            headers.append((b"content-type", b"application/json"))
+        timeout = self.timeout + extra_timeout
         try:
-            answer = await self._http.request(
+            answer = await self._pool.request(
                 method,
-                path,
+                url,
+                headers=headers,
                 content=body,
-                params=params,
-                headers={
-                    "authorization": f"Bearer {credential}",
-                    **({"content-type": "application/json"} if body is not None else {}),
+                extensions={
+                    "timeout": dict.fromkeys(("connect", "read", "write", "pool"), timeout)
                 },
-                timeout=timeout + extra_timeout,
             )
-        except httpx.HTTPError as error:
+        except NETWORK_ERRORS as error:
             raise ApiUnavailable(f"{method} {path}: {type(error).__name__}") from None
-        status = answer.status_code
+        status = answer.status
         if status >= 500 or status == 429:
             raise ApiUnavailable(f"{method} {path}: HTTP {status}")
         if status in (401, 404) and not path.endswith("/register"):
@@ -164,9 +179,12 @@ class ApiClient:
             raise ApiUnavailable(f"{method} {path}: unexpected answer ({error})") from None
 
 
-def _problem_title(answer: httpx.Response) -> str:
+class _Problem(msgspec.Struct):
+    title: str = ""
+
+
+def _problem_title(answer: httpcore.Response) -> str:
     try:
-        title = answer.json().get("title", "")
-    except ValueError:
+        return msgspec.json.decode(answer.content, type=_Problem).title[:200]
+    except msgspec.DecodeError:
         return ""
-    return str(title)[:200]

@@ -20,7 +20,7 @@ def normalise_ips(allowed_ips: Iterable[str]) -> frozenset[str]:
     return frozenset(str(ipaddress.ip_network(ip, strict=False)) for ip in allowed_ips)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PeerState:
     """A peer as the interface reports it (never leaves the node)."""
 
@@ -44,6 +44,13 @@ class Plan:
 
     def summary(self) -> dict[str, int]:
         return {"add": len(self.add), "update": len(self.update), "remove": len(self.remove)}
+
+    def apply_to(self, peers: PeerSet) -> None:
+        """Make ``peers`` what it is once this plan is applied (in place, no copy)."""
+        for key in self.remove:
+            peers.pop(key, None)
+        peers.update(self.update)
+        peers.update(self.add)
 
 
 def diff(desired: Mapping[str, frozenset[str]], actual: Mapping[str, frozenset[str]]) -> Plan:

@@ -77,3 +77,11 @@ def test_removing_idle_peers_or_up_to_the_share_is_not_held() -> None:
     assert guard.review(diff({}, actual), active=set()) == "apply"
     assert guard.review(diff({A: ips(2), B: ips(3)}, actual), active={A, B, C, D}) == "apply"
     assert guard.review(diff({A: ips(2)}, actual), active={A, B, C, D}) == "hold"
+
+
+def test_a_plan_applied_to_the_old_set_gives_the_new_one() -> None:
+    old = {A: ips(2), B: ips(3), C: ips(4)}
+    new = {A: ips(2), B: ips(9), D: ips(5)}
+    plan = diff(new, old)
+    plan.apply_to(old)
+    assert old == new

@@ -16,7 +16,6 @@ from pyroute2.netlink.generic.wireguard import (  # type: ignore[import-untyped]
     AsyncWireGuard,
 )
 
-from phoenix_node import links
 from phoenix_node.peers import PeerState, Plan
 from phoenix_node.wireguard import InterfaceMissing, WireGuardError
 
@@ -52,7 +51,8 @@ class NetlinkBackend:
         self.interface = interface
 
     async def exists(self) -> bool:
-        return await links.exists(self.interface)
+        async with AsyncIPRoute() as ipr:
+            return bool(await ipr.link_lookup(ifname=self.interface))
 
     async def ensure(self, private_key: bytes, listen_port: int) -> bool:
         created = False

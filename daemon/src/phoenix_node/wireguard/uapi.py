@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
-from phoenix_node import links
 from phoenix_node.peers import PeerState, Plan
 from phoenix_node.wireguard import InterfaceMissing, WireGuardError
 
@@ -53,7 +52,7 @@ def plan_lines(plan: Plan) -> list[str]:
     return lines
 
 
-@dataclass
+@dataclass(slots=True)
 class _PeerLines:
     public_key: str
     allowed_ips: list[str] = field(default_factory=list)
@@ -137,8 +136,8 @@ class UapiBackend:
         try:
             await self._call("get=1\n\n")
         except InterfaceMissing:
-            return False
-        return await links.exists(self.interface)
+            return False  # wireguard-go removes its socket when its device is deleted
+        return True
 
     async def ensure(self, private_key: bytes, listen_port: int) -> bool:
         created = False
