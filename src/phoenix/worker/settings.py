@@ -24,6 +24,12 @@ class WorkerSettings(CommonSettings, kw_only=True, frozen=True):
     # Dramatiq's namespace (Redis key prefix) — lets two deployments share one Redis.
     broker_namespace: str = "phoenix"
     worker_threads: int = 4
+    # The queue every job goes to (its dead letters: <queue>.XQ).
+    worker_queue: str = "phoenix-jobs"
+    # Retries with exponential backoff between these bounds, then the dead-letter queue.
+    job_max_retries: int = 8
+    job_min_backoff_seconds: float = 15.0
+    job_max_backoff_seconds: float = 3600.0
     # Schedule locks and the blocklist's HTTP validators live here, whichever the broker is.
     redis_url: Annotated[str, SECRET] = "redis://127.0.0.1:6379/0"
 

@@ -1,0 +1,89 @@
+"""The schedule: APScheduler fires in every worker process; a Redis lock lets one of them send.
+
+Every process runs the same interval triggers anchored at the Unix epoch, so they all fire at
+the same wall-clock instants. Each firing belongs to a slot (the period it starts); the first
+process to `SET NX` the slot's key sends the message, the others see the key and do nothing. So
+one schedule fires once per period however many worker processes run, and a process that
+restarts mid-period does not fire it again.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import redis
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from phoenix.common.logging import get_logger
+
+_log = get_logger("phoenix.worker.schedule")
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Entry:
+    name: str  # unique per schedule, part of the lock key
+    every_seconds: int
+    send: Callable[[], object]
+
+
+def slot_of(now: float, every_seconds: int) -> int:
+    """The period a firing at ``now`` belongs to; half a period of clock skew still agrees."""
+    return int((now + every_seconds / 2) // every_seconds)
+
+
+class Schedule:
+    def __init__(self, client: redis.Redis, namespace: str, entries: list[Entry]) -> None:
+        self.client = client
+        self.namespace = namespace
+        self.entries = [entry for entry in entries if entry.every_seconds > 0]
+        self.holder = f"{socket.gethostname()}:{os.getpid()}"
+        self._scheduler = BackgroundScheduler(timezone=UTC)
+
+    def lock_key(self, entry: Entry, slot: int) -> str:
+        return f"{self.namespace}:schedule:{entry.name}:{slot}"
+
+    def fire(self, entry: Entry, now: float | None = None) -> bool:
+        """Send ``entry``'s message if this process wins its slot; True when it did."""
+        slot = slot_of(time.time() if now is None else now, entry.every_seconds)
+        try:
+            # The key outlives the period so a late process cannot take the same slot again.
+            won = self.client.set(
+                self.lock_key(entry, slot),
+                self.holder,
+                nx=True,
+                ex=max(2 * entry.every_seconds, 60),
+            )
+        except redis.RedisError as error:
+            # Without the lock we cannot know no other process sends: skip, the next slot runs.
+            _log.error("schedule_lock_unavailable", schedule=entry.name, error=type(error).__name__)
+            return False
+        if not won:
+            return False
+        entry.send()
+        _log.info("schedule_fired", schedule=entry.name, slot=slot)
+        return True
+
+    def start(self) -> None:
+        for entry in self.entries:
+            self._scheduler.add_job(
+                self.fire,
+                IntervalTrigger(seconds=entry.every_seconds, start_date=EPOCH, timezone=UTC),
+                args=[entry],
+                id=entry.name,
+                coalesce=True,
+                max_instances=1,
+                misfire_grace_time=max(1, entry.every_seconds // 2),
+            )
+        self._scheduler.start()
+        _log.info("schedule_started", schedules=[entry.name for entry in self.entries])
+
+    def stop(self) -> None:
+        if self._scheduler.running:
+            self._scheduler.shutdown(wait=True)
