@@ -51,7 +51,7 @@ services:
 $(STAMPS)/python: pyproject.toml daemon/pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check --upgrade pip
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]' -e daemon
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]' -e 'daemon[build]'
 	@mkdir -p $(STAMPS) && touch $@
 
 $(STAMPS)/apt: scripts/apt-packages.txt

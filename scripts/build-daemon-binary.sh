@@ -1,16 +1,22 @@
 #!/usr/bin/env bash
-# Build phoenix-node as one executable file (a zipapp: the daemon and its dependencies, run by
-# the node's python3). Output: dist/phoenix-node, or $1.
+# Build phoenix-node as one executable file with PyInstaller (--onefile): the daemon, its
+# dependencies and the Python runtime, for the glibc of the machine that builds it. Output:
+# dist/phoenix-node, or $1. The production build runs this same script inside an Alpine build
+# container (musl), see docs/node.md. The server package `phoenix` is never imported by the
+# daemon, and is excluded explicitly as well.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-dist/phoenix-node}
 python=${PYTHON:-.venv/bin/python}
-staging=$(mktemp -d)
-trap 'rm -rf "$staging"' EXIT
-"$python" -m pip install --quiet --disable-pip-version-check --no-compile --target "$staging" ./daemon
-# Console-script shims and metadata are not needed inside the archive.
-rm -rf "${staging:?}"/bin "${staging:?}"/*.dist-info
+"$python" -c "import PyInstaller, phoenix_node" 2>/dev/null ||
+  "$python" -m pip install --quiet --disable-pip-version-check './daemon[build]'
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+"$python" -m PyInstaller --onefile --noconfirm --log-level WARN --clean \
+  --name phoenix-node --distpath "$work/dist" --workpath "$work/build" --specpath "$work" \
+  --exclude-module phoenix --exclude-module nftables --exclude-module tkinter \
+  --exclude-module uvloop --exclude-module _pytest --exclude-module pytest --exclude-module sqlite3 \
+  daemon/src/phoenix_node/__main__.py
 mkdir -p "$(dirname "$out")"
-"$python" -m zipapp "$staging" --main "phoenix_node.cli:main" --python "/usr/bin/env python3" \
-  --compress --output "$out"
+mv "$work/dist/phoenix-node" "$out"
 echo "built $out ($(du -h "$out" | cut -f1))"

@@ -12,6 +12,7 @@ can only reach the client through the node's NAT.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import subprocess
@@ -43,7 +44,6 @@ from tests.integration.node.conftest import Daemon
 
 NODE_IP, CLIENT_IP = "192.0.2.1", "192.0.2.2"
 EGRESS_IP, INTERNET_IP = "198.51.100.1", "198.51.100.2"
-DAEMON_BINARY = os.environ.get("PHOENIX_NODE_BINARY")
 
 
 @dataclass
@@ -94,6 +94,31 @@ def world(
     config_settings: ConfigSettings,  # noqa: F811
     tmp_path: Path,
 ) -> Iterator[World]:
+    """The daemon run from source (``python -m phoenix_node``)."""
+    with make_world(config_server, config_settings, tmp_path, None) as made:
+        yield made
+
+
+@pytest.fixture
+def binary_world(
+    config_server: RoleServer,  # noqa: F811
+    config_settings: ConfigSettings,  # noqa: F811
+    tmp_path: Path,
+) -> Iterator[World]:
+    """The daemon run as the single binary ``make daemon-binary`` builds."""
+    from tests.e2e.binary import build
+
+    with make_world(config_server, config_settings, tmp_path, [str(build())]) as made:
+        yield made
+
+
+@contextlib.contextmanager
+def make_world(
+    config_server: RoleServer,  # noqa: F811
+    config_settings: ConfigSettings,  # noqa: F811
+    tmp_path: Path,
+    command: list[str] | None,
+) -> Iterator[World]:
     ok, why = netns_harness.available()
     require("network namespaces", ok, why)
     ok, why = wg_harness.available()
@@ -107,7 +132,6 @@ def world(
         link(node_ns, "n1", f"{EGRESS_IP}/24", internet_ns, "i0", f"{INTERNET_IP}/24")
         forward = PortForward(node_ns, config_server.port)
         cleanup.append(forward.close)
-        command = [DAEMON_BINARY] if DAEMON_BINARY else None
         daemon = Daemon(
             node_ns, forward, tmp_path / "node.log", command=command,
             public_ip=NODE_IP, egress_interface="n1", mass_removal_confirm_seconds=3,

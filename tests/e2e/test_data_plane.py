@@ -90,6 +90,19 @@ def test_a_client_reaches_the_internet_through_the_node_and_is_seen_as_the_node(
     assert got == sent == 20
 
 
+async def test_the_built_binary_carries_traffic_and_an_expired_lease_cuts_it_off(
+    binary_world: World, stores: Stores
+) -> None:
+    world = binary_world
+    sent, got = received(world.ping(20))
+    assert got == sent == 20
+    assert world.daemon.wait_for("keys_ready")["filesystem"] == "tmpfs"
+    await _expire_client_lease(world, stores)
+    assert not world.reachable()
+    assert world.daemon.stop() == 0
+    assert not (world.daemon.key_dir / "private.key").exists()
+
+
 async def test_a_thousand_peers_come_and_go_while_a_client_pings_without_loss(
     world: World, stores: Stores
 ) -> None:
@@ -180,6 +193,11 @@ async def test_an_expired_lease_removes_the_peer_and_the_client_is_cut_off(
     world: World, stores: Stores
 ) -> None:
     assert world.reachable()
+    await _expire_client_lease(world, stores)
+    assert not world.reachable()
+
+
+async def _expire_client_lease(world: World, stores: Stores) -> None:
     async with stores.nodedb.begin() as connection:
         await connection.execute(
             text("UPDATE leases SET expires_at = now() - interval '1 second' WHERE node_id = :n"),
@@ -188,7 +206,6 @@ async def test_an_expired_lease_removes_the_peer_and_the_client_is_cut_off(
     swept = await monitor_post(world.server, "/v1/admin/leases/sweep")
     assert swept.json() == {"removed": 1}
     wait_until(lambda: world.client.public_key not in world.daemon.peers(), timeout=5)
-    assert not world.reachable()
 
 
 async def test_the_client_address_appears_in_no_log_and_no_row(
