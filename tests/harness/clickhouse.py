@@ -58,6 +58,7 @@ class ClickHouseServer:
         self.tcp_port = free_port()
         self.http_port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
+        self._configured = False
 
     @staticmethod
     def available() -> bool:
@@ -68,11 +69,12 @@ class ClickHouseServer:
 
     def start(self, timeout: float = 30.0) -> ClickHouseServer:
         config = self.directory / "config.xml"
-        if not config.exists():
+        if self.process is None and not self._configured:  # this object's ports, not a past one's
             (self.directory / "data").mkdir(parents=True, exist_ok=True)
             values = {"dir": self.directory, "tcp": self.tcp_port, "http": self.http_port}
             config.write_text(_CONFIG.format(**values))
             (self.directory / "users.xml").write_text(_USERS)
+            self._configured = True
         output = (self.directory / "stdout.log").open("ab")
         self.process = subprocess.Popen(
             [BINARY, f"--config-file={config}"],

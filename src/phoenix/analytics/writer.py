@@ -24,6 +24,11 @@ from phoenix.analytics.store import Row, Store, StoreError, landed
 from phoenix.common.logging import get_logger
 from phoenix.common.problems import Problem
 
+# A flush starts at flush_rows, but when more arrived while the last insert ran, one INSERT
+# takes up to this many: ClickHouse likes few large inserts (each is a part in every table the
+# views feed), and a writer that fell behind catches up instead of staying behind. Well under
+# max_insert_block_size (1,048,576), so one insert is still one part per partition.
+MAX_INSERT_ROWS: Final = 100_000
 BACKOFF_FIRST: Final = 0.2
 BACKOFF_MAX: Final = 5.0
 
@@ -106,8 +111,9 @@ class Writer:
                 return
 
     def _take(self) -> list[Row]:
-        """The next batch: at most flush_rows rows, all of one month (one part, one marker)."""
-        batch = self._waiting[: self._flush_rows]
+        """The next batch: what waits, up to MAX_INSERT_ROWS, all of one month (one part)."""
+        limit = max(self._flush_rows, MAX_INSERT_ROWS)
+        batch = self._waiting[:limit]
         month = _month(batch[0][0])
         # A batch is nearly always one month (rows carry the server's hour): comparing its
         # earliest and latest hour avoids a date conversion per row on the hot path.
@@ -116,7 +122,7 @@ class Writer:
             batch = []
             rest: list[Row] = []
             for row in self._waiting:
-                fits = len(batch) < self._flush_rows and _month(row[0]) == month
+                fits = len(batch) < limit and _month(row[0]) == month
                 (batch if fits else rest).append(row)
             self._waiting = rest
         else:
