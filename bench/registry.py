@@ -36,5 +36,6 @@ BENCHMARKS: Final[tuple[Benchmark, ...]] = (
     Benchmark("config", "bench.config:run"),
     Benchmark("analytics", "bench.analytics:run"),
     Benchmark("node", "bench.node:run"),
+    Benchmark("worker", "bench.worker:run"),
     # Benchmark("<name>", "bench.<name>:run"),
 )
