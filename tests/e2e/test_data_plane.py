@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -25,7 +26,7 @@ from tests.e2e.conftest import (
 )
 from tests.harness.wireguard import b64, wait_until
 from tests.integration.config.conftest import Stores
-from tests.integration.node.conftest import monitor_post
+from tests.integration.node.conftest import monitor_nodes, monitor_post
 
 pytestmark = [pytest.mark.needs_root, pytest.mark.slow]
 
@@ -88,6 +89,9 @@ def test_a_client_reaches_the_internet_through_the_node_and_is_seen_as_the_node(
     assert no_route.returncode != 0  # the internet side could not have answered the client
     sent, got = received(world.ping(20))
     assert got == sent == 20
+    time.sleep(1)  # the next heartbeat counts the client as active
+    [node] = [n for n in monitor_nodes(world.server) if n["id"] == world.node_id]
+    assert node["active_peers"] == 1
 
 
 async def test_the_built_binary_carries_traffic_and_an_expired_lease_cuts_it_off(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import stat
+import sys
 import time
 from typing import Any
 
@@ -13,7 +14,7 @@ import pytest
 
 from tests.harness.netns import kill_wireguard_go
 from tests.harness.processes import RoleServer
-from tests.harness.wireguard import wait_until
+from tests.harness.wireguard import dump, wait_until
 from tests.integration.config.conftest import Stores
 from tests.integration.node.conftest import Daemon, grant, monitor_nodes, monitor_post
 
@@ -166,3 +167,40 @@ def test_a_key_directory_on_disk_is_refused(daemon_factory: Any, tmp_path: Any) 
     assert "is not on tmpfs or ramfs" in node.text()
     assert "Traceback" not in node.text()
     assert not (tmp_path / "keys" / "private.key").exists()
+
+
+async def test_local_metrics_are_aggregates_on_loopback_only(
+    daemon_factory: Any, stores: Stores
+) -> None:
+    daemon = daemon_factory(metrics_port="9586").start()
+    node_id = registered(daemon)
+    daemon.wait_for("sync_live")
+    key = await grant(stores, node_id)
+    wait_until(lambda: key in daemon.peers(), timeout=2)
+    await asyncio.sleep(1)  # a heartbeat after the peer arrived
+    listed = daemon.ns.exec("ss", "-Hltn", "sport", "= :9586").stdout.splitlines()
+    assert [line.split()[3] for line in listed] == ["127.0.0.1:9586"]
+    page = daemon.ns.exec(
+        sys.executable, "-c",
+        "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:9586/').read().decode())",
+    ).stdout  # fmt: skip
+    assert "phoenix_node_peers 1.0" in page
+    assert "phoenix_node_api_up 1.0" in page
+    assert 'phoenix_node_peer_changes_total{op="add"} 1.0' in page
+    assert key not in page
+    assert base64.b64decode(key).hex() not in page
+
+
+async def test_a_remembered_endpoint_without_a_recent_handshake_is_forgotten(
+    daemon: Daemon, stores: Stores
+) -> None:
+    node_id = registered(daemon)
+    daemon.wait_for("sync_live")
+    key = await grant(stores, node_id)
+    wait_until(lambda: key in daemon.peers(), timeout=2)
+    daemon.ns.exec("wg", "set", daemon.interface, "peer", key, "endpoint", "192.0.2.9:4000")
+    daemon.wait_for("idle_endpoints_forgotten", timeout=5)
+    peer = dump(daemon.ns, daemon.interface)[key]
+    assert peer.endpoint is None
+    assert peer.allowed_ips == daemon.peers()[key]
+    assert "192.0.2.9" not in daemon.text()
