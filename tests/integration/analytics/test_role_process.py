@@ -152,3 +152,26 @@ def test_no_client_address_or_user_agent_reaches_a_log_line_or_a_row(
             assert "privacy-canary" not in text, table
     assert count(analytics_url) == 15
     assert seen >= 15  # the sweep really read the rows it vouches for
+
+
+def test_the_worker_retention_call_drops_old_partitions_in_the_running_role(
+    analytics_url: str, tmp_path: Path
+) -> None:
+    from phoenix.worker.retention import Retention, RetentionTarget
+
+    store = ServerStore(analytics_url)
+    old = 1640995200  # 2022-01-01: far outside 13 months
+    store.insert([(old, "blocking_summary", "ios", "1.0", "", "", "", "", "", "",
+                   "<1MB", "<10", "<1s")], marker=9)  # fmt: skip
+    server = role(analytics_url, tmp_path / "role.log").start()
+    try:
+        with httpx.Client() as http:
+            retention = Retention(http, [RetentionTarget("analytics", server.base_url, OPERATOR)])
+            result = retention.run("analytics")
+    finally:
+        server.stop()
+    assert isinstance(result, dict)
+    assert "events:202201" in result["dropped_partitions"]
+    assert "blocking_hourly:202201" in result["dropped_partitions"]
+    assert int(store.select("SELECT count() FROM events")[0][0]) == 0
+    store.close()
