@@ -20,6 +20,7 @@ from phoenix_node.keys import generate
 from phoenix_node.metrics import Metrics
 from phoenix_node.peers import PeerSet, Plan, diff, normalise_ips
 from phoenix_node.settings import load
+from phoenix_node.wireguard import Backend
 from phoenix_node.wireguard.uapi import UapiBackend
 from tests.harness.netns import Netns, kill_wireguard_go
 from tests.harness.wireguard import dump
@@ -61,27 +62,49 @@ def dumped(ns: Netns, interface: str) -> PeerSet:
     return {key: peer.allowed_ips for key, peer in dump(ns, interface).items()}
 
 
-async def test_uapi_applies_only_the_difference_and_never_touches_other_peers(
-    node_ns: Netns, backend: CountingUapi
-) -> None:
-    with node_ns.entered():
+async def backend_contract(ns: Netns, backend: Backend) -> None:
+    """What every backend must do, checked with ``wg show dump`` (the agent relies on it)."""
+    with ns.entered():
         assert await backend.ensure(generate().private, 51820) is True
         assert await backend.ensure(generate().private, 51820) is False  # already there
         first = peer_set(50)
         await backend.apply(diff(first, {}))
-        assert dumped(node_ns, backend.interface) == first
+        assert dumped(ns, backend.interface) == first
         roamed = next(iter(first))
-        node_ns.exec("wg", "set", backend.interface, "peer", roamed, "endpoint", "192.0.2.9:4000")
+        ns.exec("wg", "set", backend.interface, "peer", roamed, "endpoint", "192.0.2.9:4000")
         second = {k: v for i, (k, v) in enumerate(first.items()) if i % 2 == 0} | peer_set(20, 100)
         plan = diff(second, await _actual(backend))
         assert plan.summary() == {"add": 20, "update": 0, "remove": 25}
         await backend.apply(plan)
-        assert dumped(node_ns, backend.interface) == second
+        assert dumped(ns, backend.interface) == second
         # The roamed peer was not re-added: it still remembers its endpoint.
-        assert dump(node_ns, backend.interface)[roamed].endpoint == "192.0.2.9:4000"
+        assert dump(ns, backend.interface)[roamed].endpoint == "192.0.2.9:4000"
+        moved = {roamed: normalise_ips(["10.99.0.2/32"])}
+        await backend.apply(diff(second | moved, second))
+        assert dumped(ns, backend.interface)[roamed] == moved[roamed]
+        assert dump(ns, backend.interface)[roamed].endpoint == "192.0.2.9:4000"
 
 
-async def _actual(backend: UapiBackend) -> PeerSet:
+async def test_uapi_applies_only_the_difference_and_never_touches_other_peers(
+    node_ns: Netns, backend: CountingUapi
+) -> None:
+    await backend_contract(node_ns, backend)
+
+
+@pytest.mark.skip_allowed_in_ci("this kind of machine's kernel has no WireGuard module")
+async def test_netlink_applies_only_the_difference_and_never_touches_other_peers(
+    node_ns: Netns,
+) -> None:
+    probe = node_ns.exec("ip", "link", "add", "wgprobe", "type", "wireguard", check=False)
+    if probe.returncode != 0:
+        pytest.skip(f"no WireGuard kernel module: {probe.stderr.strip()}")
+    node_ns.exec("ip", "link", "del", "wgprobe")
+    from phoenix_node.wireguard.netlink import NetlinkBackend
+
+    await backend_contract(node_ns, NetlinkBackend(f"wgk{uuid.uuid4().hex[:8]}"))
+
+
+async def _actual(backend: Backend) -> PeerSet:
     return {key: peer.allowed_ips for key, peer in (await backend.peers()).items()}
 
 
