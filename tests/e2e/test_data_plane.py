@@ -41,6 +41,22 @@ print(peer[0], flush=True)
 connection.sendall(b"hello")
 connection.close()
 """
+LISTENER = """
+import socket, sys
+listener = socket.socket()
+listener.bind((sys.argv[1], int(sys.argv[2])))
+listener.listen()
+print("ready", flush=True)
+listener.accept()
+"""
+CONNECT = """
+import socket, sys
+try:
+    socket.create_connection((sys.argv[1], int(sys.argv[2])), 3).close()
+    print("connected")
+except OSError as error:
+    print(type(error).__name__)
+"""
 CLIENT = "import socket, sys; print(socket.create_connection((sys.argv[1], 8080), 5).recv(5))"
 
 
@@ -92,6 +108,33 @@ def test_a_client_reaches_the_internet_through_the_node_and_is_seen_as_the_node(
     time.sleep(1)  # the next heartbeat counts the client as active
     [node] = [n for n in monitor_nodes(world.server) if n["id"] == world.node_id]
     assert node["active_peers"] == 1
+
+
+def test_outbound_smtp_is_refused_while_other_tcp_flows(world: World) -> None:
+    listening = []
+    for port in (25, 8025):
+        listening.append(
+            subprocess.Popen(
+                world.internet_ns.command(sys.executable, "-c", LISTENER, INTERNET_IP, str(port)),
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+        )
+    try:
+        for server in listening:
+            assert server.stdout is not None
+            assert server.stdout.readline().strip() == "ready"
+        results = {
+            port: world.client_ns.exec(
+                sys.executable, "-c", CONNECT, INTERNET_IP, str(port), check=False
+            ).stdout.strip()
+            for port in (25, 8025)
+        }
+    finally:
+        for server in listening:
+            server.kill()
+            server.wait()
+    assert results == {25: "ConnectionRefusedError", 8025: "connected"}
 
 
 async def test_the_built_binary_carries_traffic_and_an_expired_lease_cuts_it_off(
