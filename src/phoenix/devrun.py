@@ -41,6 +41,11 @@ DEV_ENV: Final = {
     # Analytics on the embedded engine (chDB) unless PHOENIX_CLICKHOUSE_URL names a server.
     "PHOENIX_CHDB_PATH": str(STATE / "analytics-chdb"),
     "PHOENIX_OPERATOR_TOKEN": "dev-operator-token-0123456789abcdef01234",
+    # The worker publishes the blocklist into .dev/blocklist and serves it at :8084/blocklist/;
+    # the manifest key is a fixed development seed (base64 of 32 bytes), never a production one.
+    "PHOENIX_BLOCKLIST_TARGET": f"file://{STATE / 'blocklist'}",
+    "PHOENIX_BLOCKLIST_SIGNING_KEY": "ZGV2LW9ubHktYmxvY2tsaXN0LXNpZ25pbmctc2VlZCE=",
+    "PHOENIX_ANALYTICS_URL": "http://127.0.0.1:8083",
 }
 
 
@@ -187,6 +192,9 @@ def _summary() -> None:
         lines.append(f"  {role:<10} {url}  (/healthz /readyz /metrics /schema/openapi.json)")
     lines.append(
         f"  firebase   http://127.0.0.1:{EMULATOR_PORT}  (Auth emulator, project demo-phoenix)"
+    )
+    lines.append(
+        f"  blocklist  http://127.0.0.1:{DEFAULT_PORTS['worker']}/blocklist/base/manifest.json"
     )
     lines.append(
         "  grant a user a subscription: PHOENIX_ENV=dev .venv/bin/phoenix dev grant --email E"
