@@ -95,3 +95,17 @@ def test_the_daemon_exits_2_with_one_line_and_no_traceback() -> None:
         "Expected `int`, got `str`"
     ]
     assert "Traceback" not in done.stderr
+
+
+def test_every_setting_is_documented_in_docs_node_md() -> None:
+    import msgspec
+
+    from phoenix_node.settings import NodeSettings, variable
+
+    docs = (Path(__file__).resolve().parents[3] / "docs" / "node.md").read_text()
+    missing = [
+        variable(field.name)
+        for field in msgspec.structs.fields(NodeSettings)
+        if f"`{variable(field.name)}`" not in docs
+    ]
+    assert not missing
