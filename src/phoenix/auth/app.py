@@ -10,6 +10,7 @@ from functools import partial
 from litestar import Litestar
 
 from phoenix.auth.account_api import account_routes
+from phoenix.auth.admin_api import admin_routes
 from phoenix.auth.api import issuer_routes
 from phoenix.auth.apple_notifications import AppleVerifier
 from phoenix.auth.billing import StripeBilling
@@ -62,6 +63,9 @@ def create_app(settings: AuthSettings, verifier: IdentityVerifier | None = None)
         route_handlers=[
             *issuer_routes(issuer, identity),
             *account_routes(engine, identity, billing, settings.issuer_quota, now),
+            *admin_routes(
+                engine, settings.admin_token, timedelta(days=settings.webhook_retention_days)
+            ),
             *webhook_routes(
                 engine, settings.stripe_webhook_secret, stripe_events, AppleVerifier(settings), now
             ),

@@ -52,6 +52,10 @@ class AuthSettings(CommonSettings, kw_only=True, frozen=True):
     apple_environment: str = "Production"
     # OCSP revocation checks of Apple's chain; only tests with their own chain turn them off.
     apple_online_checks: bool = True
+    # The operator credential of /v1/admin/* (the worker's retention job); empty: refused.
+    admin_token: Annotated[str, Secret("AUTH_ADMIN_TOKEN")] = ""
+    # Processed webhook ids are kept this long: past Stripe's and Apple's redelivery windows.
+    webhook_retention_days: int = 90
 
     def __post_init__(self) -> None:
         emulated = bool(os.environ.get(EMULATOR_VARIABLE))
@@ -77,6 +81,10 @@ class AuthSettings(CommonSettings, kw_only=True, frozen=True):
         if self.issuer_quota < 1:
             raise SettingsError("PHOENIX_ISSUER_QUOTA", "must be at least 1")
         self._check_apple()
+        if self.admin_token and len(self.admin_token) < 32:
+            raise SettingsError("PHOENIX_ADMIN_TOKEN", "must be at least 32 characters")
+        if self.webhook_retention_days < 7:
+            raise SettingsError("PHOENIX_WEBHOOK_RETENTION_DAYS", "must be at least 7")
         if not 0 <= self.stripe_grace_days <= 60:
             raise SettingsError("PHOENIX_STRIPE_GRACE_DAYS", "must be between 0 and 60")
 

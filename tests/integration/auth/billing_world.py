@@ -21,6 +21,7 @@ from tests.harness.apple import AppleChain
 from tests.harness.firebase import EmulatorUser, FirebaseAuthEmulator
 from tests.harness.processes import RoleServer
 
+ADMIN_TOKEN = "auth-operator-token-" + "a" * 24
 CHALLENGE = TokenChallenge(2, "auth.phoenix.test", b"", "config.phoenix.test")
 
 

@@ -17,7 +17,7 @@ from tests.harness import stripe as stripe_harness
 from tests.harness.apple import AppleChain
 from tests.harness.firebase import FirebaseAuthEmulator
 from tests.harness.processes import RoleServer
-from tests.integration.auth.billing_world import BillingWorld
+from tests.integration.auth.billing_world import ADMIN_TOKEN, BillingWorld
 
 
 @pytest.fixture(scope="module")
@@ -59,6 +59,7 @@ async def billing(
         "PHOENIX_APPLE_APP_ID": str(apple_chain.app_id),
         "PHOENIX_APPLE_ENVIRONMENT": apple_chain.environment,
         "PHOENIX_APPLE_ONLINE_CHECKS": "false",
+        "PHOENIX_ADMIN_TOKEN": ADMIN_TOKEN,
     }
     server = await asyncio.to_thread(RoleServer("auth", env, log_path).start)
     engine = database.create_engine(url, pool_size=2)
