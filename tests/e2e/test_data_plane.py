@@ -175,7 +175,7 @@ async def test_a_control_plane_outage_keeps_every_tunnel_and_the_node_catches_up
     world.server.stop()
     world.daemon.wait_for("sync_api_unreachable", timeout=15)
     late = await _grant(stores, world.node_id)  # a connect the node cannot hear about yet
-    for _ in range(6):  # the outage, scaled down: 12 heartbeat periods of 0.5 s
+    for _ in range(6):  # the outage, scaled down: 3 s, six heartbeat periods of 0.5 s
         await asyncio.sleep(0.5)
         assert world.client.public_key in world.daemon.peers()
     assert late not in world.daemon.peers()
