@@ -40,6 +40,7 @@ from phoenix.analytics.api import decode_batch
 from phoenix.analytics.service import current_hour, to_rows
 from phoenix.analytics.store import EVENT_COLUMNS, EmbeddedStore, Row, ServerStore, migrate
 from phoenix.analytics.writer import MAX_INSERT_ROWS
+from tests.harness.clickhouse import ClickHouseServer, count_events
 
 ROUNDS: Final = 3
 DIRECT_ROWS: Final = 300_000
@@ -108,14 +109,6 @@ def embedded_insert(rows: Sequence[Row]) -> float:
     return len(rows) / elapsed
 
 
-def count(url: str) -> int:
-    store = ServerStore(url)
-    try:
-        return int(store.select("SELECT count() FROM events")[0][0])
-    finally:
-        store.close()
-
-
 def http_ingest(url: str, body: bytes, work: Path) -> tuple[float, str]:
     """Rows/s landed in ClickHouse through the role; and a note on the run."""
     cpus = placement()
@@ -142,7 +135,7 @@ def http_ingest(url: str, body: bytes, work: Path) -> tuple[float, str]:
     )
     try:
         _wait_healthy(port, process)
-        before = count(url)
+        before = count_events(url)
         started = time.perf_counter()
         result = wrk(
             f"http://127.0.0.1:{port}/v1/events",
@@ -153,7 +146,7 @@ def http_ingest(url: str, body: bytes, work: Path) -> tuple[float, str]:
         )
         expected = before + result.requests * 100
         deadline = time.monotonic() + DRAIN_TIMEOUT
-        while (landed := count(url)) < expected:
+        while (landed := count_events(url)) < expected:
             if time.monotonic() > deadline:
                 raise BenchError(f"only {landed - before} of {expected - before} rows landed")
             time.sleep(0.02)
@@ -182,8 +175,6 @@ def _wait_healthy(port: int, process: subprocess.Popen[bytes]) -> None:
 
 
 def run() -> Sequence[Result]:
-    from tests.harness.clickhouse import ClickHouseServer
-
     body = batch_body()
     rows = same_rows(body, DIRECT_ROWS)
     with tempfile.TemporaryDirectory(prefix="phoenix-bench-ch-") as tmp:

@@ -124,3 +124,14 @@ class ClickHouseServer:
             return self.query("SELECT 1") == [(1,)]
         except Exception:  # not up yet: refused, reset or half-started
             return False
+
+
+def count_events(url: str) -> int:
+    """Rows in ``events`` of the database at ``url`` (tests and the benchmark read it so)."""
+    from phoenix.analytics.store import ServerStore
+
+    store = ServerStore(url)
+    try:
+        return int(store.select("SELECT count() FROM events")[0][0])
+    finally:
+        store.close()

@@ -35,11 +35,11 @@ from phoenix.analytics.schemas import (
     UsageReport,
     ValueReport,
 )
-from phoenix.analytics.service import Reports, TokenBucket, Window
+from phoenix.analytics.service import InvalidEvents, Reports, TokenBucket, Window
 from phoenix.analytics.store import Store
 from phoenix.analytics.writer import Writer
 from phoenix.common.bodies import MalformedBody, UnsupportedBodyType
-from phoenix.common.problems import PROBLEM_BASE, Problem, ProblemDocument
+from phoenix.common.problems import Problem, ProblemDocument
 
 MAX_BODY_BYTES: Final = 64 * 1024
 CSV_TYPE: Final = "text/csv; charset=utf-8"
@@ -60,26 +60,6 @@ class OperatorOnly(Problem):
     status = 401
     slug = "operator-credential-required"
     title = "This needs the operator credential"
-
-
-class InvalidEvents(Problem):
-    status = 422
-    slug = "invalid-events"
-    title = "The batch was refused: an event is not valid"
-
-    def __init__(self, detail: str, index: int | None) -> None:
-        super().__init__(detail)
-        self.index = index
-
-    def document(self) -> ProblemDocument:
-        errors = [{"index": self.index, "message": self.detail}] if self.index is not None else None
-        return ProblemDocument(
-            type=PROBLEM_BASE + self.slug,
-            title=self.title,
-            status=self.status,
-            detail=self.detail,
-            errors=errors,
-        )
 
 
 @dataclass

@@ -22,17 +22,31 @@ from phoenix.analytics.schemas import (
     ValueReport,
 )
 from phoenix.analytics.store import Row, Store, Value, drop_partitions_before
-from phoenix.common.problems import Problem
+from phoenix.common.problems import PROBLEM_BASE, Problem, ProblemDocument
 
 HOUR: Final = 3600
 MAX_REPORT_HOURS: Final = 24 * 400
 DEFAULT_REPORT_HOURS: Final = 24
 
 
-class UnknownRegion(Problem):
+class InvalidEvents(Problem):
     status = 422
-    slug = "unknown-region"
-    title = "An event names a region this service does not know"
+    slug = "invalid-events"
+    title = "The batch was refused: an event is not valid"
+
+    def __init__(self, detail: str, index: int | None) -> None:
+        super().__init__(detail)
+        self.index = index
+
+    def document(self) -> ProblemDocument:
+        errors = [{"index": self.index, "message": self.detail}] if self.index is not None else None
+        return ProblemDocument(
+            type=PROBLEM_BASE + self.slug,
+            title=self.title,
+            status=self.status,
+            detail=self.detail,
+            errors=errors,
+        )
 
 
 class RateLimited(Problem):
@@ -69,11 +83,11 @@ def to_row(event: Event, hour: int) -> Row:
 
 
 def to_rows(events: Sequence[Event], hour: int, regions: frozenset[str]) -> list[Row]:
-    """Rows for a whole batch, or UnknownRegion naming the first event whose region is unknown."""
+    """Rows for a whole batch, or InvalidEvents naming the first event whose region is unknown."""
     if regions:
         for index, event in enumerate(events):
             if not isinstance(event, BlockingSummary) and event.region not in regions:
-                raise UnknownRegion(f"event {index}: region is not one of the known regions")
+                raise InvalidEvents(f"event {index}: region is not one of the known regions", index)
     return [to_row(event, hour) for event in events]
 
 

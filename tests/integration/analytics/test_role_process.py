@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from phoenix.analytics.store import ServerStore, migrate
+from tests.harness.clickhouse import count_events
 from tests.harness.processes import RoleServer
 from tests.integration.analytics.conftest import (
     OPERATOR,
@@ -53,14 +54,6 @@ def post(server: RoleServer, events: list[dict[str, Any]], **headers: str) -> ht
     return httpx.post(f"{server.base_url}/v1/events", json={"events": events}, headers=headers)
 
 
-def count(url: str) -> int:
-    store = ServerStore(url)
-    try:
-        return int(store.select("SELECT count() FROM events")[0][0])
-    finally:
-        store.close()
-
-
 def test_nothing_accepted_is_lost_across_a_graceful_restart(
     analytics_url: str, tmp_path: Path
 ) -> None:
@@ -70,17 +63,17 @@ def test_nothing_accepted_is_lost_across_a_graceful_restart(
     try:
         for _ in range(10):
             assert post(server, [connection_attempt()] * 100).status_code == 202
-        assert count(analytics_url) == 0
+        assert count_events(analytics_url) == 0
     finally:
         assert server.stop() == 0
-    assert count(analytics_url) == 1000
+    assert count_events(analytics_url) == 1000
 
     again = role(analytics_url, tmp_path / "second.log", PHOENIX_FLUSH_SECONDS="600").start()
     try:
         assert post(again, [session_summary()] * 50).status_code == 202
     finally:
         assert again.stop() == 0
-    assert count(analytics_url) == 1050
+    assert count_events(analytics_url) == 1050
 
 
 def test_the_embedded_default_also_keeps_everything_across_a_restart(tmp_path: Path) -> None:
@@ -150,7 +143,7 @@ def test_no_client_address_or_user_agent_reaches_a_log_line_or_a_row(
             text = " ".join(str(value) for value in row)
             assert CLIENT_ADDRESS not in text, table
             assert "privacy-canary" not in text, table
-    assert count(analytics_url) == 15
+    assert count_events(analytics_url) == 15
     assert seen >= 15  # the sweep really read the rows it vouches for
 
 

@@ -11,7 +11,7 @@ import msgspec
 import pytest
 
 from phoenix.analytics import schemas
-from phoenix.analytics.api import InvalidEvents, OperatorOnly, decode_batch, operator_check
+from phoenix.analytics.api import OperatorOnly, decode_batch, operator_check
 from phoenix.analytics.page import render
 from phoenix.analytics.schemas import (
     BucketCount,
@@ -23,6 +23,7 @@ from phoenix.analytics.schemas import (
 )
 from phoenix.analytics.service import (
     BadWindow,
+    InvalidEvents,
     RateLimited,
     TokenBucket,
     Window,
