@@ -15,7 +15,6 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Sequence
-from datetime import datetime
 from importlib import resources
 from typing import Any, Final, Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -45,6 +44,9 @@ Value = int | float | str
 _INSERT: Final = "INSERT INTO events ({}) VALUES".format(
     ", ".join((*EVENT_COLUMNS, "insert_marker"))
 )
+# How long a query may take once connected. Generous: an insert the client gives up on may
+# still land on the server after the writer's retry has checked for it (see writer.py).
+IO_TIMEOUT: Final = 60.0
 _IDENTIFIER: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 # Every table partitioned by month: retention drops the same partitions in each.
 PARTITIONED_TABLES: Final = ("events", "connection_hourly", "session_hourly", "blocking_hourly")
@@ -81,11 +83,11 @@ class ServerStore:
 
     backend = "server"
 
-    def __init__(self, url: str, timeout: float = 10.0) -> None:
+    def __init__(self, url: str, timeout: float = 10.0, io_timeout: float = IO_TIMEOUT) -> None:
         from clickhouse_driver import Client  # the embedded default never loads the driver
 
         self.database = check_identifier(urlsplit(url).path.lstrip("/") or "default")
-        url = _with_timeouts(url, timeout)
+        url = _with_timeouts(url, timeout, io_timeout)
         # Two connections, so a report never waits behind a flush (and the other way round).
         self._writer = Client.from_url(url)
         self._reader = Client.from_url(url)
@@ -123,10 +125,10 @@ class ServerStore:
             raise StoreError(f"{type(error).__name__}: {_first_line(error)}") from error
 
 
-def _with_timeouts(url: str, timeout: float) -> str:
+def _with_timeouts(url: str, connect: float, io: float) -> str:
     """The driver takes its options from the URL's query; the URL's own win."""
     parts = urlsplit(url)
-    options = {"connect_timeout": str(timeout), "send_receive_timeout": str(timeout)}
+    options = {"connect_timeout": str(connect), "send_receive_timeout": str(io)}
     options.update(parse_qsl(parts.query))
     return parts._replace(query=urlencode(options)).geturl()
 
@@ -293,10 +295,6 @@ def landed(store: Store, rows: Sequence[Row], marker: int) -> bool:
         f"AND insert_marker = {int(marker)}"
     )
     return int(found[0][0]) > 0
-
-
-def month_key(moment: datetime) -> int:
-    return moment.year * 100 + moment.month
 
 
 def drop_partitions_before(store: Store, keep_from: int) -> list[str]:

@@ -62,7 +62,6 @@ class Writer:
         self._task: asyncio.Task[None] | None = None
         self._closing = False
         self._deadline: float | None = None  # set by close(): give up retrying after it
-        self.written = 0  # rows confirmed in the store, for tests and metrics
 
     @property
     def held(self) -> int:
@@ -92,11 +91,6 @@ class Writer:
             self.start()
         assert self._task is not None
         await self._task
-
-    async def flush(self) -> None:
-        """Write everything waiting now (tests use it instead of waiting a second)."""
-        while self._waiting:
-            await self._write(self._take())
 
     async def _run(self) -> None:
         while True:
@@ -150,14 +144,21 @@ class Writer:
                         attempt=attempt,
                         reason=str(error)[:200],
                     )
-                    if self._deadline is not None and self._clock() + delay > self._deadline:
-                        _log.error("analytics_rows_lost_at_shutdown", rows=len(batch))
-                        return False
-                    await asyncio.sleep(delay)
-                    delay = min(BACKOFF_MAX, delay * 2)
-                    continue
-                self.written += len(batch)
-                return True
+                except Exception as error:  # a bug must not end the writer: rows stay held
+                    _log.error(
+                        "analytics_insert_error",
+                        rows=len(batch),
+                        attempt=attempt,
+                        error_type=type(error).__name__,
+                        exc_info=error,
+                    )
+                else:
+                    return True
+                if self._deadline is not None and self._clock() + delay > self._deadline:
+                    _log.error("analytics_rows_lost_at_shutdown", rows=len(batch))
+                    return False
+                await asyncio.sleep(delay)
+                delay = min(BACKOFF_MAX, delay * 2)
         finally:
             self._writing = 0
 
