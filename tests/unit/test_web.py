@@ -97,3 +97,20 @@ def test_a_lost_database_connection_is_a_503_problem_not_a_500() -> None:
     assert answer.status_code == 503
     assert answer.headers["retry-after"] == "2"
     assert "server closed" not in answer.text
+
+
+def test_request_metrics_label_route_templates_and_never_a_concrete_path(
+    client: TestClient,  # type: ignore[type-arg]
+) -> None:
+    client.post("/echo", json={"name": "ada"})
+    client.get("/nothing/203.0.113.7")
+    client.post("/explode")
+    metrics = client.get("/metrics").text
+    assert (
+        'phoenix_requests_total{app_name="phoenix_test",method="POST",path="/echo",'
+        'status_code="200"}' in metrics
+    )
+    assert 'path="<unmatched>",status_code="404"' in metrics
+    assert 'path="/explode",status_code="500"' in metrics
+    assert "203.0.113.7" not in metrics
+    assert 'path="/metrics"' not in metrics

@@ -14,15 +14,17 @@ from typing import Any
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
+from phoenix.common.httpmetrics import RequestMetrics
 from phoenix.common.logging import get_logger
 
 _UNMATCHED = "<unmatched>"
 
 
 class AccessLog:
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, metrics: RequestMetrics | None = None) -> None:
         self._app = app
         self._log = get_logger("phoenix.access")
+        self._metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != ScopeType.HTTP:
@@ -44,10 +46,14 @@ class AccessLog:
 
     def _emit(self, scope: Scope, status: int, seconds: float) -> None:
         scope_map: dict[str, Any] = scope  # type: ignore[assignment]
+        method = scope_map.get("method", "?")
+        route = scope_map.get("path_template") or _UNMATCHED
+        if self._metrics is not None:
+            self._metrics.record(method, route, status, seconds)
         self._log.info(
             "request",
-            method=scope_map.get("method", "?"),
-            route=scope_map.get("path_template") or _UNMATCHED,
+            method=method,
+            route=route,
             status=status,
             duration_ms=round(seconds * 1000, 3),
         )

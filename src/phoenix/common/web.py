@@ -15,12 +15,13 @@ from litestar import Litestar
 from litestar.config.compression import CompressionConfig
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
-from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
+from litestar.plugins.prometheus import PrometheusController
 from litestar.types import ControllerRouterHandler, ExceptionHandlersMap
 
 from phoenix import __version__
 from phoenix.common.accesslog import AccessLog
 from phoenix.common.health import ReadinessCheck, health_controller
+from phoenix.common.httpmetrics import RequestMetrics
 from phoenix.common.problems import exception_handlers
 from phoenix.settings import CommonSettings
 
@@ -42,19 +43,12 @@ def build_app(
     state: dict[str, Any] | None = None,
     extra_exception_handlers: ExceptionHandlersMap | None = None,
 ) -> Litestar:
-    metrics = PrometheusConfig(
-        app_name=f"phoenix_{role}",
-        prefix="phoenix",
-        group_path=True,  # label by route template, never by concrete path
-        exclude=["/metrics"],
-    )
     app = Litestar(
         route_handlers=[
             health_controller(role, checks, settings.readiness_timeout),
             MetricsController,
             *route_handlers,
         ],
-        middleware=[metrics.middleware],
         exception_handlers={**exception_handlers(), **(extra_exception_handlers or {})},
         lifespan=list(lifespan),
         openapi_config=OpenAPIConfig(
@@ -70,7 +64,8 @@ def build_app(
         state=_state(role, state),
     )
     # Wrap the handler chain (not a Litestar middleware, which skips unmatched routes).
-    app.asgi_handler = AccessLog(app.asgi_handler)
+    # Request metrics are recorded there too, labelled by route template, never a concrete path.
+    app.asgi_handler = AccessLog(app.asgi_handler, RequestMetrics(f"phoenix_{role}"))
     return app
 
 
