@@ -83,6 +83,17 @@ PLANTS = [
         "src/phoenix/crypto/wireguard.py",
         "import phoenix.config",
     ),
+    (
+        "the client imports phoenix.crypto only",
+        "src/phoenix/client/tunnel.py",
+        "import phoenix.config.wgconfig",
+    ),
+    ("the client imports phoenix.crypto only", "src/phoenix/client/wallet.py", "import redis"),
+    (
+        "entry points above roles above the shared kernel",
+        "src/phoenix/config/wgconfig.py",
+        "import phoenix.client.tunnel",
+    ),
     ("crypto imports no web framework", "src/phoenix/crypto/wireguard.py", "import litestar"),
     ("crypto imports no web framework", "src/phoenix/crypto/wireguard.py", "import redis"),
     (

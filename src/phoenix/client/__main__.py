@@ -1,0 +1,5 @@
+import sys
+
+from phoenix.client.cli import main
+
+sys.exit(main())
