@@ -91,10 +91,13 @@ class PortForward:
     over the network; the role itself stays on the host next to Postgres and Redis. The
     listening socket is made by a thread that entered the namespace (a socket keeps the
     namespace it was made in); the relay runs on an event loop of its own, in the host's
-    namespace. ``target`` may change (a restarted server) while the forward stays."""
+    namespace. ``target`` may change (a restarted server) while the forward stays. With
+    ``source``, the relay connects from that loopback address (say 127.42.0.2), so a test can
+    look for the address its client's requests came from in everything the servers kept."""
 
-    def __init__(self, netns: Netns, target: int) -> None:
+    def __init__(self, netns: Netns, target: int, source: str | None = None) -> None:
         self.target = target
+        self.source = source
         made: list[socket.socket] = []
 
         def make() -> None:
@@ -123,7 +126,10 @@ class PortForward:
 
     async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target)
+            local = None if self.source is None else (self.source, 0)
+            up_reader, up_writer = await asyncio.open_connection(
+                "127.0.0.1", self.target, local_addr=local
+            )
         except OSError:
             writer.close()
             return

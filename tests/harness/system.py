@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,7 +57,6 @@ class PhoenixSystem:
     emulator: FirebaseAuthEmulator
     stripe: stripe_harness.StripeStub
     analytics: bool = False
-    host: str = "127.0.0.1"
     databases: dict[str, str] = field(default_factory=dict)
     servers: dict[str, RoleServer] = field(default_factory=dict)
     redis: SpareRedis | None = None
@@ -83,7 +82,7 @@ class PhoenixSystem:
         self.redis.start()
         self.hosts = HostsServer()
         self.hosts.files["/hosts"] = Served(hosts_file(BLOCKED))
-        common = {"PHOENIX_ENV": "test", "PHOENIX_HOST": self.host}
+        common = {"PHOENIX_ENV": "test"}
         auth = self._role(
             "auth",
             {
@@ -114,14 +113,23 @@ class PhoenixSystem:
             },
         )
         if self.analytics:
+            chdb = {"PHOENIX_CHDB_PATH": str(self.directory / "chdb")}
+            subprocess.run(
+                [sys.executable, "-m", "phoenix", "migrate", "--db", "analytics"],
+                env={**os.environ, **common, **chdb},
+                cwd=REPO,
+                check=True,
+                capture_output=True,
+                timeout=120,
+            )
             self._role(
                 "analytics",
                 {
                     **common,
-                    "PHOENIX_CHDB_PATH": str(self.directory / "chdb"),
+                    **chdb,
                     "PHOENIX_OPERATOR_TOKEN": OPERATOR_TOKEN,
                     "PHOENIX_FLUSH_SECONDS": "0.2",
-                    "PHOENIX_REPORT_MIN_EVENTS": "1",
+                    "PHOENIX_REPORT_MIN_EVENTS": "2",
                 },
             )
         self._role(
@@ -177,19 +185,19 @@ class PhoenixSystem:
 
     # ---------------------------------------------------------------- acting on it
 
-    def client_options(self, home: Path, host: str | None = None) -> list[str]:
-        """The client's options for this system; `host` replaces 127.0.0.1 (a namespace's view)."""
-
-        def at(url: str) -> str:
-            return url if host is None else url.replace("127.0.0.1", host)
-
+    def client_options(self, home: Path, via: Mapping[str, str] | None = None) -> list[str]:
+        """The client's options for this system; `via` replaces the base URL of a role (or of
+        "firebase", as host:port) with what the client sees, such as a namespace's forward."""
+        urls = {role: server.base_url for role, server in self.servers.items()}
+        urls["firebase"] = self.emulator.host
+        urls.update(via or {})
         return [
             "--home", str(home),
-            "--auth-url", at(self.base_url("auth")),
-            "--config-url", at(self.base_url("config")),
-            "--blocklist-url", at(self.base_url("worker")) + "/blocklist",
+            "--auth-url", urls["auth"],
+            "--config-url", urls["config"],
+            "--blocklist-url", urls["worker"] + "/blocklist",
             "--blocklist-key", blocklist_public_key(),
-            "--firebase-emulator", at(self.emulator.host),
+            "--firebase-emulator", urls["firebase"],
         ]  # fmt: skip
 
     def client(
@@ -198,12 +206,13 @@ class PhoenixSystem:
         *argv: str,
         stdin: str | None = None,
         prefix: Sequence[str] = (),
-        host: str | None = None,
+        via: Mapping[str, str] | None = None,
     ) -> subprocess.CompletedProcess[str]:
-        """`python -m phoenix.client` (the `phoenix-client` entry point) against this system."""
+        """`python -m phoenix.client` (the `phoenix-client` entry point) against this system;
+        `prefix` runs it inside something (`ip netns exec NS`)."""
         command = [*prefix, sys.executable, "-m", "phoenix.client"]
         return subprocess.run(
-            [*command, *self.client_options(home, host), *argv],
+            [*command, *self.client_options(home, via), *argv],
             input=stdin,
             capture_output=True,
             text=True,
@@ -265,10 +274,9 @@ def running_system(
     emulator: FirebaseAuthEmulator,
     *,
     analytics: bool = False,
-    host: str = "127.0.0.1",
 ) -> Iterator[PhoenixSystem]:
     stub = stripe_harness.StripeStub().start()
-    system = PhoenixSystem(directory, postgres_url, emulator, stub, analytics, host)
+    system = PhoenixSystem(directory, postgres_url, emulator, stub, analytics)
     try:
         yield system.start()
     finally:
