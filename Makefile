@@ -35,6 +35,11 @@ integration: deps services
 bench: deps services
 	$(BIN)/python -m bench
 
+.PHONY: fuzz soak
+## fuzz: the codec fuzz properties of tests/fuzz with 20000 examples each (CI runs 300)
+fuzz: deps
+	PHOENIX_FUZZ=long $(BIN)/pytest tests/fuzz
+
 image: $(STAMPS)/apt
 	scripts/build-image.sh
 

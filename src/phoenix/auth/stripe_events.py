@@ -139,19 +139,27 @@ class MalformedEvent(Exception):
 def decode_event(body: bytes) -> Event:
     try:
         return msgspec.json.decode(body, type=Event)
-    except msgspec.DecodeError as error:
+    except (msgspec.DecodeError, UnicodeDecodeError) as error:  # msgspec: bad UTF-8 is the latter
         raise MalformedEvent(str(error)) from None
 
 
 def _object(event: Event, kind: type[T]) -> T:
     try:
         return msgspec.json.decode(event.data.object, type=kind)
-    except msgspec.DecodeError as error:
+    except (msgspec.DecodeError, UnicodeDecodeError) as error:  # msgspec: bad UTF-8 is the latter
         raise MalformedEvent(str(error)) from None
 
 
+def _time(epoch: int) -> datetime:
+    """A Stripe epoch; one no datetime can hold makes the event malformed (a 400, not a 500)."""
+    try:
+        return datetime.fromtimestamp(epoch, UTC)
+    except (OverflowError, OSError, ValueError):
+        raise MalformedEvent(f"time {epoch} is out of range") from None
+
+
 def _at(epoch: int | None) -> datetime | None:
-    return None if epoch is None else datetime.fromtimestamp(epoch, UTC)
+    return None if epoch is None else _time(epoch)
 
 
 def subscription_values(
@@ -258,7 +266,7 @@ class StripeEvents:
             return "ignored: unhandled type"
         if not await store.first_delivery(connection, SOURCE, event.id):
             return "duplicate"
-        created = datetime.fromtimestamp(event.created, UTC)
+        created = _time(event.created)
         if event.type == "checkout.session.completed":
             return await self._checkout(connection, _object(event, CheckoutSession), fetched, now)
         if event.type.startswith("customer.subscription."):

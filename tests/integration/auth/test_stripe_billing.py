@@ -336,3 +336,26 @@ async def test_bad_stripe_deliveries_are_4xx_change_nothing_and_log_no_payload(
     assert MARKER not in logs
     if status == 400:
         assert "stripe_webhook_rejected" in logs
+
+
+@pytest.mark.parametrize("field", ["current_period_end", "created"])
+async def test_a_time_no_datetime_can_hold_is_a_400_and_changes_nothing(
+    billing: BillingWorld, field: str
+) -> None:
+    """Found by tests/fuzz/test_stripe_events_fuzz.py: a ValueError out of datetime, so a 500."""
+    person = await billing.person()
+    customer = await billing.customer_for(person)
+    subscription = s.subscription(f"sub_{uuid.uuid4().hex[:12]}", customer)
+    if field == "created":
+        body = s.event("customer.subscription.updated", subscription, created=10**14)
+    else:
+        subscription["items"]["data"][0][field] = 10**14
+        body = s.event("customer.subscription.updated", subscription)
+    problem(await billing.stripe(body), 400)
+    assert (await billing.account(person))["entitlement"]["active"] is False
+    # Nothing was recorded: a later event with a time that fits applies as usual.
+    assert (
+        await billing.stripe(
+            s.event("customer.subscription.updated", s.subscription(subscription["id"], customer))
+        )
+    ).json() == {"outcome": "applied"}
