@@ -1,17 +1,24 @@
 """`phoenix dev up` (what `make dev` runs): every role on its development port, in the foreground.
 
 Each role is its own `phoenix serve` process, exactly as in production, so the boundaries hold
-here too. Local servers are used where configured or found at their default addresses. Ctrl-C
-or SIGTERM stops every process this started.
+here too. Local servers are used where configured or found at their default addresses. As root,
+a local exit node runs too: `phoenix-node` with wireguard-go in the network namespace
+`phoenix-dev-node`, joined to this machine by a veth pair (10.213.0.1 here, 10.213.0.2 there)
+and reaching the config role through a relay on 10.213.0.1. Ctrl-C or SIGTERM stops every
+process this started and removes the namespace.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -24,6 +31,9 @@ REPO: Final = Path(__file__).resolve().parents[2]
 STATE: Final = REPO / ".dev"
 FIREBASE: Final = REPO / "node_modules" / ".bin" / "firebase"
 EMULATOR_PORT: Final = 9099
+NODE_NETNS: Final = "phoenix-dev-node"
+NODE_LOCATION: Final = "zz-local"
+HOST_SIDE, NODE_SIDE = "10.213.0.1", "10.213.0.2"  # a /30 of private space for the veth pair
 
 DEV_ENV: Final = {
     "PHOENIX_ENV": "dev",
@@ -58,8 +68,10 @@ def environment(base: Mapping[str, str]) -> dict[str, str]:
     return {**DEV_ENV, **base}
 
 
-def _port_free(port: int) -> bool:
+def port_free(port: int) -> bool:
+    """Nothing listens on 127.0.0.1:`port` (connections of a run just stopped do not count)."""
     with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers bind
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:
@@ -77,9 +89,9 @@ def _reachable(port: int) -> bool:
 
 def preflight(env: Mapping[str, str]) -> None:
     for role in ROLES:
-        if not _port_free(DEFAULT_PORTS[role]):
+        if not port_free(DEFAULT_PORTS[role]):
             raise DevError(f"port {DEFAULT_PORTS[role]} ({role}) is in use: stop what holds it")
-    if not _port_free(EMULATOR_PORT):
+    if not port_free(EMULATOR_PORT):
         raise DevError(
             f"port {EMULATOR_PORT} (Firebase Auth emulator) is in use: stop what holds it"
         )
@@ -122,6 +134,15 @@ def up() -> int:
         role: subprocess.Popen([sys.executable, "-m", "phoenix", "serve", "--role", role], env=env)
         for role in ROLES
     }
+    node: LocalNode | None = None
+    why_not = LocalNode.unavailable()
+    try:
+        if why_not is None:
+            node = LocalNode(env)
+            processes["phoenix-node"] = node.start()
+    except BaseException:
+        _stop(processes, emulator, node)
+        raise
     stopping = False
 
     def stop(signum: int, _: FrameType | None) -> None:
@@ -130,7 +151,7 @@ def up() -> int:
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
-    _summary()
+    _summary(why_not)
     try:
         while not stopping:
             for role, process in processes.items():
@@ -142,17 +163,158 @@ def up() -> int:
                     stopping = True
             time.sleep(0.5)
     finally:
-        for process in processes.values():
-            if process.poll() is None:
-                process.terminate()
-        if emulator.poll() is None:
-            os.killpg(emulator.pid, signal.SIGTERM)  # the emulator's node children too
-        for process in processes.values():
-            try:
-                process.wait(40)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        _stop(processes, emulator, node)
     return 0
+
+
+def _stop(
+    processes: Mapping[str, subprocess.Popen[bytes]],
+    emulator: subprocess.Popen[bytes],
+    node: LocalNode | None,
+) -> None:
+    for process in processes.values():
+        if process.poll() is None:
+            process.terminate()
+    if emulator.poll() is None:
+        os.killpg(emulator.pid, signal.SIGTERM)  # the emulator's node children too
+    for process in processes.values():
+        try:
+            process.wait(40)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    if node is not None:
+        node.remove()
+
+
+class LocalNode:
+    """`phoenix-node` and its wireguard-go in the namespace NODE_NETNS (root only)."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+        self.relay: _Relay | None = None
+
+    @staticmethod
+    def unavailable() -> str | None:
+        """Why there can be no local exit node here, or None."""
+        if os.geteuid() != 0:
+            return "the local exit node needs root (network namespaces): control plane only"
+        for tool in ("ip", "wireguard-go", "nft"):
+            if shutil.which(tool) is None:
+                return (
+                    f"the local exit node needs {tool} (make dev installs it): control plane only"
+                )
+        return None
+
+    def start(self) -> subprocess.Popen[bytes]:
+        self.remove()  # a namespace left by a run that was killed
+        _ip("netns", "add", NODE_NETNS)
+        _ip("link", "add", "phx-dev0", "type", "veth", "peer", "phx-dev1", "netns", NODE_NETNS)
+        _ip("addr", "add", f"{HOST_SIDE}/30", "dev", "phx-dev0")
+        _ip("link", "set", "phx-dev0", "up")
+        for command in (
+            ("addr", "add", f"{NODE_SIDE}/30", "dev", "phx-dev1"),
+            ("link", "set", "phx-dev1", "up"),
+            ("link", "set", "lo", "up"),
+            ("route", "add", "default", "via", HOST_SIDE),
+        ):
+            _ip("-n", NODE_NETNS, *command)
+        config_port = DEFAULT_PORTS["config"]
+        self.relay = _Relay(HOST_SIDE, config_port, config_port)
+        STATE.mkdir(exist_ok=True)
+        node_env = {
+            "PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
+            "PHOENIX_NODE_API_URL": f"http://{HOST_SIDE}:{config_port}",
+            "PHOENIX_NODE_TOKEN": self.env["PHOENIX_NODE_TOKENS"].split(",")[0],
+            "PHOENIX_NODE_REGION": NODE_LOCATION,
+            "PHOENIX_NODE_PUBLIC_IP": NODE_SIDE,
+            "PHOENIX_NODE_WG_BACKEND": "uapi",
+            "PHOENIX_NODE_WG_INTERFACE": "wg-dev",
+            "PHOENIX_NODE_EGRESS_INTERFACE": "phx-dev1",
+            "PHOENIX_NODE_KEY_DIR": "/dev/shm/phoenix-dev-node",  # noqa: S108 - tmpfs on purpose
+            "PHOENIX_NODE_METRICS_PORT": "0",
+        }
+        log = (STATE / "phoenix-node.log").open("ab")
+        return subprocess.Popen(
+            ["ip", "netns", "exec", NODE_NETNS, sys.executable, "-m", "phoenix_node"],
+            env=node_env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def remove(self) -> None:
+        """Stop what still runs in the namespace (wireguard-go), by pid, and delete it."""
+        if self.relay is not None:
+            self.relay.close()
+            self.relay = None
+        if not Path(f"/run/netns/{NODE_NETNS}").exists():
+            return
+        pids = subprocess.run(
+            ["ip", "netns", "pids", NODE_NETNS], capture_output=True, text=True, check=False
+        ).stdout.split()
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(pid), signal.SIGTERM)
+        deadline = time.monotonic() + 5
+        while any(Path(f"/proc/{pid}").exists() for pid in pids) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        subprocess.run(["ip", "link", "del", "phx-dev0"], capture_output=True, check=False)
+        subprocess.run(["ip", "netns", "del", NODE_NETNS], capture_output=True, check=False)
+
+
+def _ip(*args: str) -> None:
+    done = subprocess.run(["ip", *args], capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise DevError(f"ip {' '.join(args)} failed: {done.stderr.strip()}")
+
+
+Stream = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+
+
+async def splice(one: Stream, other: Stream) -> None:
+    """Copy bytes both ways between two connections until both ends have closed."""
+
+    async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+        try:
+            while chunk := await source.read(65536):
+                sink.write(chunk)
+                await sink.drain()
+        except OSError:
+            pass
+        finally:
+            sink.close()
+
+    await asyncio.gather(pipe(one[0], other[1]), pipe(other[0], one[1]))
+
+
+class _Relay:
+    """`host:port` forwarded to 127.0.0.1:`target`, so the node reaches a role that listens on
+    loopback only. One thread with its own event loop; closed with the namespace."""
+
+    def __init__(self, host: str, port: int, target: int) -> None:
+        self.target = target
+        self.loop = asyncio.new_event_loop()
+        self.listener = socket.create_server((host, port))
+        self.thread = threading.Thread(target=self._serve, daemon=True, name="phoenix-dev-relay")
+        self.thread.start()
+
+    def _serve(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_until_complete(asyncio.start_server(self._relay, sock=self.listener))
+        self.loop.run_forever()
+
+    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target)
+        except OSError:
+            writer.close()
+            return
+        await splice((reader, writer), (up_reader, up_writer))
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+        self.listener.close()
 
 
 def _start_emulator() -> subprocess.Popen[bytes]:
@@ -185,7 +347,7 @@ def _start_emulator() -> subprocess.Popen[bytes]:
     return process
 
 
-def _summary() -> None:
+def _summary(why_no_node: str | None) -> None:
     lines = ["", "Phoenix is running (Ctrl-C stops everything):"]
     for role in ROLES:
         url = f"http://127.0.0.1:{DEFAULT_PORTS[role]}"
@@ -203,4 +365,21 @@ def _summary() -> None:
         f"  analytics page: http://operator:{DEV_ENV['PHOENIX_OPERATOR_TOKEN']}@127.0.0.1:"
         f"{DEFAULT_PORTS['analytics']}/reports"
     )
+    if why_no_node is None:
+        lines.append(
+            f"  exit node  {NODE_SIDE}:51820 in netns {NODE_NETNS}, location {NODE_LOCATION} "
+            f"(log: .dev/phoenix-node.log)"
+        )
+    else:
+        lines.append(f"  exit node  none: {why_no_node}")
+    lines += [
+        "",
+        "Try it as a user (another terminal):",
+        "  .venv/bin/phoenix-client signup --email you@example.com",
+        "  PHOENIX_ENV=dev .venv/bin/phoenix dev grant --email you@example.com",
+        "  .venv/bin/phoenix-client tokens fetch --count 10",
+        "  .venv/bin/phoenix-client locations",
+        f"  .venv/bin/phoenix-client connect --location {NODE_LOCATION} --wg-quick phoenix.conf",
+        "  .venv/bin/phoenix-client blocklist check doubleclick.net   (once the worker published)",
+    ]
     print("\n".join(lines), flush=True)

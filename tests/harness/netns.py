@@ -19,6 +19,8 @@ import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from phoenix.devrun import splice
+
 CLONE_NEWNET = 0x40000000
 
 
@@ -133,18 +135,7 @@ class PortForward:
         except OSError:
             writer.close()
             return
-
-        async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
-            try:
-                while chunk := await source.read(65536):
-                    sink.write(chunk)
-                    await sink.drain()
-            except (ConnectionError, OSError):
-                pass
-            finally:
-                sink.close()
-
-        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+        await splice((reader, writer), (up_reader, up_writer))
 
     def close(self) -> None:
         def stop() -> None:
