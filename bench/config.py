@@ -23,7 +23,10 @@ pinned and share both cores with them, so their work counts against both figures
 - the **anchor** for both: the hello-world Litestar route (:mod:`bench.hello`) under the same
   granian command, loaded by the same wrk (same threads, connections and durations).
 
-The three loads run in :data:`ROUNDS` interleaved rounds of :data:`MEASURE_SECONDS` after one
+The config role's own ``/healthz`` is loaded the same way, as information: it is the cheapest
+route through the role's whole stack (access log, metrics, problem handlers, compression), so
+it bounds every endpoint's figure from above, and heartbeats and connects are also reported
+against it. The four loads run in :data:`ROUNDS` interleaved rounds of :data:`MEASURE_SECONDS` after one
 warm-up each; the best round of each is kept (background load only ever hurts). Leases
 accumulate over the rounds, so the last connect round allocates in fuller pools.
 
@@ -380,6 +383,7 @@ class TokenCursor:
 
 class Throughput(msgspec.Struct, frozen=True):
     hello: list[WrkResult]
+    healthz: list[WrkResult]
     heartbeats: list[WrkResult]
     connects: list[WrkResult]
 
@@ -413,6 +417,9 @@ def measure_throughput(
     def hello_load(seconds: int) -> WrkResult:
         return run_wrk(hello_url + hello.PATH, seconds=seconds, cpus=load)
 
+    def healthz_load(seconds: int) -> WrkResult:
+        return run_wrk(config_url + "/healthz", seconds=seconds, cpus=load)
+
     def heartbeat_load(seconds: int) -> WrkResult:
         return run_wrk(config_url, seconds=seconds, cpus=load, script=script, data=beat_data)
 
@@ -421,7 +428,12 @@ def measure_throughput(
         cursor.used(result)
         return result
 
-    loads = {"hello": hello_load, "heartbeats": heartbeat_load, "connects": connect_load}
+    loads = {
+        "hello": hello_load,
+        "healthz": healthz_load,
+        "heartbeats": heartbeat_load,
+        "connects": connect_load,
+    }
     for name, load_once in loads.items():
         warm = load_once(WARMUP_SECONDS)
         if name == "connects":
@@ -447,7 +459,7 @@ def measure_throughput(
                 f"p50 {result.p50_ms:.2f} ms, p99 {result.p99_ms:.2f} ms"
             )
     _note(f"connect tokens used (at most): {cursor.next_line - 1} of {cursor.count}")
-    return Throughput(rounds["hello"], rounds["heartbeats"], rounds["connects"])
+    return Throughput(rounds["hello"], rounds["healthz"], rounds["heartbeats"], rounds["connects"])
 
 
 # --------------------------------------------------------------------------------------------
@@ -575,8 +587,32 @@ def results(throughput: Throughput, latency: Latency) -> list[Result]:
         return round(max(r.requests_per_second for r in rounds), 1)
 
     anchor = best(throughput.hello)
+    own = best(throughput.healthz)
     load = f"wrk -t{WRK_THREADS} -c{WRK_CONNECTIONS}"
     return [
+        # Information: what the role's whole stack (access log, metrics, problem handlers,
+        # compression) answers for its cheapest route — the ceiling of any of its endpoints.
+        Result(
+            figure=f"config: /healthz req/s, the role's own stack ({load})",
+            value=own,
+            unit="req/s",
+            anchor=ANCHOR,
+            anchor_value=anchor,
+        ),
+        Result(
+            figure=f"config: heartbeats/s against the role's own /healthz ({load})",
+            value=best(throughput.heartbeats),
+            unit="req/s",
+            anchor="config /healthz req/s on the same server",
+            anchor_value=own,
+        ),
+        Result(
+            figure=f"config: /v1/connect/s against the role's own /healthz ({load})",
+            value=best(throughput.connects),
+            unit="req/s",
+            anchor="config /healthz req/s on the same server",
+            anchor_value=own,
+        ),
         Result(
             figure=f"{CONNECT_FIGURE} ({load}, {NODES} nodes)",
             value=best(throughput.connects),
