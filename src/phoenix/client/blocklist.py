@@ -102,7 +102,15 @@ def verify_manifest(raw: bytes, public_key_b64: str) -> dict[str, Any]:
 
 def load(http: httpx.Client, endpoints: Endpoints, variant: str) -> Filter:
     manifest_url = f"{endpoints.blocklist}/{variant}/manifest.json"
-    raw = call(http, "the blocklist server", "GET", manifest_url).content
+    try:
+        raw = call(http, "the blocklist server", "GET", manifest_url).content
+    except ClientError as error:
+        if error.status != 404:
+            raise
+        raise ClientError(
+            f"no {variant} blocklist is published at {endpoints.blocklist} yet "
+            "(the worker publishes it on its schedule)"
+        ) from None
     body = verify_manifest(raw, endpoints.blocklist_key)
     try:
         path, digest, m, k = str(body["filter"]), str(body["sha256"]), body["m"], body["k"]

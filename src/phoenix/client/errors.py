@@ -43,10 +43,13 @@ FIREBASE_MESSAGES: Final = {
 class ClientError(Exception):
     """An expected failure: printed as one line, never as a traceback."""
 
-    def __init__(self, message: str, exit_code: int = EXIT_REFUSED, *, slug: str = "") -> None:
+    def __init__(
+        self, message: str, exit_code: int = EXIT_REFUSED, *, slug: str = "", status: int = 0
+    ) -> None:
         super().__init__(message)
         self.exit_code = exit_code
         self.slug = slug
+        self.status = status  # the HTTP status a server answered, when one did
 
 
 def unreachable(what: str, url: str, error: httpx.HTTPError) -> ClientError:
@@ -78,7 +81,10 @@ def from_problem(what: str, response: httpx.Response) -> ClientError:
         hint = f"{hint}; " if hint else ""
         hint += f"retry after {retry} s"
     return ClientError(
-        f"{what} answered {status} {text}" + (f" ({hint})" if hint else ""), code, slug=slug
+        f"{what} answered {status} {text}" + (f" ({hint})" if hint else ""),
+        code,
+        slug=slug,
+        status=status,
     )
 
 

@@ -181,3 +181,5 @@ def test_the_blocklist_is_checked_against_the_signed_filter(
     assert "signature does not verify" in line
     manifest = httpx.get(system.base_url("worker") + "/blocklist/base/manifest.json")
     assert manifest.status_code == 200
+    line = refused(system.client(home, "blocklist", "check", "x.example", "--variant", "other"))
+    assert "no other blocklist is published at http://127.0.0.1:" in line
