@@ -1,5 +1,5 @@
 """`phoenix dev up` (what `make dev` runs): a newcomer's signup → tokens → connect works against
-it with nothing but the client, and SIGTERM leaves no process (and no namespace) behind.
+it with nothing but the client, and SIGTERM or Ctrl-C leaves no process (and no namespace) behind.
 
 It runs on the development ports (8081 to 8084, 9099), so it needs them free; its databases, Redis,
 chDB directory, issuer keys and blocklist directory are the test's own.
@@ -81,8 +81,9 @@ def dev_env(tmp_path: Path, postgres_url: str) -> Iterator[dict[str, str]]:
             drop_database(postgres_url, name)
 
 
-def test_dev_up_serves_a_new_user_and_sigterm_leaves_nothing_behind(
-    dev_env: dict[str, str],
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
+def test_dev_up_serves_a_new_user_and_a_stop_signal_leaves_nothing_behind(
+    dev_env: dict[str, str], stop_signal: signal.Signals
 ) -> None:
     up = subprocess.Popen(
         [sys.executable, "-m", "phoenix", "dev", "up"],
@@ -132,7 +133,7 @@ def test_dev_up_serves_a_new_user_and_sigterm_leaves_nothing_behind(
         seen = descendants(up.pid)
         assert len(seen) >= 5, seen  # four roles and the emulator, at least
     finally:
-        up.send_signal(signal.SIGTERM)
+        up.send_signal(stop_signal)
         code = up.wait(90)
     assert code == 0
     deadline = time.monotonic() + 10
