@@ -39,7 +39,12 @@ def issuer_routes(issuer: Issuer, verifier: IdentityVerifier) -> list[Controller
     request_path = urlsplit(issuer.policy.request_uri).path or "/v1/tokens"
     max_body = min(MAX_REQUEST_BYTES, issuer.policy.max_batch * 259 + 8)
 
-    @get(DIRECTORY_PATH, summary="Privacy Pass issuer directory (RFC 9578 §4)", tags=["issuer"])
+    @get(
+        DIRECTORY_PATH,
+        summary="Privacy Pass issuer directory (RFC 9578 §4)",
+        tags=["issuer"],
+        media_type=DIRECTORY_MEDIA_TYPE,  # documented as served, not as application/json
+    )
     async def directory(request: Request[Any, Any, Any]) -> Response[bytes]:
         current = issuer.directory()
         headers = {

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, Response, get, post
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, FromQuery, Parameter
 from litestar.types import ControllerRouterHandler
 from redis.asyncio import Redis
@@ -95,7 +96,13 @@ def fleet_routes(
             changed(node_id)  # it may have just become drained
         return HeartbeatAnswer(drain=drain, revision=revision)
 
-    @get("/v1/locations", tags=["public"], summary="Where one can connect, and how busy it is")
+    @get(
+        "/v1/locations",
+        tags=["public"],
+        summary="Where one can connect, and how busy it is",
+        # The body is sent pre-encoded (bytes): without this the document would say "string".
+        responses={200: ResponseSpec(Locations, description="Locations and their load")},
+    )
     async def locations(request: Request[Any, Any, Any]) -> Response[bytes]:
         body = msgspec.json.encode(await _locations(engine, redis))
         etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
@@ -217,7 +224,12 @@ def _bucket(usage: list[float]) -> LoadBucket:
 
 
 def redemption_routes(redeemer: Redeemer) -> list[ControllerRouterHandler]:
-    @get("/v1/token-challenge", tags=["public"], summary="The TokenChallenge this origin accepts")
+    @get(
+        "/v1/token-challenge",
+        tags=["public"],
+        summary="The TokenChallenge this origin accepts",
+        responses={200: ResponseSpec(Challenges, description="The challenge, with the key")},
+    )
     async def token_challenge() -> Response[bytes]:
         key = redeemer.directory.preferred_key()
         body = Challenges(
