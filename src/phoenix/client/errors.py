@@ -14,7 +14,7 @@ EXIT_UNAVAILABLE: Final = 3  # a server is unreachable or answered 5xx: try agai
 # What to do next, by the problem type's last path segment (RFC 9457 `type`).
 HINTS: Final = {
     "unauthenticated": "sign in again: phoenix-client login",
-    "not-entitled": "this account has no active subscription",
+    "not-entitled": "subscribe first",
     "issuance-quota-exhausted": "the daily token quota is spent",
     "token-spent": "that token was already used; it is gone from the wallet",
     "invalid-token": "the token is not valid here; it is gone from the wallet",
@@ -73,9 +73,11 @@ def from_problem(what: str, response: httpx.Response) -> ClientError:
         detail = str(document.get("detail") or "")
         slug = str(document.get("type") or "").rstrip("/").rsplit("/", 1)[-1]
     text = title or response.reason_phrase or "error"
-    if detail and detail != title:
+    if detail and detail.lower() != text.lower():
         text += f": {detail}"
     hint = HINTS.get(slug)
+    if hint is not None and hint.lower() in text.lower():
+        hint = None  # the server already said it
     retry = response.headers.get("retry-after")
     if retry is not None:
         hint = f"{hint}; " if hint else ""

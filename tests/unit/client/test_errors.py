@@ -34,7 +34,7 @@ def problem(status: int, slug: str, title: str, detail: str | None = None) -> di
     ("status", "slug", "title", "words"),
     [
         (401, "unauthenticated", "Unauthenticated", "phoenix-client login"),
-        (403, "not-entitled", "No active subscription", "no active subscription"),
+        (403, "not-entitled", "No active subscription", "subscribe first"),
         (401, "token-spent", "Token already spent", "gone from the wallet"),
         (401, "invalid-token", "Invalid token", "gone from the wallet"),
         (404, "unknown-location", "Unknown location", "phoenix-client locations"),
@@ -82,3 +82,15 @@ def test_firebase_errors_are_said_in_words(message: str, words: str) -> None:
     assert str(error).startswith("Firebase: ")
     assert words in str(error)
     assert error.exit_code == EXIT_REFUSED
+
+
+def test_what_the_server_already_said_is_not_said_twice() -> None:
+    body = problem(403, "not-entitled", "No active subscription", "No active subscription")
+    assert str(from_problem("auth", answer(403, body))) == (
+        "auth answered 403 No active subscription (subscribe first)"
+    )
+    hint = "try another location (phoenix-client locations)"
+    body = problem(503, "no-capacity", "No capacity", hint)
+    assert (
+        str(from_problem("config", answer(503, body))) == f"config answered 503 No capacity: {hint}"
+    )
