@@ -8,8 +8,10 @@ APT_PACKAGES := $(shell cat scripts/apt-packages.txt | grep -v '^\#')
 
 .PHONY: dev test lint unit integration e2e bench image daemon-binary deps services clean format
 
-## dev: run the whole system locally (every role; see README)
-dev: deps services
+## dev: run the whole system locally (every role and, as root, an exit node; see README). It
+## uses the Postgres and Redis it finds at their usual ports and otherwise starts embedded ones,
+## so it needs no `services`.
+dev: deps
 	PHOENIX_ENV=dev $(BIN)/phoenix dev up
 
 ## test: install what the tests need, start what is not running, then lint and run every test
