@@ -283,7 +283,14 @@ class LocalNode:
         ):
             _ip("-n", NODE_NETNS, *command)
         config_port = DEFAULT_PORTS["config"]
-        self.relay = _Relay(HOST_SIDE, config_port, config_port)
+        try:
+            self.relay = _Relay(HOST_SIDE, config_port, config_port)
+        except OSError as error:
+            self.remove()
+            raise DevError(
+                f"cannot listen on {HOST_SIDE}:{config_port} for the local exit node "
+                f"({error.strerror or error}); stop what holds it, or run without root"
+            ) from None
         STATE.mkdir(exist_ok=True)
         node_env = {
             "PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),

@@ -32,3 +32,16 @@ def test_the_summary_says_how_to_try_it_and_why_there_is_no_node(
     assert "exit node  none: the local exit node needs root" in out
     for step in ("signup --email", "dev grant --email", "tokens fetch", "connect --location"):
         assert step in out
+
+
+def test_a_taken_relay_port_is_one_line_not_a_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The namespace commands are skipped here (they need root); the relay's bind fails."""
+    monkeypatch.setattr(devrun, "_ip", lambda *args: None)
+    monkeypatch.setattr(devrun.LocalNode, "remove", lambda self: None)
+
+    def taken(*args: object) -> None:
+        raise OSError(98, "Address already in use")
+
+    monkeypatch.setattr(devrun, "_Relay", taken)
+    with pytest.raises(devrun.DevError, match=r"cannot listen on .* Address already in use"):
+        devrun.LocalNode({"PHOENIX_NODE_TOKENS": "t"}).start()
