@@ -26,9 +26,10 @@ pinned and share both cores with them, so their work counts against both figures
 The config role's own ``/healthz`` is loaded the same way, as information: it is the cheapest
 route through the role's whole stack (access log, metrics, problem handlers, compression), so
 it bounds every endpoint's figure from above, and heartbeats and connects are also reported
-against it. The four loads run in :data:`ROUNDS` interleaved rounds of :data:`MEASURE_SECONDS` after one
-warm-up each; the best round of each is kept (background load only ever hurts). Leases
-accumulate over the rounds, so the last connect round allocates in fuller pools.
+against it. The four loads run in :data:`ROUNDS` interleaved rounds of
+:data:`MEASURE_SECONDS` after one warm-up each; the best round of each is kept (background
+load only ever hurts). Leases accumulate over the rounds, so the last connect round allocates in
+fuller pools.
 
 Latency: a node alone in its own location holds a long-poll (``GET /v1/nodes/{id}/peers?since=R
 &wait=10``) that is blocked in Redis XREAD (the benchmark sees the blocked client in its own
