@@ -42,6 +42,11 @@ bench: deps services
 fuzz: deps
 	PHOENIX_FUZZ=long $(BIN)/pytest tests/fuzz
 
+## soak: tests/integration/hardening long: 10 min of mixed load, schemathesis 200 examples a run
+soak: deps services
+	PHOENIX_LOAD_SECONDS=600 PHOENIX_SCHEMATHESIS_EXAMPLES=200 PHOENIX_SCHEMATHESIS_SECONDS=300 \
+		$(BIN)/pytest tests/integration/hardening --timeout=3600
+
 image: $(STAMPS)/apt
 	scripts/build-image.sh
 

@@ -1,6 +1,39 @@
-"""Hardening tests run the roles as their own tests do: the same fixtures, re-exported here."""
+"""Hardening tests run the roles as their own tests do: the same fixtures, re-exported here.
 
+One is replaced: ``spare_redis`` is a Redis that writes every command to its append-only file
+before answering, as a production Redis holding spent tokens must, so a restart keeps them.
+"""
+
+import subprocess
+from collections.abc import Iterator
+
+import pytest
+
+from tests.conftest import require
+from tests.harness.processes import SpareRedis, wait_for_port
 from tests.integration.auth.conftest import apple_chain, billing, stripe_stub
-from tests.integration.config.conftest import config_server, config_settings
+from tests.integration.config.conftest import config_server, config_settings, stores
 
-__all__ = ["apple_chain", "billing", "config_server", "config_settings", "stripe_stub"]
+__all__ = ["apple_chain", "billing", "config_server", "config_settings", "stores", "stripe_stub"]
+
+
+class DurableRedis(SpareRedis):
+    """A Redis of the test's own that keeps its data across a restart (appendfsync always)."""
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "yes", "--appendfsync", "always", "--dir", str(self.directory)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        wait_for_port(self.port)
+
+
+@pytest.fixture
+def spare_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SpareRedis]:
+    server = DurableRedis(tmp_path_factory.mktemp("durable-redis"))
+    require("redis-server", server.available(), "the redis-server binary")
+    server.start()
+    yield server
+    server.stop()
