@@ -1,0 +1,80 @@
+"""Faults with a Postgres of the test's own: UserDB restarted while tokens are being issued.
+
+The auth role's whole world runs here on a private cluster (initdb on a spare port): this
+module's ``postgres_url`` replaces the machine's server for the ``billing`` fixture, so the
+restart touches nothing shared. The promise: while the database is away issuance answers 503
+(never a 500, never a token uncounted), and every token handed out is counted exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+
+from phoenix.auth import users
+from phoenix.crypto.privacypass import TokenKey, build_token_request
+from tests.conftest import require
+from tests.harness.postgres import PrivatePostgres
+from tests.integration.auth.billing_world import CHALLENGE, BillingWorld
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def private_postgres() -> Iterator[PrivatePostgres]:
+    require("initdb", PrivatePostgres.available(), "the PostgreSQL server binaries")
+    server = PrivatePostgres().init()
+    server.start()
+    yield server
+    server.stop()
+    server.remove()
+
+
+@pytest.fixture(scope="module")
+def postgres_url(private_postgres: PrivatePostgres) -> str:
+    return private_postgres.url
+
+
+async def test_postgres_restarted_during_issuance_counts_every_token_once(
+    billing: BillingWorld, private_postgres: PrivatePostgres
+) -> None:
+    person = await billing.person()
+    async with billing.userdb.begin() as connection:
+        await users.upsert_user(connection, person.uid, person.user.email)
+        await users.grant(connection, person.uid, 30, datetime.now(UTC))
+    directory = (await billing.http.get("/.well-known/private-token-issuer-directory")).json()
+    key = TokenKey.from_base64url(directory["token-keys"][0]["token-key"])
+    seen: Counter[int] = Counter()
+    stop_at = time.monotonic() + 4.0
+
+    async def issue_until_stopped() -> None:
+        sent = {**person.headers, "content-type": "application/private-token-request"}
+        async with httpx.AsyncClient(base_url=billing.server.base_url, timeout=30) as client:
+            while time.monotonic() < stop_at:
+                request, _ = build_token_request(CHALLENGE, key)
+                answer = await client.post("/v1/tokens", content=request.encode(), headers=sent)
+                seen[answer.status_code] += 1
+                await asyncio.sleep(0.01)
+
+    async def restart() -> None:
+        await asyncio.sleep(0.7)
+        await asyncio.to_thread(private_postgres.stop, "fast")
+        await asyncio.sleep(1.0)
+        await asyncio.to_thread(private_postgres.start)
+
+    await asyncio.gather(restart(), *(issue_until_stopped() for _ in range(3)))
+    assert set(seen) <= {200, 429, 503}, seen
+    assert seen[503] > 0, "the restart met no issuance"
+    assert seen[200] > 0
+    await billing.userdb.dispose()  # the test's own pooled sessions died with the old server
+    counted = await billing.scalar(
+        "SELECT coalesce(sum(c), 0) FROM issuance_quota, unnest(counts) AS c WHERE uid = :uid",
+        uid=person.uid,
+    )
+    assert counted == seen[200], seen
