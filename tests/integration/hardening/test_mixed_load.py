@@ -13,7 +13,6 @@ import os
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -21,13 +20,12 @@ import psycopg
 import pytest
 import redis
 
-from phoenix.auth import users
 from phoenix.config.settings import ConfigSettings
-from phoenix.crypto.privacypass import TokenKey, build_token_request
 from tests.harness.processes import RoleServer
-from tests.integration.auth.billing_world import CHALLENGE, BillingWorld
+from tests.integration.auth.billing_world import BillingWorld
 from tests.integration.config.conftest import beat, wg_key
 from tests.integration.config.test_connect import BOOT, connect, node_body, tokens_for
+from tests.integration.hardening.issuance import Issuance
 
 pytestmark = pytest.mark.slow
 
@@ -82,12 +80,7 @@ def pid_of(server: RoleServer) -> int:
 async def test_mixed_load_has_no_5xx_no_leaked_connection_and_flat_memory(
     billing: BillingWorld, config_server: RoleServer, config_settings: ConfigSettings
 ) -> None:
-    person = await billing.person()
-    async with billing.userdb.begin() as connection:
-        await users.upsert_user(connection, person.uid, person.user.email)
-        await users.grant(connection, person.uid, 30, datetime.now(UTC))
-    directory = (await billing.http.get("/.well-known/private-token-issuer-directory")).json()
-    token_key = TokenKey.from_base64url(directory["token-keys"][0]["token-key"])
+    issuance = await Issuance.entitled(billing)
     # Bounded below the three nodes' address pools: past them a 503 "no capacity" is right.
     minted = await asyncio.to_thread(tokens_for, config_settings, min(int(SECONDS * 40), 1500))
     answers: dict[str, Counter[int]] = {}
@@ -101,11 +94,6 @@ async def test_mixed_load_has_no_5xx_no_leaked_connection_and_flat_memory(
         async with httpx.AsyncClient(base_url=base, timeout=30) as client:
             while time.monotonic() < stop_at:
                 seen[await step(client)] += 1
-
-    async def issue(client: httpx.AsyncClient) -> int:
-        request, _ = build_token_request(CHALLENGE, token_key)
-        sent = {**person.headers, "content-type": "application/private-token-request"}
-        return (await client.post("/v1/tokens", content=request.encode(), headers=sent)).status_code
 
     async def connect_once(client: httpx.AsyncClient) -> int:
         if not minted:
@@ -141,8 +129,8 @@ async def test_mixed_load_has_no_5xx_no_leaked_connection_and_flat_memory(
         nonlocal stop_at
         stop_at = time.monotonic() + seconds
         await asyncio.gather(
-            loop("issue", issue, auth_url),
-            loop("issue", issue, auth_url),
+            loop("issue", issuance.issue, auth_url),
+            loop("issue", issuance.issue, auth_url),
             loop("connect", connect_once, config_url),
             loop("connect", connect_once, config_url),
             loop("heartbeat", heartbeat, config_url),

@@ -12,16 +12,14 @@ import asyncio
 import time
 from collections import Counter
 from collections.abc import Iterator
-from datetime import UTC, datetime
 
 import httpx
 import pytest
 
-from phoenix.auth import users
-from phoenix.crypto.privacypass import TokenKey, build_token_request
 from tests.conftest import require
 from tests.harness.postgres import PrivatePostgres
-from tests.integration.auth.billing_world import CHALLENGE, BillingWorld
+from tests.integration.auth.billing_world import BillingWorld
+from tests.integration.hardening.issuance import Issuance
 
 pytestmark = pytest.mark.slow
 
@@ -44,22 +42,14 @@ def postgres_url(private_postgres: PrivatePostgres) -> str:
 async def test_postgres_restarted_during_issuance_counts_every_token_once(
     billing: BillingWorld, private_postgres: PrivatePostgres
 ) -> None:
-    person = await billing.person()
-    async with billing.userdb.begin() as connection:
-        await users.upsert_user(connection, person.uid, person.user.email)
-        await users.grant(connection, person.uid, 30, datetime.now(UTC))
-    directory = (await billing.http.get("/.well-known/private-token-issuer-directory")).json()
-    key = TokenKey.from_base64url(directory["token-keys"][0]["token-key"])
+    issuance = await Issuance.entitled(billing)
     seen: Counter[int] = Counter()
     stop_at = time.monotonic() + 4.0
 
     async def issue_until_stopped() -> None:
-        sent = {**person.headers, "content-type": "application/private-token-request"}
         async with httpx.AsyncClient(base_url=billing.server.base_url, timeout=30) as client:
             while time.monotonic() < stop_at:
-                request, _ = build_token_request(CHALLENGE, key)
-                answer = await client.post("/v1/tokens", content=request.encode(), headers=sent)
-                seen[answer.status_code] += 1
+                seen[await issuance.issue(client)] += 1
                 await asyncio.sleep(0.01)
 
     async def restart() -> None:
@@ -75,6 +65,6 @@ async def test_postgres_restarted_during_issuance_counts_every_token_once(
     await billing.userdb.dispose()  # the test's own pooled sessions died with the old server
     counted = await billing.scalar(
         "SELECT coalesce(sum(c), 0) FROM issuance_quota, unnest(counts) AS c WHERE uid = :uid",
-        uid=person.uid,
+        uid=issuance.person.uid,
     )
     assert counted == seen[200], seen
