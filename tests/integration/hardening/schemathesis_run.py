@@ -23,14 +23,18 @@ MAX_SECONDS: Final = int(os.environ.get("PHOENIX_SCHEMATHESIS_SECONDS", "15"))
 
 
 def schemathesis(
-    base_url: str, *options: str, headers: dict[str, str] | None = None, seed: int = 11
+    base_url: str,
+    *options: str,
+    headers: dict[str, str] | None = None,
+    checks: str = CHECKS,
+    seed: int = 11,
 ) -> subprocess.CompletedProcess[str]:
     """Run CHECKS on every operation (or those ``options`` select); exit 0: none failed."""
     command = [
         str(Path(sys.executable).with_name("schemathesis")),
         "run",
         f"{base_url}/schema/openapi.json",
-        f"--checks={CHECKS}",
+        f"--checks={checks}",
         f"--max-examples={MAX_EXAMPLES}",
         f"--max-time={MAX_SECONDS}",
         f"--seed={seed}",
