@@ -10,7 +10,7 @@ from typing import Any
 
 import msgspec
 import pytest
-from hypothesis import assume, given
+from hypothesis import given
 from hypothesis import strategies as st
 
 from phoenix.analytics.api import decode_batch
@@ -53,7 +53,6 @@ bodies = batches().map(lambda value: json.dumps(value).encode())
     mutated(bodies, most=3) | bodies,
 )
 def test_any_body_is_a_batch_or_a_declared_problem(content_type: str, body: bytes) -> None:
-    assume(is_utf8(body))  # the known escape: test_reported_bad_utf8_…
     try:
         batch = decode_batch(content_type, body)
         rows = to_rows(batch.events, 490000, REGIONS)
@@ -79,17 +78,8 @@ def test_a_valid_batch_is_accepted() -> None:
     assert len(to_rows(batch.events, 1, REGIONS)) == 3
 
 
-def is_utf8(body: bytes) -> bool:
-    try:
-        body.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
-
-
-def test_reported_bad_utf8_inside_a_string_escapes_decode_batch() -> None:
-    """Reported to the analytics owner: msgspec raises UnicodeDecodeError, not DecodeError, for
-    bad UTF-8 inside a string, and decode_batch lets it through (a 500, not a 400). Pinned as it
-    is (CI counts an xfail as a skip): once fixed, expect MalformedBody here instead."""
-    with pytest.raises(UnicodeDecodeError):
+def test_bad_utf8_inside_a_string_is_a_malformed_body() -> None:
+    """Found by this file: msgspec raises UnicodeDecodeError, not DecodeError, for bad UTF-8
+    inside a string; it was a 500 and is now the 400 of any malformed body."""
+    with pytest.raises(MalformedBody):
         decode_batch("application/json", b'{"events": [{"type": "\x80"}]}')

@@ -23,7 +23,7 @@ from litestar.handlers import HTTPRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import OpenAPIMediaType, Operation, RequestBody, Schema
 from litestar.params import QueryParameter
-from litestar.types import ControllerRouterHandler
+from litestar.types import ControllerRouterHandler, ExceptionHandlersMap
 
 from phoenix.analytics import page, service
 from phoenix.analytics.schemas import (
@@ -36,10 +36,11 @@ from phoenix.analytics.schemas import (
     ValueReport,
 )
 from phoenix.analytics.service import InvalidEvents, Reports, TokenBucket, Window
-from phoenix.analytics.store import Store
+from phoenix.analytics.store import Store, StoreError
 from phoenix.analytics.writer import Writer
 from phoenix.common.bodies import MalformedBody, UnsupportedBodyType
-from phoenix.common.problems import Problem, ProblemDocument
+from phoenix.common.logging import get_logger
+from phoenix.common.problems import Problem, ProblemDocument, problem_response
 
 MAX_BODY_BYTES: Final = 64 * 1024
 CSV_TYPE: Final = "text/csv; charset=utf-8"
@@ -106,6 +107,9 @@ class _IngestOperation(Operation):
         )
 
 
+_log = get_logger(__name__)
+
+
 def decode_batch(content_type: str, body: bytes) -> EventBatch:
     if content_type.split(";")[0].strip().lower() != "application/json":
         raise UnsupportedBodyType()
@@ -115,8 +119,27 @@ def decode_batch(content_type: str, body: bytes) -> EventBatch:
         # msgspec names the place ("at `$.events[3].outcome`"); the value sent is never echoed.
         match = _INDEX.search(str(error))
         raise InvalidEvents(str(error), int(match[1]) if match else None) from None
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, UnicodeDecodeError):
+        # msgspec raises UnicodeDecodeError for bad UTF-8 inside a string: malformed all the same.
         raise MalformedBody() from None
+
+
+class StoreUnavailable(Problem):
+    status = 503
+    slug = "store-unavailable"
+    title = "The analytics store cannot answer right now"
+
+
+def _on_store_error(_: Request[Any, Any, Any], error: Exception) -> Response[Any]:
+    # The store's message may quote SQL; the log names the failure, the client learns only 503.
+    _log.warning("store_unavailable", error=str(error)[:200])
+    problem = StoreUnavailable(headers={"Retry-After": "5"})
+    return problem_response(problem.document(), problem.headers)
+
+
+def exception_handlers() -> ExceptionHandlersMap:
+    """A store that fails a report's query (down, or not migrated) is a 503, not a 500."""
+    return {StoreError: _on_store_error}
 
 
 BEARER_CHALLENGE: Final = "Bearer"
@@ -212,6 +235,7 @@ def routes(
         request_max_body_size=MAX_BODY_BYTES,
         operation_class=_IngestOperation,
         responses={
+            202: ResponseSpec(data_container=Accepted, description="How many events were taken"),
             413: _problem("Body over 64 KB"),
             415: _problem("Not application/json"),
             422: _problem("A bad event; errors[0].index names the first"),

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 from litestar import Litestar
 
-from phoenix.analytics.api import routes
+from phoenix.analytics.api import exception_handlers, routes
 from phoenix.analytics.service import Reports, TokenBucket
 from phoenix.analytics.settings import AnalyticsSettings
 from phoenix.analytics.store import Store, open_store
@@ -66,5 +66,6 @@ def create_app(settings: AnalyticsSettings, store: Store | None = None) -> Lites
         ),
         checks=[ReadinessCheck("clickhouse", ping)],
         lifespan=[lifespan],
+        extra_exception_handlers=exception_handlers(),
         state={"analytics_store": store, "analytics_writer": writer},
     )
