@@ -20,6 +20,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import FrameType
@@ -214,6 +215,11 @@ def _up(env: dict[str, str], stores: EmbeddedStores) -> int:
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
+    try:
+        _wait_until_serving(processes)
+    except BaseException:
+        _stop(processes, emulator, node)
+        raise
     _summary(why_not, stores.notes)
     try:
         while not stopping:
@@ -228,6 +234,30 @@ def _up(env: dict[str, str], stores: EmbeddedStores) -> int:
     finally:
         _stop(processes, emulator, node)
     return 0
+
+
+SERVING_TIMEOUT_SECONDS = 90
+
+
+def _wait_until_serving(processes: Mapping[str, subprocess.Popen[bytes]]) -> None:
+    """The summary invites the user to try the roles: print it only once each one answers."""
+    deadline = time.monotonic() + SERVING_TIMEOUT_SECONDS
+    for role in ROLES:
+        url = f"http://127.0.0.1:{DEFAULT_PORTS[role]}/healthz"
+        while not _healthy(url):
+            if processes[role].poll() is not None:
+                raise DevError(f"{role} exited with {processes[role].returncode} while starting")
+            if time.monotonic() > deadline:
+                raise DevError(f"{role} did not answer {url} within {SERVING_TIMEOUT_SECONDS} s")
+            time.sleep(0.2)
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as answer:  # noqa: S310 - our own loopback
+            return bool(answer.status == 200)
+    except OSError:
+        return False
 
 
 def _stop(
