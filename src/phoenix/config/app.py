@@ -17,7 +17,7 @@ from redis.asyncio import Redis
 from phoenix.common import database
 from phoenix.common.health import ReadinessCheck
 from phoenix.common.web import build_app
-from phoenix.config import fleet, tokens
+from phoenix.config import fleet, redis_errors, tokens
 from phoenix.config.api import fleet_routes, redemption_routes
 from phoenix.config.directory import IssuerDirectoryClient
 from phoenix.config.recent import Recent
@@ -94,6 +94,9 @@ def create_app(settings: ConfigSettings) -> Litestar:
             ReadinessCheck("issuer-directory", directory.probe),
         ],
         lifespan=[lifespan],
-        extra_exception_handlers=database.exception_handlers(),
+        extra_exception_handlers={
+            **database.exception_handlers(),
+            **redis_errors.exception_handlers(),
+        },
         state={"nodedb": engine, "redis": redis},
     )

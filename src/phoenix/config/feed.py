@@ -73,7 +73,8 @@ async def publish(redis: Redis, changes: Sequence[PeerChange]) -> None:
                     approximate=True,
                 )
             await pipe.execute()
-    except RedisError as error:
+    except (RedisError, OSError) as error:
+        # After the lease committed the client must get its config: never an error from here.
         _log.warning("peer_feed_publish_failed", error=type(error).__name__, changes=len(changes))
 
 

@@ -290,3 +290,22 @@ async def test_no_client_address_reaches_a_log_nodedb_row_or_redis_value(
         for value in values:
             assert CLIENT_ADDRESS.encode() not in (value or b"")
             assert b"127.0.0.1" not in (value or b"")
+
+
+async def test_redis_down_is_a_503_on_every_route_that_needs_it_never_a_500(
+    config_server: RoleServer, spare_redis: SpareRedis
+) -> None:
+    async with httpx.AsyncClient(base_url=config_server.base_url, timeout=30) as client:
+        node = await live_node(client)
+        spare_redis.stop()
+        beat_answer = await client.post(
+            f"/v1/nodes/{node['node_id']}/heartbeat",
+            json=beat(),
+            headers={"authorization": f"Bearer {node['node_credential']}"},
+        )
+        for answer in (beat_answer, await client.get("/v1/locations")):
+            problem = assert_problem(answer, 503)
+            assert problem["type"].endswith("/redis-unavailable")
+            assert answer.headers["retry-after"]
+        spare_redis.start()
+        assert (await client.get("/v1/locations")).status_code == 200
