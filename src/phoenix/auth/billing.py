@@ -100,11 +100,9 @@ class StripeBilling:
         try:
             await self._require().v1.subscriptions.cancel_async(subscription_id)
         except stripe.InvalidRequestError as error:
-            if error.http_status in (404, 400) and error.code in (
-                "resource_missing",
-                None,
-            ):
-                log.info("stripe_cancel_skipped", reason=error.code or "already cancelled")
+            if error.code == "resource_missing":
+                # Deleted at Stripe already: nothing left that could bill.
+                log.info("stripe_cancel_skipped", reason="resource_missing")
                 return
             raise BillingUnavailable("Stripe refused to cancel the subscription") from None
         except stripe.StripeError as error:

@@ -59,15 +59,19 @@ def _host(address: object) -> str:
     return str(ipaddress.ip_interface(str(address)).ip)
 
 
-async def _bump(connection: AsyncConnection, node_id: uuid.UUID, *, adding: bool = False) -> int:
-    """Bump the node's revision; a node gets an added peer only while it is active."""
+async def _bump(
+    connection: AsyncConnection, node_id: uuid.UUID, *, added_at: int | None = None
+) -> int:
+    """Bump the node's revision. A peer added at pool offset ``added_at`` needs the node to be
+    active, and moves the one-statement path's counter on past that offset (it collided or
+    ran past the pool to get here)."""
     statement = update(Node).where(Node.id == node_id)
-    if adding:
+    values: dict[str, object] = {"revision": Node.revision + 1}
+    if added_at is not None:
         statement = statement.where(Node.status == "active")
+        values["next_host"] = added_at + 1
     revision = (
-        await connection.execute(
-            statement.values(revision=Node.revision + 1).returning(Node.revision)
-        )
+        await connection.execute(statement.values(**values).returning(Node.revision))
     ).scalar_one_or_none()
     if revision is None:
         raise NodeNotTaking()
@@ -195,9 +199,7 @@ async def allocate(
             public_key=client_key, node_id=node_id, ipv4=row.ipv4, ipv6=row.ipv6, expires_at=expires
         )
     )
-    revision = await _bump(connection, node_id, adding=True)
-    # The one-statement path goes on after this gap (it collided or ran past the pool).
-    await connection.execute(update(Node).where(Node.id == node_id).values(next_host=row.g + 1))
+    revision = await _bump(connection, node_id, added_at=row.g)
     changes.append(PeerChange(node_id, revision, "add", key_text, allowed_ips(row.ipv4, row.ipv6)))
     return Allocated(node_id, _host(row.ipv4), _host(row.ipv6), expires, tuple(changes))
 
