@@ -7,6 +7,7 @@ socket in its own directory, removed afterwards.
 
 from __future__ import annotations
 
+import asyncio
 import glob
 import os
 import shutil
@@ -64,6 +65,14 @@ class PrivatePostgres:
         pg_ctl = _binary("pg_ctl")
         assert pg_ctl is not None
         self._as_postgres(pg_ctl, "-D", str(self.data), "-m", mode, "-w", "stop")
+
+    async def restart_later(self, after: float, down: float, mode: str = "fast") -> None:
+        """Wait ``after`` seconds, stop, stay down ``down`` seconds, start again (a fault test's
+        outage, run alongside its load)."""
+        await asyncio.sleep(after)
+        await asyncio.to_thread(self.stop, mode)
+        await asyncio.sleep(down)
+        await asyncio.to_thread(self.start)
 
     def remove(self) -> None:
         shutil.rmtree(self.directory, ignore_errors=True)

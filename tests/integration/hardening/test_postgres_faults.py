@@ -52,13 +52,9 @@ async def test_postgres_restarted_during_issuance_counts_every_token_once(
                 seen[await issuance.issue(client)] += 1
                 await asyncio.sleep(0.01)
 
-    async def restart() -> None:
-        await asyncio.sleep(0.7)
-        await asyncio.to_thread(private_postgres.stop, "fast")
-        await asyncio.sleep(1.0)
-        await asyncio.to_thread(private_postgres.start)
-
-    await asyncio.gather(restart(), *(issue_until_stopped() for _ in range(3)))
+    await asyncio.gather(
+        private_postgres.restart_later(0.7, 1.0), *(issue_until_stopped() for _ in range(3))
+    )
     assert set(seen) <= {200, 429, 503}, seen
     assert seen[503] > 0, "the restart met no issuance"
     assert seen[200] > 0
