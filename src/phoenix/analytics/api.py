@@ -34,6 +34,7 @@ from phoenix.analytics.schemas import (
     RetentionResult,
     UsageReport,
     ValueReport,
+    decode_events,
 )
 from phoenix.analytics.service import InvalidEvents, Reports, TokenBucket, Window
 from phoenix.analytics.store import Store, StoreError
@@ -114,7 +115,7 @@ def decode_batch(content_type: str, body: bytes) -> EventBatch:
     if content_type.split(";")[0].strip().lower() != "application/json":
         raise UnsupportedBodyType()
     try:
-        return msgspec.json.decode(body, type=EventBatch, strict=True)
+        return decode_events(body)
     except msgspec.ValidationError as error:
         # msgspec names the place ("at `$.events[3].outcome`"); the value sent is never echoed.
         match = _INDEX.search(str(error))

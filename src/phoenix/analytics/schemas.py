@@ -8,6 +8,7 @@ stamps the hour itself.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Final, Literal
 
@@ -50,10 +51,9 @@ TIME_SAVED_SECONDS_ESTIMATE: Final[dict[str, float]] = {
     ">10min": 600.0,
 }
 
+APP_VERSION: Final = r"^[0-9]{1,3}\.[0-9]{1,3}$"
 Region = Annotated[str, msgspec.Meta(pattern=REGION_CODE, description="A region code: de-fra")]
-AppVersion = Annotated[
-    str, msgspec.Meta(pattern=r"^[0-9]{1,3}\.[0-9]{1,3}$", description="major.minor only")
-]
+AppVersion = Annotated[str, msgspec.Meta(pattern=APP_VERSION, description="major.minor only")]
 
 
 class _Event(
@@ -87,6 +87,76 @@ Event = ConnectionAttempt | SessionSummary | BlockingSummary
 
 class EventBatch(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     events: Annotated[list[Event], msgspec.Meta(min_length=1, max_length=MAX_EVENTS)]
+
+
+# --- decoding fast ---------------------------------------------------------------------------
+# msgspec checks a pattern by calling Python's re once per value: two thirds of the time it took
+# to decode a batch of 100 (68 of 100 us). The ingest decoder therefore takes the same events with
+# region and app_version left unchecked, then checks those against the same patterns once per
+# distinct value (remembered, since the values are few). Anything either step refuses is decoded
+# again by EventBatch itself, so the error, and the index it names, are exactly EventBatch's.
+
+
+class _ConnectionAttempt(ConnectionAttempt, frozen=True, kw_only=True, tag="connection_attempt"):
+    app_version: str
+    region: str
+
+
+class _SessionSummary(SessionSummary, frozen=True, kw_only=True, tag="session_summary"):
+    app_version: str
+    region: str
+
+
+class _BlockingSummary(BlockingSummary, frozen=True, kw_only=True, tag="blocking_summary"):
+    app_version: str
+
+
+class _UncheckedBatch(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    events: Annotated[
+        list[_ConnectionAttempt | _SessionSummary | _BlockingSummary],
+        msgspec.Meta(min_length=1, max_length=MAX_EVENTS),
+    ]
+
+
+class _Checked:
+    """Distinct values known to match one pattern; forgotten whole once it holds ``limit``."""
+
+    def __init__(self, pattern: str, limit: int = 4096) -> None:
+        self._search = re.compile(pattern).search  # what msgspec's Meta(pattern=...) calls
+        self._known: set[str] = set()
+        self._limit = limit
+
+    def all_match(self, values: set[str]) -> bool:
+        if values <= self._known:
+            return True
+        for value in values - self._known:
+            if not self._search(value):
+                return False
+            if len(self._known) >= self._limit:
+                self._known.clear()
+            self._known.add(value)
+        return True
+
+
+_unchecked = msgspec.json.Decoder(_UncheckedBatch)
+_strict = msgspec.json.Decoder(EventBatch)
+_regions = _Checked(REGION_CODE)
+_app_versions = _Checked(APP_VERSION)
+
+
+def decode_events(body: bytes) -> EventBatch:
+    """``msgspec.json.decode(body, type=EventBatch)``, raising just what it raises, faster."""
+    try:
+        batch = _unchecked.decode(body)
+    except (msgspec.DecodeError, UnicodeDecodeError):
+        batch = None
+    if batch is not None:
+        events = batch.events
+        versions = {event.app_version for event in events}
+        regions = {e.region for e in events if not isinstance(e, _BlockingSummary)}
+        if _app_versions.all_match(versions) and _regions.all_match(regions):
+            return EventBatch(events)  # type: ignore[arg-type]  # subclasses of Event's members
+    return _strict.decode(body)
 
 
 class Accepted(msgspec.Struct, frozen=True):

@@ -9,6 +9,8 @@ from typing import get_args
 
 import msgspec
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from phoenix.analytics import schemas
 from phoenix.analytics.api import OperatorOnly, decode_batch, operator_check
@@ -16,10 +18,12 @@ from phoenix.analytics.page import render
 from phoenix.analytics.schemas import (
     BucketCount,
     ConnectionAttempt,
+    EventBatch,
     FailureCell,
     FailureReport,
     UsageReport,
     ValueReport,
+    decode_events,
 )
 from phoenix.analytics.service import (
     BadWindow,
@@ -83,6 +87,42 @@ def test_the_refusal_names_the_first_bad_event_and_never_echoes_its_value() -> N
     document = refused.value.document()
     assert document.errors == [{"index": 3, "message": document.detail}]
     assert "secret-value-123" not in msgspec.json.encode(document).decode()
+
+
+SESSION = {"type": "session_summary", "platform": "ios", "app_version": "1.0",
+           "region": "de-fra", "duration_bucket": "<1min", "data_bucket": ">5GB",
+           "throughput_bucket": "<1Mbps"}  # fmt: skip
+BLOCKING = {"type": "blocking_summary", "platform": "ios", "app_version": "1.0",
+            "blocked_mb_bucket": "<1MB", "blocked_requests_bucket": "<10",
+            "time_saved_bucket": "<1s"}  # fmt: skip
+# Near misses of both patterns (re's `$` also matches before a final newline, as msgspec's does).
+ODD_STRINGS = ["de-fra\n", "DE-FRA", "de-fr", "de_fra", "1.2.3", "1.", "1000.1", "12.345\n", "",
+               "x" * 70, "de-fra ", "\u00e9e-fra", "7.77"]  # fmt: skip
+
+
+@st.composite
+def near_miss_batches(draw: st.DrawFn) -> bytes:
+    events = [dict(e) for e in draw(st.lists(st.sampled_from([GOOD, SESSION, BLOCKING]),
+                                             min_size=0, max_size=6))]  # fmt: skip
+    for _ in range(draw(st.integers(0, 2))):
+        if events:
+            target = draw(st.sampled_from(events))
+            key = draw(st.sampled_from(["region", "app_version", "platform", "type", "extra"]))
+            target[key] = draw(st.sampled_from(ODD_STRINGS) | st.text(max_size=8) | st.none())
+    return msgspec.json.encode({"events": events})
+
+
+def _outcome(decode: object, data: bytes) -> object:
+    try:
+        return msgspec.to_builtins(decode(data))  # type: ignore[operator]
+    except Exception as error:
+        return (type(error), str(error))
+
+
+@given(data=near_miss_batches())
+def test_the_fast_decoder_accepts_and_refuses_exactly_what_the_schema_does(data: bytes) -> None:
+    strict = _outcome(lambda raw: msgspec.json.decode(raw, type=EventBatch), data)
+    assert _outcome(decode_events, data) == strict
 
 
 def test_bytes_that_are_not_json_or_not_declared_json_are_refused_before_decoding() -> None:
