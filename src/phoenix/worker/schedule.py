@@ -5,6 +5,10 @@ the same wall-clock instants. Each firing belongs to a slot (the period it start
 process to `SET NX` the slot's key sends the message, the others see the key and do nothing. So
 one schedule fires once per period however many worker processes run, and a process that
 restarts mid-period does not fire it again.
+
+The process that won a slot is the only one that will send it, so a send that fails (the broker
+is down) is not dropped: the same process sends again, with backoff, as one-off jobs of the same
+scheduler, until the broker takes it or the next period's firing takes over.
 """
 
 from __future__ import annotations
@@ -15,15 +19,19 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Final
 
 import redis
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from phoenix.common.logging import get_logger
 
 _log = get_logger("phoenix.worker.schedule")
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+RESEND_FIRST_SECONDS: Final = 1.0
+RESEND_MAX_SECONDS: Final = 30.0
 
 
 @dataclass(frozen=True)
@@ -66,8 +74,35 @@ class Schedule:
             return False
         if not won:
             return False
-        entry.send()
-        _log.info("schedule_fired", schedule=entry.name, slot=slot)
+        return self._send(entry, slot, attempt=1)
+
+    def _send(self, entry: Entry, slot: int, attempt: int) -> bool:
+        """Send the slot's message; when that fails, send again later in the same period."""
+        try:
+            entry.send()
+        except Exception as error:  # the broker is away (each broker raises its own errors)
+            delay = min(RESEND_MAX_SECONDS, RESEND_FIRST_SECONDS * 2 ** (attempt - 1))
+            again = time.time() + delay
+            next_firing = (slot + 1) * entry.every_seconds
+            _log.error(
+                "schedule_send_failed",
+                schedule=entry.name,
+                slot=slot,
+                attempt=attempt,
+                error=type(error).__name__,
+                retry_in=delay if again < next_firing else None,
+            )
+            if again < next_firing:
+                self._scheduler.add_job(
+                    self._send,
+                    DateTrigger(datetime.fromtimestamp(again, UTC)),
+                    args=[entry, slot, attempt + 1],
+                    id=f"{entry.name}:resend",
+                    replace_existing=True,
+                    misfire_grace_time=None,
+                )
+            return False
+        _log.info("schedule_fired", schedule=entry.name, slot=slot, attempt=attempt)
         return True
 
     def start(self) -> None:
