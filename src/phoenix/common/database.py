@@ -75,6 +75,29 @@ async def reading(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
         yield await plain.execution_options(isolation_level="AUTOCOMMIT")
 
 
+@asynccontextmanager
+async def driver(engine: AsyncEngine) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+    """A pooled connection's own psycopg connection, in autocommit, for a hot single statement.
+
+    SQLAlchemy's async execution layer costs several times a statement's own client CPU (one
+    prepared statement: about 120 µs against 25 µs through psycopg, measured); the few
+    statements on a role's hottest path use psycopg directly, on the same pool. The connection
+    goes back to the pool as it came (autocommit off, no transaction open); one the server
+    dropped is invalidated rather than handed to the next request.
+    """
+    async with engine.connect() as connection:
+        pooled = await connection.get_raw_connection()
+        conn: psycopg.AsyncConnection[Any] = pooled.driver_connection  # type: ignore[assignment]
+        await conn.set_autocommit(True)
+        try:
+            yield conn
+        except psycopg.OperationalError:
+            await connection.invalidate()
+            raise
+        if not conn.closed:
+            await conn.set_autocommit(False)
+
+
 async def ping(engine: AsyncEngine) -> None:
     async with engine.connect() as connection:
         await connection.execute(text("SELECT 1"))
@@ -122,4 +145,9 @@ def _on_database_error(request: Request[Any, Any, Any], exc: Exception) -> Respo
 def exception_handlers() -> ExceptionHandlersMap:
     """Handlers a role owning a database adds to its app."""
     # A pool timeout (every connection busy for POOL_TIMEOUT) is overload: 503, not a 500.
-    return {DBAPIError: _on_database_error, PoolTimeout: _on_database_error}
+    # psycopg's own errors reach here from the statements run on the driver (``driver``).
+    return {
+        DBAPIError: _on_database_error,
+        PoolTimeout: _on_database_error,
+        psycopg.OperationalError: _on_database_error,
+    }

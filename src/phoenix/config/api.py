@@ -39,6 +39,7 @@ from phoenix.config.schemas import (
     RegisterRequest,
     Registration,
 )
+from phoenix.config.selection import NodeLoad
 from phoenix.config.wgconfig import render_wg_quick
 from phoenix.crypto.privacypass import b64url_encode
 
@@ -61,11 +62,11 @@ def fleet_routes(
     heartbeat_ttl: int,
     feed_redis: Redis,
     node_records: Recent[uuid.UUID, fleet.NodeRecord],
-    location_nodes: Recent[str, Any],
+    location_loads: Recent[str, list[NodeLoad]],
 ) -> list[ControllerRouterHandler]:
     def changed(node_id: uuid.UUID) -> None:
         node_records.forget(node_id)
-        location_nodes.forget()
+        location_loads.forget()
 
     def monitor(request: Request[Any, Any, Any]) -> None:
         credentials.check_any(

@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from functools import partial
-from typing import Any
 
 from litestar import Litestar
 from redis.asyncio import Redis
@@ -22,6 +21,7 @@ from phoenix.config.api import fleet_routes, redemption_routes
 from phoenix.config.directory import IssuerDirectoryClient
 from phoenix.config.recent import Recent
 from phoenix.config.redemption import Redeemer
+from phoenix.config.selection import NodeLoad
 from phoenix.config.settings import ConfigSettings
 from phoenix.config.spent import SpentTokens
 
@@ -39,7 +39,7 @@ def create_app(settings: ConfigSettings) -> Litestar:
 
     directory = IssuerDirectoryClient.from_settings(settings)
     node_records: Recent[uuid.UUID, fleet.NodeRecord] = Recent(settings.nodedb_cache_seconds)
-    location_nodes: Recent[str, Any] = Recent(settings.nodedb_cache_seconds)
+    location_loads: Recent[str, list[NodeLoad]] = Recent(settings.nodedb_cache_seconds)
     redeemer = Redeemer(
         engine=engine,
         redis=redis,
@@ -49,7 +49,7 @@ def create_app(settings: ConfigSettings) -> Litestar:
         lease=timedelta(hours=settings.lease_hours),
         dns=tuple(settings.tunnel_dns),
         rng=random.Random(),  # noqa: S311 - which node a client gets is not a secret
-        location_nodes=location_nodes,
+        location_loads=location_loads,
     )
 
     @asynccontextmanager
@@ -82,7 +82,7 @@ def create_app(settings: ConfigSettings) -> Litestar:
         settings.heartbeat_ttl_seconds,
         feed_redis,
         node_records,
-        location_nodes,
+        location_loads,
     )
     return build_app(
         role=ROLE,

@@ -15,6 +15,7 @@ from typing import Any, Final, Literal
 
 import msgspec
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 from redis.exceptions import RedisError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -60,22 +61,28 @@ async def publish(redis: Redis, changes: Sequence[PeerChange]) -> None:
 
     Best effort: a change that fails to reach Redis leaves a gap, and a gap means snapshot."""
     try:
+        if len(changes) == 1:  # a connect's one change: a pipeline would cost twice the XADD
+            await _xadd(redis, changes[0])
+            return
         async with redis.pipeline(transaction=False) as pipe:
             for change in changes:
-                entry = Change(
-                    change.revision, change.op, change.public_key, list(change.allowed_ips)
-                )
-                pipe.xadd(
-                    _stream(change.node_id),
-                    {"c": msgspec.json.encode(entry)},
-                    id=f"{change.revision}-0",
-                    maxlen=STREAM_MAXLEN,
-                    approximate=True,
-                )
+                _xadd(pipe, change)
             await pipe.execute()
     except (RedisError, OSError) as error:
         # After the lease committed the client must get its config: never an error from here.
         _log.warning("peer_feed_publish_failed", error=type(error).__name__, changes=len(changes))
+
+
+def _xadd(client: Redis | Pipeline, change: PeerChange) -> Any:
+    """XADD one change at id ``<revision>-0`` (awaitable on a client, queued on a pipeline)."""
+    entry = Change(change.revision, change.op, change.public_key, list(change.allowed_ips))
+    return client.xadd(
+        _stream(change.node_id),
+        {"c": msgspec.json.encode(entry)},
+        id=f"{change.revision}-0",
+        maxlen=STREAM_MAXLEN,
+        approximate=True,
+    )
 
 
 def _decode(entries: Any) -> list[Change]:

@@ -11,8 +11,9 @@ import ipaddress
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
+import psycopg
 from sqlalchemy import delete, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -83,18 +84,17 @@ async def _bump(
 # so concurrent connects to one node take consecutive offsets. Any conflict — the key already
 # holds a lease, the offset is taken, the counter is past the pool — inserts nothing, bumps
 # nothing and returns no row: the caller then takes the general path (allocate).
-_PLACE: Final = text(
-    """
+_PLACE: Final = """
     WITH target AS (
         SELECT id, ipv4_pool, ipv6_pool, next_host FROM nodes
-        WHERE id = :node AND status = 'active'
+        WHERE id = %(node)s AND status = 'active'
           AND next_host <= (2 ^ (32 - masklen(ipv4_pool)))::bigint - 2
         FOR UPDATE
     ),
     placed AS (
         INSERT INTO leases (public_key, node_id, ipv4, ipv6, expires_at)
-        SELECT :key, id, set_masklen(ipv4_pool::inet + next_host, 32),
-               set_masklen(ipv6_pool::inet + next_host, 128), :expires
+        SELECT %(key)s, id, set_masklen(ipv4_pool::inet + next_host, 32),
+               set_masklen(ipv6_pool::inet + next_host, 128), %(expires)s
         FROM target
         ON CONFLICT DO NOTHING
         RETURNING node_id, ipv4, ipv6
@@ -105,10 +105,12 @@ _PLACE: Final = text(
         RETURNING nodes.revision, nodes.public_key, nodes.public_ip, nodes.listen_port,
                   nodes.ipv4_pool
     )
-    SELECT b.revision, b.public_key, b.public_ip, b.listen_port, b.ipv4_pool, p.ipv4, p.ipv6
+    SELECT b.revision, b.public_key, host(b.public_ip) AS public_ip, b.listen_port,
+           host(b.ipv4_pool::inet + 1) AS gateway, host(p.ipv4) AS ipv4, host(p.ipv6) AS ipv6
     FROM bumped b, placed p
-    """
-)
+"""
+# Addresses come back as text (host()): parsing them into ipaddress objects and printing them
+# again cost more than the statement's own Python side (measured, bench config).
 
 
 @dataclass(frozen=True)
@@ -116,28 +118,32 @@ class NodeEndpoint:
     public_key: bytes
     public_ip: str
     listen_port: int
-    ipv4_pool: str
+    gateway: str  # the node's own tunnel address: its pool's first host
 
 
 async def place_new(
-    connection: AsyncConnection,
+    connection: psycopg.AsyncConnection[Any],
     node_id: uuid.UUID,
     client_key: bytes,
     lease: timedelta,
     now: datetime,
 ) -> tuple[Allocated, NodeEndpoint] | None:
-    """The one-statement allocation for a key without a lease; None: use :func:`allocate`."""
+    """The one-statement allocation for a key without a lease; None: use :func:`allocate`.
+
+    Runs on the driver connection (phoenix.common.database.driver), prepared."""
     expires = now + lease
-    row = (
-        await connection.execute(_PLACE, {"node": node_id, "key": client_key, "expires": expires})
-    ).first()
+    cursor = await connection.execute(
+        _PLACE, {"node": node_id, "key": client_key, "expires": expires}, prepare=True
+    )
+    row = await cursor.fetchone()
     if row is None:
         return None
+    revision, node_key, public_ip, listen_port, gateway, ipv4, ipv6 = row
     change = PeerChange(
-        node_id, int(row.revision), "add", encode_key(client_key), allowed_ips(row.ipv4, row.ipv6)
+        node_id, revision, "add", encode_key(client_key), (f"{ipv4}/32", f"{ipv6}/128")
     )
-    endpoint = NodeEndpoint(row.public_key, str(row.public_ip), row.listen_port, str(row.ipv4_pool))
-    return Allocated(node_id, _host(row.ipv4), _host(row.ipv6), expires, (change,)), endpoint
+    endpoint = NodeEndpoint(node_key, public_ip, listen_port, gateway)
+    return Allocated(node_id, ipv4, ipv6, expires, (change,)), endpoint
 
 
 async def allocate(

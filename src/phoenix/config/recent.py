@@ -1,8 +1,10 @@
-"""NodeDB answers reused for a moment.
+"""NodeDB (and heartbeat) answers reused for a moment.
 
 Every node heartbeats every 10 s and a burst of connects asks for the same location's nodes
-many times a second; what those reads return changes rarely. Keeping each answer for about a
-second takes a Postgres round trip off most heartbeats and connects (measured: bench config).
+and their loads many times a second; what those reads return changes rarely. Keeping each
+answer for about a second takes a Postgres round trip off most heartbeats, and a Postgres and a
+Redis round trip off most connects (measured: bench config). Selection by power of two choices
+is made to work on such slightly old loads without herding.
 Changes this process makes forget the entries they touch at once; other processes see them
 within ``seconds``. The lease statement itself re-checks that a node is active, so a stale
 entry can never place a peer on a node that stopped taking them.

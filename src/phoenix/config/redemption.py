@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import base64
 import binascii
-import ipaddress
 import random
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final
+from typing import Final
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -77,9 +76,10 @@ class Redeemer:
     lease: timedelta
     dns: tuple[str, ...]
     rng: random.Random
-    # A location's nodes, reused for a moment (phoenix.config.recent); the lease statement
-    # re-checks the node is active.
-    location_nodes: Recent[str, Any]
+    # A location's nodes and their last heartbeats, reused for a moment (phoenix.config.recent):
+    # power of two choices keeps a burst from herding onto one node even on a view a second
+    # old, and the lease statement re-checks the node is active.
+    location_loads: Recent[str, list[NodeLoad]]
 
     async def connect(self, authorization: str | None, request: ConnectRequest) -> WireGuardConfig:
         token = tokens.parse_and_verify(
@@ -104,19 +104,25 @@ class Redeemer:
         return config
 
     async def _candidates(self, location: str) -> list[NodeLoad]:
-        rows = self.location_nodes.get(location)
-        if rows is None:
-            async with database.reading(self.engine) as connection:
-                rows = (
-                    await connection.execute(
-                        select(Node.id, Node.location, Node.capacity, Node.status).where(
-                            Node.location == location, Node.status != "terminated"
-                        )
-                    )
-                ).all()
-            self.location_nodes.put(location, rows)
-        if not rows:
+        loads = self.location_loads.get(location)
+        if loads is None:
+            loads = await self._loads(location)
+            self.location_loads.put(location, loads)
+        if not loads:
             raise UnknownLocation(f"no location {location!r}")
+        return loads
+
+    async def _loads(self, location: str) -> list[NodeLoad]:
+        async with database.reading(self.engine) as connection:
+            rows = (
+                await connection.execute(
+                    select(Node.id, Node.location, Node.capacity, Node.status).where(
+                        Node.location == location, Node.status != "terminated"
+                    )
+                )
+            ).all()
+        if not rows:
+            return []
         try:
             beats = await fleet.last_heartbeats(self.redis, [row.id for row in rows])
         except (RedisError, OSError):
@@ -150,7 +156,7 @@ class Redeemer:
             if chosen is None:
                 break
             now = datetime.now(UTC)
-            async with database.reading(self.engine) as connection:
+            async with database.driver(self.engine) as connection:
                 placed = await leases.place_new(
                     connection, chosen.node_id, client_key, self.lease, now
                 )
@@ -165,7 +171,10 @@ class Redeemer:
                     row = (
                         await connection.execute(
                             select(
-                                Node.public_key, Node.public_ip, Node.listen_port, Node.ipv4_pool
+                                Node.public_key,
+                                func.host(Node.public_ip).label("public_ip"),
+                                Node.listen_port,
+                                func.host(Node.ipv4_pool.op("+")(1)).label("gateway"),
                             ).where(Node.id == chosen.node_id)
                         )
                     ).one()
@@ -175,15 +184,14 @@ class Redeemer:
                 continue  # another connect took the same address at the same moment
             else:
                 endpoint = leases.NodeEndpoint(
-                    row.public_key, str(row.public_ip), row.listen_port, str(row.ipv4_pool)
+                    row.public_key, row.public_ip, row.listen_port, row.gateway
                 )
                 return allocated, _endpoint(endpoint)
         raise NoCapacity(f"no node in {location} can take a peer now")
 
 
 def _endpoint(node: leases.NodeEndpoint) -> Endpoint:
-    gateway = ipaddress.ip_network(node.ipv4_pool).network_address + 1
-    return Endpoint(node.public_key, node.public_ip, str(gateway), node.listen_port)
+    return Endpoint(node.public_key, node.public_ip, node.gateway, node.listen_port)
 
 
 def _client_key(request: ConnectRequest) -> tuple[bytes, str | None]:
