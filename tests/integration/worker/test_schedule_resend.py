@@ -41,19 +41,23 @@ def wait_for_calls(send: FlakySend, count: int, seconds: float) -> None:
         time.sleep(0.02)
 
 
+@pytest.fixture
+def schedule(client: redis.Redis, namespace: str) -> Iterator[Schedule]:
+    """A started schedule with no interval job: only the firings a test makes, and resends."""
+    made = Schedule(client, namespace, [])
+    made.start()
+    yield made
+    made.stop()
+
+
 def test_a_failed_send_is_sent_again_until_the_broker_takes_it(
-    client: redis.Redis, namespace: str, monkeypatch: pytest.MonkeyPatch
+    schedule: Schedule, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(schedule_module, "RESEND_FIRST_SECONDS", 0.1)
     send = FlakySend(failures=3)
-    entry = Entry("flaky", 3600, send)
-    schedule = Schedule(client, namespace, [entry])
-    schedule.start()
-    try:
-        assert not schedule.fire(entry)
-        wait_for_calls(send, 4, 5)
-    finally:
-        schedule.stop()
+    assert not schedule.fire(Entry("flaky", 3600, send))
+    wait_for_calls(send, 4, 5)
+    time.sleep(0.3)
     assert len(send.calls) == 4  # three failures, then sent, and nothing after
     gaps = [later - earlier for earlier, later in zip(send.calls, send.calls[1:], strict=False)]
     assert gaps[0] >= 0.09
@@ -62,19 +66,13 @@ def test_a_failed_send_is_sent_again_until_the_broker_takes_it(
 
 
 def test_resending_stops_before_the_next_firing_takes_over(
-    client: redis.Redis, namespace: str, monkeypatch: pytest.MonkeyPatch
+    schedule: Schedule, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(schedule_module, "RESEND_FIRST_SECONDS", 0.4)
     send = FlakySend(failures=100)
-    entry = Entry("down", 1, send)
-    schedule = Schedule(client, namespace, [])  # no interval job: only this firing and resends
-    schedule.start()
-    try:
-        now = time.time()
-        next_firing = slot_of(now, 1) + 1  # when the slot's period ends (every 1 s)
-        assert not schedule.fire(entry, now)
-        time.sleep(max(0.0, next_firing - time.time()) + 1.0)
-    finally:
-        schedule.stop()
+    now = time.time()
+    next_firing = slot_of(now, 1) + 1  # when the slot's period ends (every 1 s)
+    assert not schedule.fire(Entry("down", 1, send), now)
+    time.sleep(max(0.0, next_firing - time.time()) + 1.0)
     assert 1 <= len(send.calls) <= 3
     assert all(at < next_firing for at in send.calls)
