@@ -7,8 +7,9 @@ one schedule fires once per period however many worker processes run, and a proc
 restarts mid-period does not fire it again.
 
 The process that won a slot is the only one that will send it, so a send that fails (the broker
-is down) is not dropped: the same process sends again, with backoff, as one-off jobs of the same
-scheduler, until the broker takes it or the next period's firing takes over.
+is down) is not dropped: the same process sends again, with backoff (at most a tenth of the
+period apart), as one-off jobs of the same scheduler, until the broker takes it or the next
+period's firing takes over.
 """
 
 from __future__ import annotations
@@ -81,7 +82,13 @@ class Schedule:
         try:
             entry.send()
         except Exception as error:  # the broker is away (each broker raises its own errors)
-            delay = min(RESEND_MAX_SECONDS, RESEND_FIRST_SECONDS * 2 ** (attempt - 1))
+            # Backing off, but at least ten tries a period: a short schedule gets its job
+            # soon after the broker is back, not at its last try before the next firing.
+            delay = min(
+                RESEND_MAX_SECONDS,
+                entry.every_seconds / 10,
+                RESEND_FIRST_SECONDS * 2 ** (attempt - 1),
+            )
             again = time.time() + delay
             next_firing = (slot + 1) * entry.every_seconds
             _log.error(

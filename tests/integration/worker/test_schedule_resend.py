@@ -68,11 +68,11 @@ def test_a_failed_send_is_sent_again_until_the_broker_takes_it(
 def test_resending_stops_before_the_next_firing_takes_over(
     schedule: Schedule, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(schedule_module, "RESEND_FIRST_SECONDS", 0.4)
+    monkeypatch.setattr(schedule_module, "RESEND_FIRST_SECONDS", 0.05)
     send = FlakySend(failures=100)
     now = time.time()
     next_firing = slot_of(now, 1) + 1  # when the slot's period ends (every 1 s)
     assert not schedule.fire(Entry("down", 1, send), now)
     time.sleep(max(0.0, next_firing - time.time()) + 1.0)
-    assert 1 <= len(send.calls) <= 3
+    assert len(send.calls) >= 2  # a tenth of the period apart at most: several tries
     assert all(at < next_firing for at in send.calls)
