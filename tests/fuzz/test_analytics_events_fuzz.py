@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from phoenix.analytics.api import decode_batch
-from phoenix.analytics.service import InvalidEvents, to_rows
+from phoenix.analytics.service import InvalidEvents, to_columns
 from phoenix.common.bodies import MalformedBody, UnsupportedBodyType
 from tests.fuzz.budget import FUZZ
 from tests.fuzz.mutations import mutated
@@ -55,7 +55,7 @@ bodies = batches().map(lambda value: json.dumps(value).encode())
 def test_any_body_is_a_batch_or_a_declared_problem(content_type: str, body: bytes) -> None:
     try:
         batch = decode_batch(content_type, body)
-        rows = to_rows(batch.events, 490000, REGIONS)
+        columns = to_columns(batch.events, 490000, REGIONS)
     except UnsupportedBodyType:
         assert not content_type.startswith("application/json")
         return
@@ -64,7 +64,7 @@ def test_any_body_is_a_batch_or_a_declared_problem(content_type: str, body: byte
     except InvalidEvents as problem:
         index = problem.index
     else:
-        assert len(rows) == len(batch.events) >= 1
+        assert all(len(column) == len(batch.events) >= 1 for column in columns)
         assert msgspec.json.decode(msgspec.json.encode(batch), type=type(batch)) == batch
         return
     if index is not None:
@@ -75,7 +75,7 @@ def test_any_body_is_a_batch_or_a_declared_problem(content_type: str, body: byte
 
 def test_a_valid_batch_is_accepted() -> None:
     batch = decode_batch("application/json", json.dumps({"events": EVENTS}).encode())
-    assert len(to_rows(batch.events, 1, REGIONS)) == 3
+    assert len(to_columns(batch.events, 1, REGIONS)[0]) == 3
 
 
 def test_bad_utf8_inside_a_string_is_a_malformed_body() -> None:

@@ -246,11 +246,12 @@ def routes(
     )
     async def ingest(request: Request[Any, Any, Any]) -> Response[bytes]:
         batch = decode_batch(request.headers.get("content-type", ""), await request.body())
-        rows = service.to_rows(batch.events, service.current_hour(), regions)
-        limiter.take(len(rows))
-        writer.offer(rows)
+        columns = service.to_columns(batch.events, service.current_hour(), regions)
+        accepted = len(batch.events)
+        limiter.take(accepted)
+        writer.offer(columns)
         return Response(
-            msgspec.json.encode(Accepted(len(rows))), status_code=202, media_type=MediaType.JSON
+            msgspec.json.encode(Accepted(accepted)), status_code=202, media_type=MediaType.JSON
         )
 
     def report(

@@ -111,8 +111,8 @@ class _BlockingSummary(BlockingSummary, frozen=True, kw_only=True, tag="blocking
     app_version: str
 
 
-class _UncheckedBatch(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    events: Annotated[
+class _UncheckedBatch(EventBatch, frozen=True, forbid_unknown_fields=True):
+    events: Annotated[  # type: ignore[assignment]  # a list of the subclasses of Event's members
         list[_ConnectionAttempt | _SessionSummary | _BlockingSummary],
         msgspec.Meta(min_length=1, max_length=MAX_EVENTS),
     ]
@@ -155,7 +155,7 @@ def decode_events(body: bytes) -> EventBatch:
         versions = {event.app_version for event in events}
         regions = {e.region for e in events if not isinstance(e, _BlockingSummary)}
         if _app_versions.all_match(versions) and _regions.all_match(regions):
-            return EventBatch(events)  # type: ignore[arg-type]  # subclasses of Event's members
+            return batch
     return _strict.decode(body)
 
 

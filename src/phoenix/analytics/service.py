@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final, get_args
@@ -21,7 +22,7 @@ from phoenix.analytics.schemas import (
     UsageReport,
     ValueReport,
 )
-from phoenix.analytics.store import Row, Store, Value, drop_partitions_before
+from phoenix.analytics.store import Columns, Store, Value, drop_partitions_before
 from phoenix.common.problems import PROBLEM_BASE, Problem, ProblemDocument
 
 HOUR: Final = 3600
@@ -70,25 +71,51 @@ def current_hour(now: float | None = None) -> int:
     return int(moment) // HOUR * HOUR
 
 
-def to_row(event: Event, hour: int) -> Row:
-    e = event
-    if isinstance(e, ConnectionAttempt):
-        return (hour, "connection_attempt", e.platform, e.app_version, e.region, e.outcome,
-                e.latency_bucket, "", "", "", "", "", "")  # fmt: skip
-    if isinstance(e, SessionSummary):
-        return (hour, "session_summary", e.platform, e.app_version, e.region, "", "",
-                e.duration_bucket, e.data_bucket, e.throughput_bucket, "", "", "")  # fmt: skip
-    return (hour, "blocking_summary", e.platform, e.app_version, "", "", "", "", "", "",
-            e.blocked_mb_bucket, e.blocked_requests_bucket, e.time_saved_bucket)  # fmt: skip
+def to_columns(events: Sequence[Event], hour: int, regions: frozenset[str]) -> Columns:
+    """A whole batch column by column (EVENT_COLUMNS), or InvalidEvents naming the first event
+    whose region is unknown.
 
-
-def to_rows(events: Sequence[Event], hour: int, regions: frozenset[str]) -> list[Row]:
-    """Rows for a whole batch, or InvalidEvents naming the first event whose region is unknown."""
+    The events are grouped by type, so each column is made of at most three runs: the values of
+    the events that have the field, and an empty string for each event that does not. The row
+    order within an insert carries no meaning (the table is sorted by type and hour anyway).
+    """
     if regions:
         for index, event in enumerate(events):
             if not isinstance(event, BlockingSummary) and event.region not in regions:
                 raise InvalidEvents(f"event {index}: region is not one of the known regions", index)
-    return [to_row(event, hour) for event in events]
+    by_type: defaultdict[type[Event], list[Any]] = defaultdict(list)
+    for event in events:  # by exact type: an isinstance chain per event took 5 times as long
+        by_type[type(event)].append(event)
+    attempts: list[ConnectionAttempt] = []
+    sessions: list[SessionSummary] = []
+    blocking: list[BlockingSummary] = []
+    for kind, group in by_type.items():
+        if issubclass(kind, ConnectionAttempt):
+            attempts += group
+        elif issubclass(kind, SessionSummary):
+            sessions += group
+        else:
+            blocking += group
+    a, s, b = len(attempts), len(sessions), len(blocking)
+    return [
+        [hour] * (a + s + b),
+        ["connection_attempt"] * a + ["session_summary"] * s + ["blocking_summary"] * b,
+        [e.platform for e in attempts]
+        + [e.platform for e in sessions]
+        + [e.platform for e in blocking],
+        [e.app_version for e in attempts]
+        + [e.app_version for e in sessions]
+        + [e.app_version for e in blocking],
+        [e.region for e in attempts] + [e.region for e in sessions] + [""] * b,
+        [e.outcome for e in attempts] + [""] * (s + b),
+        [e.latency_bucket for e in attempts] + [""] * (s + b),
+        [""] * a + [e.duration_bucket for e in sessions] + [""] * b,
+        [""] * a + [e.data_bucket for e in sessions] + [""] * b,
+        [""] * a + [e.throughput_bucket for e in sessions] + [""] * b,
+        [""] * (a + s) + [e.blocked_mb_bucket for e in blocking],
+        [""] * (a + s) + [e.blocked_requests_bucket for e in blocking],
+        [""] * (a + s) + [e.time_saved_bucket for e in blocking],
+    ]
 
 
 class TokenBucket:

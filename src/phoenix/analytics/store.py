@@ -37,9 +37,11 @@ EVENT_COLUMNS: Final = (
     "blocked_requests_bucket",
     "time_saved_bucket",
 )
-# One event as stored: the hour as Unix seconds, then the strings of EVENT_COLUMNS[1:].
-Row = tuple[int, str, str, str, str, str, str, str, str, str, str, str, str]
 Value = int | float | str
+# Events column by column, one sequence per name in EVENT_COLUMNS: the hours as Unix seconds,
+# then strings. Ingest builds its columns as it decodes (service.to_columns), so an insert hands
+# the driver its columns as they are, with no row-to-column pass over every event.
+Columns = Sequence[Sequence[Value]]
 
 _INSERT: Final = "INSERT INTO events ({}) VALUES".format(
     ", ".join((*EVENT_COLUMNS, "insert_marker"))
@@ -65,7 +67,7 @@ class Store(Protocol):
         """Rows of numbers and strings only: queries select hours as toUnixTimestamp()."""
         ...
 
-    def insert(self, rows: Sequence[Row], marker: int) -> None:
+    def insert(self, columns: Columns, marker: int) -> None:
         """One INSERT: ``marker`` goes on the first row, 0 on the rest (see 0001_events.sql)."""
         ...
 
@@ -103,13 +105,13 @@ class ServerStore:
             rows: list[tuple[Value, ...]] = self._run(self._reader, sql)
         return rows
 
-    def insert(self, rows: Sequence[Row], marker: int) -> None:
+    def insert(self, columns: Columns, marker: int) -> None:
+        rows = _rows(columns)
         if not rows:
             return
-        columns: list[Sequence[Value]] = list(zip(*rows, strict=True))
-        columns.append([marker] + [0] * (len(rows) - 1))
+        data = [*columns, [marker] + [0] * (rows - 1)]
         with self._write_lock:
-            self._run(self._writer, _INSERT, columns, columnar=True, types_check=False)
+            self._run(self._writer, _INSERT, data, columnar=True, types_check=False)
 
     def close(self) -> None:
         for client in (self._writer, self._reader):
@@ -164,15 +166,13 @@ class EmbeddedStore:
         decoded = msgspec.json.decode(result.bytes(), type=_Answer)
         return [tuple(row) for row in decoded.data]
 
-    def insert(self, rows: Sequence[Row], marker: int) -> None:
+    def insert(self, columns: Columns, marker: int) -> None:
+        rows = _rows(columns)
         if not rows:
             return
-        encode = msgspec.json.encode
-        lines = [encode([*rows[0], marker])]
-        lines.extend(encode([*row, 0]) for row in rows[1:])
-        columns = ", ".join((*EVENT_COLUMNS, "insert_marker"))
-        body = b"\n".join(lines).decode()
-        self._query(f"INSERT INTO events ({columns}) FORMAT JSONCompactEachRow\n{body}")
+        body = msgspec.json.encode([*columns, [marker] + [0] * (rows - 1)]).decode()
+        names = ", ".join((*EVENT_COLUMNS, "insert_marker"))
+        self._query(f"INSERT INTO events ({names}) FORMAT JSONCompactColumns\n{body}")
 
     def close(self) -> None:
         with self._lock:
@@ -188,6 +188,15 @@ class EmbeddedStore:
                 return self._connection.query(sql, output)
             except Exception as error:  # chDB raises its own exception types for SQL errors
                 raise StoreError(f"{type(error).__name__}: {_first_line(error)}") from error
+
+
+def _rows(columns: Columns) -> int:
+    if len(columns) != len(EVENT_COLUMNS):
+        raise ValueError(f"{len(columns)} columns, not the {len(EVENT_COLUMNS)} of EVENT_COLUMNS")
+    rows = len(columns[0])
+    if any(len(column) != rows for column in columns):
+        raise ValueError("columns of different lengths")
+    return rows
 
 
 class _Answer(msgspec.Struct):
@@ -281,14 +290,14 @@ def migrate(store: Store) -> list[int]:
 # --- the retry check and retention -------------------------------------------------------------
 
 
-def landed(store: Store, rows: Sequence[Row], marker: int) -> bool:
-    """Whether an insert of ``rows`` carrying ``marker`` is already in the table.
+def landed(store: Store, columns: Columns, marker: int) -> bool:
+    """Whether an insert of ``columns`` carrying ``marker`` is already in the table.
 
     One INSERT into one monthly partition is written as one part, atomically: all of it or
     nothing. So the marker row being there means the whole insert is.
     """
-    low = min(row[0] for row in rows)
-    high = max(row[0] for row in rows)
+    low = min(int(hour) for hour in columns[0])
+    high = max(int(hour) for hour in columns[0])
     found = store.select(
         "SELECT count() FROM events "  # noqa: S608 - integers only
         f"WHERE hour >= toDateTime({low}, 'UTC') AND hour <= toDateTime({high}, 'UTC') "

@@ -8,19 +8,24 @@ dropped. When the store is down the batch being written is retried with backoff,
 each retry the writer asks whether the previous attempt landed after all (its marker, see
 ``store.landed``), so a retry never counts an event twice. ``close`` (SIGTERM, via the app's
 lifespan) writes everything still held before the process exits.
+
+The buffer holds each accepted batch as the columns ingest built (see ``store.Columns``); a
+flush joins the columns of the batches it takes, which is one C-level copy per column, so the
+event loop does no per-event work for a flush.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import secrets
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Final
+from typing import Final, NamedTuple
 
-from phoenix.analytics.store import Row, Store, StoreError, landed
+from phoenix.analytics.store import EVENT_COLUMNS, Columns, Store, StoreError, Value, landed
 from phoenix.common.logging import get_logger
 from phoenix.common.problems import Problem
 
@@ -41,6 +46,12 @@ class BufferFull(Problem):
     title = "The event buffer is full; retry later"
 
 
+class _Batch(NamedTuple):
+    month: int  # YYYYMM of every row's hour
+    rows: int
+    columns: Columns
+
+
 class Writer:
     def __init__(
         self,
@@ -56,7 +67,8 @@ class Writer:
         self._flush_seconds = flush_seconds
         self._max_rows = max_rows
         self._clock = clock
-        self._waiting: list[Row] = []
+        self._waiting: list[_Batch] = []
+        self._waiting_rows = 0
         self._writing = 0  # rows taken by the flush in progress
         self._full = asyncio.Event()  # set once flush_rows are waiting
         self._task: asyncio.Task[None] | None = None
@@ -65,14 +77,23 @@ class Writer:
 
     @property
     def held(self) -> int:
-        return len(self._waiting) + self._writing
+        return self._waiting_rows + self._writing
 
-    def offer(self, rows: Sequence[Row]) -> None:
-        """Take all of ``rows`` or none (BufferFull)."""
-        if self._closing or self.held + len(rows) > self._max_rows:
+    def offer(self, columns: Columns) -> None:
+        """Take all of ``columns`` (EVENT_COLUMNS, as ingest builds them) or none (BufferFull)."""
+        rows = len(columns[0])
+        if self._closing or self.held + rows > self._max_rows:
             raise BufferFull(headers={"Retry-After": str(max(1, round(self._flush_seconds)))})
-        self._waiting.extend(rows)
-        if len(self._waiting) >= self._flush_rows:
+        hours = columns[0]
+        if not rows:
+            return
+        month = _month(int(hours[0]))
+        if _month(int(min(hours))) == month == _month(int(max(hours))):
+            self._waiting.append(_Batch(month, rows, columns))
+        else:  # rows of two months (ingest stamps one hour per batch, so only ever a caller's)
+            self._waiting.extend(_by_month(columns))
+        self._waiting_rows += rows
+        if self._waiting_rows >= self._flush_rows:
             self._full.set()
 
     def start(self) -> None:
@@ -99,32 +120,46 @@ class Writer:
             self._full.clear()
             while self._waiting:
                 if not await self._write(self._take()):
-                    _log.error("analytics_rows_lost_at_shutdown", rows=len(self._waiting))
+                    _log.error("analytics_rows_lost_at_shutdown", rows=self._waiting_rows)
                     self._waiting = []  # the deadline passed: the store stayed down
+                    self._waiting_rows = 0
             if self._closing:
                 return
 
-    def _take(self) -> list[Row]:
-        """The next batch: what waits, up to MAX_INSERT_ROWS, all of one month (one part)."""
+    def _take(self) -> list[list[Value]]:
+        """The next insert: batches waiting, up to MAX_INSERT_ROWS, all of one month (one part).
+
+        At least one batch, so a batch larger than the limit still goes (whole).
+        """
         limit = max(self._flush_rows, MAX_INSERT_ROWS)
-        batch = self._waiting[:limit]
-        month = _month(batch[0][0])
-        # A batch is nearly always one month (rows carry the server's hour): comparing its
-        # earliest and latest hour avoids a date conversion per row on the hot path.
-        hours = [row[0] for row in batch]
-        if _month(min(hours)) != month or _month(max(hours)) != month:
-            batch = []
-            rest: list[Row] = []
-            for row in self._waiting:
-                fits = len(batch) < limit and _month(row[0]) == month
-                (batch if fits else rest).append(row)
+        month = self._waiting[0].month
+        rows = count = 0
+        for batch in self._waiting:  # nearly always a run of one month, cut at the limit
+            if batch.month != month or (count and rows + batch.rows > limit):
+                break
+            rows += batch.rows
+            count += 1
+        if count < len(self._waiting) and self._waiting[count].month != month:
+            taken: list[_Batch] = []  # a month ends here: take its batches from further on too
+            rest: list[_Batch] = []
+            rows = 0
+            for batch in self._waiting:
+                fits = batch.month == month and (not taken or rows + batch.rows <= limit)
+                (taken if fits else rest).append(batch)
+                rows += batch.rows if fits else 0
             self._waiting = rest
         else:
-            del self._waiting[: len(batch)]
-        self._writing = len(batch)
-        return batch
+            taken = self._waiting[:count]
+            del self._waiting[:count]
+        self._waiting_rows -= rows
+        self._writing = rows
+        joined: list[list[Value]] = [[] for _ in EVENT_COLUMNS]
+        for batch in taken:
+            for column, part in zip(joined, batch.columns, strict=True):
+                column += part
+        return joined
 
-    async def _write(self, batch: list[Row]) -> bool:
+    async def _write(self, batch: Columns) -> bool:
         """Insert ``batch`` exactly once, retrying while the store is down; False at deadline."""
         marker = secrets.randbits(63) | 1  # nonzero: 0 marks every other row
         delay = BACKOFF_FIRST
@@ -140,14 +175,14 @@ class Writer:
                 except StoreError as error:
                     _log.warning(
                         "analytics_insert_failed",
-                        rows=len(batch),
+                        rows=len(batch[0]),
                         attempt=attempt,
                         reason=str(error)[:200],
                     )
                 except Exception as error:  # a bug must not end the writer: rows stay held
                     _log.error(
                         "analytics_insert_error",
-                        rows=len(batch),
+                        rows=len(batch[0]),
                         attempt=attempt,
                         error_type=type(error).__name__,
                         exc_info=error,
@@ -155,7 +190,7 @@ class Writer:
                 else:
                     return True
                 if self._deadline is not None and self._clock() + delay > self._deadline:
-                    _log.error("analytics_rows_lost_at_shutdown", rows=len(batch))
+                    _log.error("analytics_rows_lost_at_shutdown", rows=len(batch[0]))
                     return False
                 await asyncio.sleep(delay)
                 delay = min(BACKOFF_MAX, delay * 2)
@@ -163,6 +198,18 @@ class Writer:
             self._writing = 0
 
 
+@functools.lru_cache(maxsize=64)  # a batch's hour is the server's: the same for an hour
 def _month(hour: int) -> int:
     moment = datetime.fromtimestamp(hour, UTC)
     return moment.year * 100 + moment.month
+
+
+def _by_month(columns: Columns) -> list[_Batch]:
+    """``columns`` cut into one batch per month, in the order each month first appears."""
+    rows: dict[int, list[int]] = {}
+    for index, hour in enumerate(columns[0]):
+        rows.setdefault(_month(int(hour)), []).append(index)
+    return [
+        _Batch(month, len(indexes), [[column[i] for i in indexes] for column in columns])
+        for month, indexes in rows.items()
+    ]

@@ -8,7 +8,7 @@ embedded backend shares one directory and isolates tests by database instead).
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +17,10 @@ from litestar.testing import AsyncTestClient
 
 from phoenix.analytics.app import create_app
 from phoenix.analytics.settings import AnalyticsSettings
-from phoenix.analytics.store import EmbeddedStore, ServerStore, Store, migrate
+from phoenix.analytics.store import EmbeddedStore, ServerStore, Store, Value, migrate
 
+# One event as a tuple in EVENT_COLUMNS order, for tests that write straight into a store.
+Row = tuple[int, str, str, str, str, str, str, str, str, str, str, str, str]
 OPERATOR = "operator-token-" + "o" * 24
 OPERATOR_HEADERS = {"Authorization": f"Bearer {OPERATOR}"}
 
@@ -103,6 +105,11 @@ async def client(store: Store) -> AsyncIterator[AsyncTestClient[Any]]:
     app = create_app(settings(), store=store)
     async with AsyncTestClient(app) as test_client:
         yield test_client
+
+
+def columns(rows: Sequence[Row]) -> list[list[Value]]:
+    """``rows`` column by column, as the store and the writer take them."""
+    return [list(column) for column in zip(*rows, strict=True)]
 
 
 def count(store: Store, table: str = "events") -> int:

@@ -19,10 +19,10 @@ import httpx
 import pytest
 from PIL import Image
 
-from phoenix.analytics.store import Row, ServerStore, migrate
+from phoenix.analytics.store import ServerStore, migrate
 from tests.conftest import require
 from tests.harness.processes import RoleServer
-from tests.integration.analytics.conftest import OPERATOR, OPERATOR_HEADERS
+from tests.integration.analytics.conftest import OPERATOR, OPERATOR_HEADERS, Row, columns
 
 H = int(datetime(2026, 3, 10, 14, tzinfo=UTC).timestamp())
 WINDOW = "from=2026-03-10T00:00:00Z&to=2026-03-11T00:00:00Z"
@@ -56,7 +56,7 @@ def role(clickhouse_url: str, tmp_path: Path) -> Iterator[RoleServer]:
     rows += attempts("nl-ams", H, 5, 15) + attempts("us-nyc", H + 7200, 2, 1)  # us-nyc: < k
     rows += [(H, "session_summary", "ios", "1.4", "de-fra", "", "", "10-60min", "<100MB",
               "1-10Mbps", "", "", "")] * 14  # fmt: skip
-    store.insert(rows, marker=1)
+    store.insert(columns(rows), marker=1)
     store.close()
     env = {"PHOENIX_ENV": "test", "PHOENIX_CLICKHOUSE_URL": clickhouse_url}
     env["PHOENIX_OPERATOR_TOKEN"] = OPERATOR

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from litestar.testing import AsyncTestClient
 
-from phoenix.analytics.store import Row, Store
-from tests.integration.analytics.conftest import OPERATOR, OPERATOR_HEADERS, count
+from phoenix.analytics.store import Store
+from tests.integration.analytics.conftest import OPERATOR, OPERATOR_HEADERS, Row, columns, count
 
 H = int(datetime(2026, 3, 10, 14, tzinfo=UTC).timestamp())
 WINDOW = {"from": "2026-03-10T00:00:00Z", "to": "2026-03-11T00:00:00Z"}
@@ -38,7 +38,7 @@ def heatmap_rows(store: Store) -> None:
     rows = [attempt("de-fra")] * 9 + [attempt("de-fra", "timeout")] * 3
     rows += [attempt("nl-ams", "handshake_failed")] * 4  # a small cell: 4 < k = 10
     rows += [attempt("de-fra", hour=H + 3600)] * 10  # the next hour: exactly k, no failures
-    store.insert(rows, marker=1)
+    store.insert(columns(rows), marker=1)
 
 
 async def test_the_heatmap_shows_rates_and_suppresses_cells_under_k(
@@ -81,7 +81,9 @@ async def test_the_heatmap_as_csv_carries_no_number_for_a_suppressed_cell(
 async def test_usage_suppresses_every_bucket_under_k_and_gives_no_total(
     client: AsyncTestClient[Any], store: Store
 ) -> None:
-    store.insert([session("10-60min", "1GB-5GB")] * 15 + [session("1-4h", "1GB-5GB")] * 3, 2)
+    store.insert(
+        columns([session("10-60min", "1GB-5GB")] * 15 + [session("1-4h", "1GB-5GB")] * 3), 2
+    )
     answer = await client.get(
         "/v1/reports/usage", params={**WINDOW, "format": "json"}, headers=OPERATOR_HEADERS
     )
@@ -104,11 +106,11 @@ async def test_usage_suppresses_every_bucket_under_k_and_gives_no_total(
 async def test_value_is_suppressed_under_k_summaries_and_estimated_from_buckets_at_k(
     client: AsyncTestClient[Any], store: Store
 ) -> None:
-    store.insert([blocking()] * 9, 3)
+    store.insert(columns([blocking()] * 9), 3)
     report = (await client.get("/v1/reports/value", params=WINDOW, headers=OPERATOR_HEADERS)).json()
     assert report["suppressed"] is True
     assert "blocked_mb" not in report
-    store.insert([blocking(">100MB", ">1000", ">10min")], 4)
+    store.insert(columns([blocking(">100MB", ">1000", ">10min")]), 4)
     report = (await client.get("/v1/reports/value", params=WINDOW, headers=OPERATOR_HEADERS)).json()
     assert report["summaries"] == 10
     assert report["blocked_mb"] == pytest.approx(9 * 3.2 + 100.0)
@@ -178,8 +180,8 @@ async def test_retention_drops_months_outside_the_window_through_the_admin_endpo
 ) -> None:
     now = datetime.now(UTC)
     old = int(datetime(now.year - 2, now.month, 1, tzinfo=UTC).timestamp())
-    store.insert([attempt("de-fra", hour=old)], 5)
-    store.insert([attempt("de-fra", hour=int(now.timestamp()) // 3600 * 3600)], 6)
+    store.insert(columns([attempt("de-fra", hour=old)]), 5)
+    store.insert(columns([attempt("de-fra", hour=int(now.timestamp()) // 3600 * 3600)]), 6)
     answer = await client.post("/v1/admin/retention", headers=OPERATOR_HEADERS)
     assert answer.status_code == 200
     result = answer.json()

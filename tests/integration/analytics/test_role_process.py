@@ -21,6 +21,7 @@ from tests.harness.processes import RoleServer
 from tests.integration.analytics.conftest import (
     OPERATOR,
     blocking_summary,
+    columns,
     connection_attempt,
     session_summary,
 )
@@ -154,8 +155,8 @@ def test_the_worker_retention_call_drops_old_partitions_in_the_running_role(
 
     store = ServerStore(analytics_url)
     old = 1640995200  # 2022-01-01: far outside 13 months
-    store.insert([(old, "blocking_summary", "ios", "1.0", "", "", "", "", "", "",
-                   "<1MB", "<10", "<1s")], marker=9)  # fmt: skip
+    store.insert(columns([(old, "blocking_summary", "ios", "1.0", "", "", "", "", "", "",
+                           "<1MB", "<10", "<1s")]), marker=9)  # fmt: skip
     server = role(analytics_url, tmp_path / "role.log").start()
     try:
         with httpx.Client() as http:

@@ -7,14 +7,13 @@ from datetime import UTC, datetime
 from phoenix.analytics.service import current_hour
 from phoenix.analytics.store import (
     PARTITIONED_TABLES,
-    Row,
     Store,
     drop_partitions_before,
     landed,
     migrate,
     migrations,
 )
-from tests.integration.analytics.conftest import count
+from tests.integration.analytics.conftest import Row, columns, count
 
 
 def hour_of(year: int, month: int, day: int = 1, hour: int = 0) -> int:
@@ -62,7 +61,7 @@ def test_an_insert_feeds_every_pre_aggregated_table(store: Store) -> None:
     hour = current_hour()
     rows = [attempt(hour), attempt(hour, outcome="timeout"), attempt(hour), session(hour)]
     rows.append(blocking(hour))
-    store.insert(rows, marker=12345)
+    store.insert(columns(rows), marker=12345)
     assert count(store) == 5
     connection = store.select(
         "SELECT region, outcome, sum(events) FROM connection_hourly "
@@ -82,10 +81,11 @@ def test_an_insert_feeds_every_pre_aggregated_table(store: Store) -> None:
 
 def test_the_marker_tells_whether_an_insert_landed(store: Store) -> None:
     rows = [attempt(current_hour()) for _ in range(50)]
-    assert not landed(store, rows, 777)
-    store.insert(rows, marker=777)
-    assert landed(store, rows, 777)
-    assert not landed(store, rows, 778)
+    inserted = columns(rows)
+    assert not landed(store, inserted, 777)
+    store.insert(inserted, marker=777)
+    assert landed(store, inserted, 777)
+    assert not landed(store, inserted, 778)
     # Only the first row carries the marker: a number on one row links no events together.
     markers = store.select("SELECT insert_marker, count() FROM events GROUP BY insert_marker")
     assert sorted(markers) == [(0, 49), (777, 1)]
@@ -94,7 +94,9 @@ def test_the_marker_tells_whether_an_insert_landed(store: Store) -> None:
 def test_retention_drops_old_months_in_every_table_and_keeps_the_rest(store: Store) -> None:
     for year, month in ((2024, 12), (2025, 1), (2025, 2)):
         hour = hour_of(year, month, 3, 10)
-        store.insert([attempt(hour), session(hour), blocking(hour)], marker=year * 100 + month)
+        store.insert(
+            columns([attempt(hour), session(hour), blocking(hour)]), marker=year * 100 + month
+        )
     dropped = drop_partitions_before(store, 202501)
     assert dropped == sorted(f"{table}:202412" for table in PARTITIONED_TABLES)
     for table in PARTITIONED_TABLES:

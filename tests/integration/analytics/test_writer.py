@@ -3,22 +3,25 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
 from typing import Any
 
 import pytest
 
 from phoenix.analytics.service import current_hour
-from phoenix.analytics.store import Row, ServerStore, Store, StoreError, Value
+from phoenix.analytics.store import Columns, ServerStore, Store, StoreError, Value
 from phoenix.analytics.writer import BufferFull, Writer
-from tests.integration.analytics.conftest import count
+from tests.integration.analytics.conftest import Row, columns, count
 
 HOUR = current_hour()
 
 
-def rows(n: int, hour: int = HOUR) -> list[Row]:
-    return [(hour, "connection_attempt", "ios", "1.4", "de-fra", "ok", "<100ms",
-             "", "", "", "", "", "")] * n  # fmt: skip
+def row(hour: int = HOUR) -> Row:
+    return (hour, "connection_attempt", "ios", "1.4", "de-fra", "ok", "<100ms",
+            "", "", "", "", "", "")  # fmt: skip
+
+
+def rows(n: int, hour: int = HOUR) -> list[list[Value]]:
+    return columns([row(hour)] * n)
 
 
 class AckLost:
@@ -39,7 +42,7 @@ class AckLost:
     def select(self, sql: str) -> list[tuple[Value, ...]]:
         return self.store.select(sql)
 
-    def insert(self, batch: Sequence[Row], marker: int) -> None:
+    def insert(self, batch: Columns, marker: int) -> None:
         self.inserts += 1
         self.store.insert(batch, marker)
         if self.inserts == 1:
@@ -105,10 +108,12 @@ async def test_a_batch_spanning_two_months_is_written_as_one_insert_per_month(
 ) -> None:
     writer = Writer(store, flush_rows=10_000, flush_seconds=60, max_rows=20_000)
     january, february = 1767225600, 1769904000  # 2026-01-01, 2026-02-01 (UTC)
-    writer.offer(rows(5, january) + rows(7, february) + rows(2, january))
+    writer.offer(columns([row(january)] * 5 + [row(february)] * 7 + [row(january)] * 2))
+    writer.offer(rows(3, february))
+    writer.offer(rows(4, january))
     await writer.close()
     months = store.select("SELECT toYYYYMM(hour), count() FROM events GROUP BY toYYYYMM(hour)")
-    assert sorted((int(m), int(n)) for m, n in months) == [(202601, 7), (202602, 7)]
+    assert sorted((int(m), int(n)) for m, n in months) == [(202601, 11), (202602, 10)]
     markers = store.select("SELECT count() FROM events WHERE insert_marker != 0")
     assert int(markers[0][0]) == 2
 
