@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import msgspec
 import pytest
-from litestar import post
-from litestar.params import JSONBody
+from litestar import Request, get, post
+from litestar.params import FromQuery, JSONBody
 from litestar.testing import TestClient
 
+from phoenix.common.bodies import JSON_BODY_PROBLEMS, decode_json
+from phoenix.common.openapi import json_body, problem_answers
+from phoenix.common.problems import Problem
 from phoenix.common.web import build_app
 from phoenix.settings import CommonSettings
 
@@ -114,3 +118,65 @@ def test_request_metrics_label_route_templates_and_never_a_concrete_path(
     assert 'path="/explode",status_code="500"' in metrics
     assert "203.0.113.7" not in metrics
     assert 'path="/metrics"' not in metrics
+
+
+class Count(msgspec.Struct, forbid_unknown_fields=True):
+    n: int
+
+
+class Gone(Problem):
+    status = 404
+    slug = "gone"
+    title = "No such thing"
+
+
+@post(
+    "/count",
+    status_code=200,
+    operation_class=json_body(Count, "A count"),
+    responses=problem_answers(*JSON_BODY_PROBLEMS, Gone),
+)
+async def count(request: Request) -> Count:  # type: ignore[type-arg]
+    return await decode_json(request, Count)
+
+
+@get("/listed")
+async def listed(limit: FromQuery[int] = 1) -> dict[str, int]:
+    return {"limit": limit}
+
+
+def _document() -> dict[str, Any]:
+    app = build_app(role="test", settings=CommonSettings(), route_handlers=[count, listed])
+    with TestClient(app) as test_client:
+        document: dict[str, Any] = test_client.get("/schema/openapi.json").json()
+    return document
+
+
+def test_every_documented_error_is_a_problem_document() -> None:
+    document = _document()
+    problem = {"$ref": "#/components/schemas/ProblemDocument"}
+    assert "ProblemDocument" in document["components"]["schemas"]
+    answers = document["paths"]["/count"]["post"]["responses"]
+    assert sorted(answers) == ["200", "400", "404", "413", "415", "422"]
+    for status in ("400", "404", "413", "415", "422"):
+        assert answers[status]["content"] == {"application/problem+json": {"schema": problem}}
+    assert answers["404"]["description"] == "No such thing"
+    # Litestar's own 400 for a route with parameters is the problem our handler sends, too.
+    invalid = document["paths"]["/listed"]["get"]["responses"]["400"]
+    assert invalid["content"] == {"application/problem+json": {"schema": problem}}
+
+
+def test_a_body_decoded_by_hand_is_documented_as_its_struct() -> None:
+    body = _document()["paths"]["/count"]["post"]["requestBody"]
+    schema = body["content"]["application/json"]["schema"]
+    assert schema["properties"] == {"n": {"type": "integer"}}
+    assert schema["additionalProperties"] is False
+
+
+def test_an_integral_float_is_the_integer_json_schema_says_it_is() -> None:
+    app = build_app(role="test", settings=CommonSettings(), route_handlers=[count])
+    with TestClient(app) as test_client:
+        assert test_client.post("/count", json={"n": 81809.0}).json() == {"n": 81809}
+        refused = test_client.post("/count", json={"n": 1.5})
+    assert refused.status_code == 422
+    assert "got `float`" in refused.json()["detail"]

@@ -13,7 +13,6 @@ import hmac
 import io
 import re
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Any, Final
 
@@ -21,7 +20,6 @@ import msgspec
 from litestar import MediaType, Request, Response, get, post
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.openapi.spec import OpenAPIMediaType, Operation, RequestBody, Schema
 from litestar.params import QueryParameter
 from litestar.types import ControllerRouterHandler, ExceptionHandlersMap
 
@@ -36,76 +34,62 @@ from phoenix.analytics.schemas import (
     ValueReport,
     decode_events,
 )
-from phoenix.analytics.service import InvalidEvents, Reports, TokenBucket, Window
+from phoenix.analytics.service import (
+    BadWindow,
+    InvalidEvents,
+    RateLimited,
+    Reports,
+    TokenBucket,
+    Window,
+)
 from phoenix.analytics.store import Store, StoreError
-from phoenix.analytics.writer import Writer
+from phoenix.analytics.writer import BufferFull, Writer
 from phoenix.common.bodies import MalformedBody, UnsupportedBodyType
 from phoenix.common.logging import get_logger
-from phoenix.common.problems import Problem, ProblemDocument, problem_response
+from phoenix.common.openapi import json_body, operation, problem_answers
+from phoenix.common.problems import Problem, problem_response
 
 MAX_BODY_BYTES: Final = 64 * 1024
-CSV_TYPE: Final = "text/csv; charset=utf-8"
+CSV_TYPE: Final = "text/csv"  # Litestar adds "; charset=utf-8" to a text/* type itself
 _INDEX = re.compile(r"\$\.events\[(\d+)\]")
 
+# Read as text and parsed strictly (`_window`): Litestar's own datetime parsing takes `to=0.5` as
+# a Unix time, which the document, saying date-time, refuses (found by negative_data_rejection).
 From = Annotated[
-    datetime | None,
-    QueryParameter(name="from", description="Start hour (UTC, inclusive); default: to - 24 h"),
+    str | None,
+    QueryParameter(
+        name="from",
+        format="date-time",
+        description="Start hour (UTC, inclusive); default: to - 24 h",
+    ),
 ]
 To = Annotated[
-    datetime | None,
-    QueryParameter(name="to", description="End hour (UTC, exclusive); default: now"),
+    str | None,
+    QueryParameter(
+        name="to", format="date-time", description="End hour (UTC, exclusive); default: now"
+    ),
 ]
 Format = Annotated[str | None, QueryParameter(name="format", pattern="^(json|csv)$")]
+
+
+class NotADateTime(Problem):
+    status = 400
+    slug = "not-a-date-time"
+    title = "from and to are RFC 3339 date-times: 2026-03-10T14:00:00Z"
+
+
+def _window(start: str | None, end: str | None) -> Window:
+    try:
+        first, last = (None if t is None else msgspec.convert(t, datetime) for t in (start, end))
+    except msgspec.ValidationError:
+        raise NotADateTime() from None
+    return Window(first, last)
 
 
 class OperatorOnly(Problem):
     status = 401
     slug = "operator-credential-required"
     title = "This needs the operator credential"
-
-
-@dataclass
-class _JSONSchema(Schema):
-    """A JSON Schema made by msgspec, handed to the OpenAPI document as it is."""
-
-    json_schema: dict[str, Any] = field(default_factory=dict)
-
-    def to_schema(self) -> dict[str, Any]:
-        return self.json_schema
-
-
-def _inline(schema: Any, definitions: dict[str, Any]) -> Any:
-    if isinstance(schema, dict):
-        reference = schema.get("$ref")
-        if isinstance(reference, str):
-            return _inline(definitions[reference.rsplit("/", 1)[-1]], definitions)
-        return {key: _inline(value, definitions) for key, value in schema.items()}
-    if isinstance(schema, list):
-        return [_inline(item, definitions) for item in schema]
-    return schema
-
-
-def event_batch_schema() -> dict[str, Any]:
-    """EventBatch as JSON Schema: every enumeration and pattern the decoder enforces."""
-    (root,), definitions = msgspec.json.schema_components([EventBatch])
-    inlined: dict[str, Any] = _inline(root, definitions)
-    return inlined
-
-
-@dataclass
-class _IngestOperation(Operation):
-    # The body is decoded by hand (to name the first bad event), so Litestar cannot see its
-    # type; publish msgspec's own schema of it instead.
-    def __post_init__(self) -> None:
-        self.request_body = RequestBody(
-            content={
-                "application/json": OpenAPIMediaType(
-                    schema=_JSONSchema(json_schema=event_batch_schema())
-                )
-            },
-            required=True,
-            description=f"A batch of 1 to {MAX_EVENTS} events; unknown fields are refused.",
-        )
 
 
 _log = get_logger(__name__)
@@ -136,6 +120,10 @@ def _on_store_error(_: Request[Any, Any, Any], error: Exception) -> Response[Any
     _log.warning("store_unavailable", error=str(error)[:200])
     problem = StoreUnavailable(headers={"Retry-After": "5"})
     return problem_response(problem.document(), problem.headers)
+
+
+# A report's window (400: not a date-time, or not a window), its credential, its store.
+REPORT_PROBLEMS: Final = (400, NotADateTime, BadWindow, OperatorOnly, StoreUnavailable)
 
 
 def exception_handlers() -> ExceptionHandlersMap:
@@ -234,14 +222,15 @@ def routes(
         tags=["ingest"],
         summary="Accept a batch of anonymous, bucketed events",
         request_max_body_size=MAX_BODY_BYTES,
-        operation_class=_IngestOperation,
+        # Decoded by hand (to name the first bad event): msgspec's own schema of it is published.
+        operation_class=json_body(
+            EventBatch, f"A batch of 1 to {MAX_EVENTS} events; unknown fields are refused."
+        ),
         responses={
             202: ResponseSpec(data_container=Accepted, description="How many events were taken"),
-            413: _problem("Body over 64 KB"),
-            415: _problem("Not application/json"),
-            422: _problem("A bad event; errors[0].index names the first"),
-            429: _problem("The global ingest rate is spent (Retry-After)"),
-            503: _problem("The buffer is full (Retry-After)"),
+            **problem_answers(
+                MalformedBody, 413, UnsupportedBodyType, InvalidEvents, RateLimited, BufferFull
+            ),
         },
     )
     async def ingest(request: Request[Any, Any, Any]) -> Response[bytes]:
@@ -261,12 +250,18 @@ def routes(
         build: Callable[[Window], Awaitable[Any]],
         to_csv: Callable[[Any], Response[bytes]],
     ) -> HTTPRouteHandler:
-        @get(path, tags=["reports"], summary=summary, responses={200: _body(container)})
+        @get(
+            path,
+            tags=["reports"],
+            summary=summary,
+            operation_class=operation(also=("text/csv",)),
+            responses={200: _body(container), **problem_answers(*REPORT_PROBLEMS)},
+        )
         async def handler(
             request: Request[Any, Any, Any], start: From = None, end: To = None, fmt: Format = None
         ) -> Response[bytes]:
             operator(request)
-            answer = await build(Window(start, end))
+            answer = await build(_window(start, end))
             return to_csv(answer) if _wants_csv(request, fmt) else _json(answer)
 
         return handler
@@ -298,27 +293,30 @@ def routes(
         status_code=200,
         tags=["admin"],
         summary="Drop monthly partitions older than the retention window (the worker calls it)",
+        responses=problem_answers(OperatorOnly, StoreUnavailable),
     )
     async def retention(request: Request[Any, Any, Any]) -> RetentionResult:
         operator(request)
         return await service.apply_retention(store, retention_months)
 
-    @get("/reports", tags=["reports"], summary="The operator page", media_type=MediaType.HTML)
+    @get(
+        "/reports",
+        tags=["reports"],
+        summary="The operator page",
+        media_type=MediaType.HTML,
+        responses=problem_answers(*REPORT_PROBLEMS),
+    )
     async def reports_page(
         request: Request[Any, Any, Any], start: From = None, end: To = None
     ) -> Response[bytes]:
         operator(request, BASIC_CHALLENGE)
-        window = Window(start, end)
+        window = _window(start, end)
         html = page.render(
             await reports.failures(window), await reports.usage(window), await reports.value(window)
         )
-        return Response(html.encode(), media_type="text/html; charset=utf-8")
+        return Response(html.encode(), media_type=MediaType.HTML)
 
     return [ingest, connection_failures, usage, value, retention, reports_page]
-
-
-def _problem(description: str) -> ResponseSpec:
-    return ResponseSpec(data_container=ProblemDocument, description=description)
 
 
 def _body(container: type[msgspec.Struct]) -> ResponseSpec:

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 
 import msgspec
 from litestar import Controller, get
-from litestar.openapi.datastructures import ResponseSpec
 
 from phoenix.common.logging import get_logger
-from phoenix.common.problems import NotReady, ProblemDocument
+from phoenix.common.openapi import problem_answers
+from phoenix.common.problems import NotReady
 
 Probe = Callable[[], Awaitable[object]]
 
@@ -74,7 +74,7 @@ def health_controller(
             "/readyz",
             summary="Readiness: the role's own dependencies",
             cache=False,
-            responses={503: _problem_spec("A dependency is down")},
+            responses=problem_answers(NotReady),
         )
         async def readyz(self) -> Readiness:
             results = await run_checks(checks, timeout)
@@ -88,7 +88,3 @@ def health_controller(
             return Readiness(status="ok", role=role, checks=results)
 
     return HealthController
-
-
-def _problem_spec(description: str) -> ResponseSpec:
-    return ResponseSpec(data_container=ProblemDocument, description=description)

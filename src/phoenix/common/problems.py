@@ -65,13 +65,15 @@ class NotReady(Problem):
     title = "Not ready"
 
 
-_TITLES: Final = {
+# The title of each status a problem can have; also the description of a documented answer.
+TITLES: Final = {
     400: "Bad request",
     401: "Unauthorized",
     403: "Forbidden",
     404: "Not found",
     405: "Method not allowed",
     406: "Not acceptable",
+    409: "Conflict",
     413: "Request body too large",
     415: "Unsupported media type",
     422: "Unprocessable content",
@@ -95,7 +97,7 @@ def problem_response(
 
 
 def _slug(status: int) -> str:
-    return _TITLES.get(status, "error").lower().replace(" ", "-")
+    return TITLES.get(status, "error").lower().replace(" ", "-")
 
 
 def _on_problem(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
@@ -113,7 +115,7 @@ def _on_validation(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     status = exc.status_code
     document = ProblemDocument(
         type=PROBLEM_BASE + "invalid-request",
-        title=_TITLES.get(status, "Bad request"),
+        title=TITLES.get(status, "Bad request"),
         status=status,
         detail=_safe_detail(exc.detail, status),
         errors=errors or None,
@@ -128,7 +130,7 @@ def _on_http(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
         _log.error("http_exception", status=status, error_type=type(exc).__name__)
     document = ProblemDocument(
         type=PROBLEM_BASE + _slug(status),
-        title=_TITLES.get(status, "Error"),
+        title=TITLES.get(status, "Error"),
         status=status,
         detail=_safe_detail(exc.detail, status),
     )
@@ -139,14 +141,14 @@ def _on_http(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
 def _on_unexpected(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     # The trace is for operators; the client learns only that it was our fault.
     _log.error("unhandled_exception", error_type=type(exc).__name__, exc_info=exc)
-    document = ProblemDocument(type=PROBLEM_BASE + "internal-error", title=_TITLES[500], status=500)
+    document = ProblemDocument(type=PROBLEM_BASE + "internal-error", title=TITLES[500], status=500)
     return problem_response(document)
 
 
 def _safe_detail(detail: str, status: int) -> str | None:
     if status >= HTTP_500_INTERNAL_SERVER_ERROR:
         return None
-    title = _TITLES.get(status, "")
+    title = TITLES.get(status, "")
     return detail if detail and detail.lower() != title.lower() else None
 
 

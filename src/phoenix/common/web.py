@@ -1,8 +1,8 @@
 """Assembles a role's Litestar app with everything every role shares.
 
 A role's ``create_app`` hands in its route handlers, readiness checks and lifecycle hooks; this
-adds health, metrics, OpenAPI, problem documents, the body limit and the access log, so no role
-can forget one of them.
+adds health, metrics, OpenAPI (every error documented as the problem it is), problem documents,
+the body limit and the access log, so no role can forget one of them.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from phoenix import __version__
 from phoenix.common.accesslog import AccessLog
 from phoenix.common.health import ReadinessCheck, health_controller
 from phoenix.common.httpmetrics import RequestMetrics
+from phoenix.common.openapi import document_problems
 from phoenix.common.problems import exception_handlers
 from phoenix.settings import CommonSettings
 
@@ -63,6 +64,7 @@ def build_app(
         logging_config=None,
         state=_state(role, state),
     )
+    document_problems(app)
     # Wrap the handler chain (not a Litestar middleware, which skips unmatched routes).
     # Request metrics are recorded there too, labelled by route template, never a concrete path.
     app.asgi_handler = AccessLog(app.asgi_handler, RequestMetrics(f"phoenix_{role}"))
