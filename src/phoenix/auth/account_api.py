@@ -14,11 +14,19 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from phoenix.auth import account
-from phoenix.auth.billing import StripeBilling
-from phoenix.auth.firebase import Identity, IdentityVerifier, bearer_token
+from phoenix.auth.billing import BillingNotConfigured, BillingUnavailable, StripeBilling
+from phoenix.auth.firebase import (
+    Identity,
+    IdentityUnavailable,
+    IdentityVerifier,
+    Unauthenticated,
+    bearer_token,
+)
 from phoenix.auth.models import User
 from phoenix.auth.subscriptions import link_stripe_customer
 from phoenix.auth.users import upsert_user
+from phoenix.common.database import DatabaseUnavailable
+from phoenix.common.openapi import problem_answers
 from phoenix.common.problems import Problem
 
 
@@ -30,6 +38,11 @@ class NoBillingAccount(Problem):
     status = 409
     slug = "no-billing-account"
     title = "This account has never subscribed through Stripe"
+
+
+# Every route here verifies the caller's Firebase ID token and reads UserDB.
+_CALLER = (Unauthenticated, IdentityUnavailable, DatabaseUnavailable)
+_STRIPE = (BillingNotConfigured, BillingUnavailable)
 
 
 def account_routes(
@@ -50,11 +63,21 @@ def account_routes(
             )
             return found.scalar_one_or_none()
 
-    @get("/v1/account", summary="The caller's account", tags=["account"])
+    @get(
+        "/v1/account",
+        summary="The caller's account",
+        tags=["account"],
+        responses=problem_answers(*_CALLER),
+    )
     async def show(request: Request[Any, Any, Any]) -> account.AccountView:
         return await account.describe(engine, await caller(request), quota_limit, now())
 
-    @get("/v1/account/invoices", summary="The caller's payments, newest first", tags=["account"])
+    @get(
+        "/v1/account/invoices",
+        summary="The caller's payments, newest first",
+        tags=["account"],
+        responses=problem_answers(400, account.BadCursor, *_CALLER),
+    )
     async def invoices(
         request: Request[Any, Any, Any],
         cursor: Annotated[str | None, Parameter(max_length=512)] = None,
@@ -64,7 +87,12 @@ def account_routes(
         async with engine.connect() as connection:
             return await account.payment_history(connection, identity.uid, limit, cursor)
 
-    @delete("/v1/account", summary="Cancel, forget and delete the caller", tags=["account"])
+    @delete(
+        "/v1/account",
+        summary="Cancel, forget and delete the caller",
+        tags=["account"],
+        responses=problem_answers(*_CALLER, BillingUnavailable),
+    )
     async def remove(request: Request[Any, Any, Any]) -> None:
         identity = await caller(request)
         await account.delete_account(engine, billing, verifier, identity.uid)
@@ -74,6 +102,7 @@ def account_routes(
         summary="A Stripe Checkout URL to subscribe",
         tags=["billing"],
         status_code=200,
+        responses=problem_answers(*_CALLER, *_STRIPE),
     )
     async def checkout(request: Request[Any, Any, Any]) -> BillingUrl:
         identity = await caller(request)
@@ -90,6 +119,7 @@ def account_routes(
         summary="A Stripe customer-portal URL to manage the subscription",
         tags=["billing"],
         status_code=200,
+        responses=problem_answers(NoBillingAccount, *_CALLER, *_STRIPE),
     )
     async def portal(request: Request[Any, Any, Any]) -> BillingUrl:
         customer = await customer_of(await caller(request))

@@ -13,6 +13,8 @@ from sqlalchemy import delete, func
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from phoenix.auth.models import ProcessedWebhook
+from phoenix.common.database import DatabaseUnavailable
+from phoenix.common.openapi import problem_answers
 from phoenix.common.problems import Problem
 
 
@@ -43,6 +45,7 @@ def admin_routes(
         status_code=200,
         tags=["admin"],
         summary="Forget processed webhook ids past the redelivery windows",
+        responses=problem_answers(NotOperator, DatabaseUnavailable),
     )
     async def webhook_retention(request: Request[Any, Any, Any]) -> Removed:
         operator(request)

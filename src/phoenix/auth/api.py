@@ -8,14 +8,23 @@ from urllib.parse import urlsplit
 from litestar import Request, Response, get, post
 from litestar.types import ControllerRouterHandler
 
-from phoenix.auth.firebase import IdentityVerifier, bearer_token
+from phoenix.auth.firebase import (
+    IdentityUnavailable,
+    IdentityVerifier,
+    Unauthenticated,
+    bearer_token,
+)
 from phoenix.auth.issuer import (
     DIRECTORY_MEDIA_TYPE,
     REQUEST_MEDIA_TYPE,
     RESPONSE_MEDIA_TYPE,
     Issuer,
+    NotEntitled,
+    QuotaExhausted,
     UnprocessableTokenRequest,
 )
+from phoenix.common.database import DatabaseUnavailable
+from phoenix.common.openapi import NOT_MODIFIED, bytes_body, problem_answers
 from phoenix.common.problems import Problem
 from phoenix.crypto import batch
 from phoenix.crypto.privacypass import DecodeError, TokenRequest
@@ -44,6 +53,7 @@ def issuer_routes(issuer: Issuer, verifier: IdentityVerifier) -> list[Controller
         summary="Privacy Pass issuer directory (RFC 9578 §4)",
         tags=["issuer"],
         media_type=DIRECTORY_MEDIA_TYPE,  # documented as served, not as application/json
+        responses={304: NOT_MODIFIED},
     )
     async def directory(request: Request[Any, Any, Any]) -> Response[bytes]:
         current = issuer.directory()
@@ -61,6 +71,21 @@ def issuer_routes(issuer: Issuer, verifier: IdentityVerifier) -> list[Controller
         tags=["issuer"],
         status_code=200,
         request_max_body_size=max_body,
+        operation_class=bytes_body(
+            (REQUEST_MEDIA_TYPE, batch.REQUEST_MEDIA_TYPE),
+            "One TokenRequest, or a batch of them (RFC 9578 §6, batched tokens draft §6)",
+            answers=(RESPONSE_MEDIA_TYPE, batch.RESPONSE_MEDIA_TYPE),
+        ),
+        responses=problem_answers(
+            UnsupportedMediaType,
+            Unauthenticated,
+            NotEntitled,
+            413,
+            UnprocessableTokenRequest,
+            QuotaExhausted,
+            IdentityUnavailable,
+            DatabaseUnavailable,
+        ),
     )
     async def issue(request: Request[Any, Any, Any]) -> Response[bytes]:
         media_type = _media_type(request)

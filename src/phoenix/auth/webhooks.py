@@ -18,8 +18,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from phoenix.auth import apple_notifications
 from phoenix.auth.apple_notifications import AppleVerifier
 from phoenix.auth.stripe_events import MalformedEvent, StripeEvents, decode_event
-from phoenix.common.bodies import decode_json
+from phoenix.common.bodies import JSON_BODY_PROBLEMS, decode_json
+from phoenix.common.database import DatabaseUnavailable
 from phoenix.common.logging import get_logger
+from phoenix.common.openapi import json_body, problem_answers
 from phoenix.common.problems import Problem
 
 log = get_logger(__name__)
@@ -55,6 +57,13 @@ class AppleNotification(msgspec.Struct, forbid_unknown_fields=False):
     signedPayload: str
 
 
+class StripeDelivery(msgspec.Struct, forbid_unknown_fields=False):
+    """What the document says of a Stripe delivery: an event object (its signature decides)."""
+
+    id: str
+    type: str
+
+
 def _signature_failure(error: stripe.SignatureVerificationError) -> str:
     message = str(error.user_message or error).lower()
     if "tolerance" in message:
@@ -77,6 +86,10 @@ def webhook_routes(
         tags=["webhooks"],
         status_code=200,
         request_max_body_size=MAX_WEBHOOK_BYTES,
+        operation_class=json_body(StripeDelivery, "A Stripe event, as Stripe signed it"),
+        responses=problem_answers(
+            BadSignature, MalformedWebhook, 413, WebhooksNotConfigured, DatabaseUnavailable
+        ),
     )
     async def stripe_webhook(request: Request[Any, Any, Any]) -> Received:
         if not stripe_secret:
@@ -113,6 +126,13 @@ def webhook_routes(
         tags=["webhooks"],
         status_code=200,
         request_max_body_size=MAX_WEBHOOK_BYTES,
+        operation_class=json_body(AppleNotification, "A notification, as the App Store signed it"),
+        responses=problem_answers(
+            *JSON_BODY_PROBLEMS,
+            apple_notifications.UnverifiableNotification,
+            apple_notifications.AppleNotConfigured,
+            DatabaseUnavailable,
+        ),
     )
     async def apple_webhook(request: Request[Any, Any, Any]) -> Received:
         body = await decode_json(request, AppleNotification)

@@ -6,7 +6,7 @@ import hashlib
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import Request, Response, get, post
@@ -18,12 +18,17 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from phoenix.common import database
-from phoenix.common.bodies import decode_json
-from phoenix.common.problems import Problem
-from phoenix.config import credentials, feed, fleet, leases, tokens
+from phoenix.common.bodies import JSON_BODY_PROBLEMS, decode_json
+from phoenix.common.database import DatabaseUnavailable
+from phoenix.common.openapi import NOT_MODIFIED, json_body, problem_answers
+from phoenix.config import credentials, feed, fleet, leases, redemption, spent, tokens
+from phoenix.config.credentials import BadCredential
+from phoenix.config.directory import IssuerDirectoryUnavailable
+from phoenix.config.fleet import UnknownNode
 from phoenix.config.models import Node
 from phoenix.config.recent import Recent
 from phoenix.config.redemption import Redeemer
+from phoenix.config.redis_errors import RedisUnavailable
 from phoenix.config.schemas import (
     ChallengeEntry,
     Challenges,
@@ -40,17 +45,17 @@ from phoenix.config.schemas import (
     Registration,
 )
 from phoenix.config.selection import NodeLoad
-from phoenix.config.wgconfig import render_wg_quick
+from phoenix.config.wgconfig import WireGuardConfig, render_wg_quick
 from phoenix.crypto.privacypass import b64url_encode
 
 LOCATIONS_MAX_AGE = 15
 MAX_WAIT_SECONDS = 25.0
-
-
-class BadStatusFilter(Problem):
-    status = 400
-    slug = "bad-status-filter"
-    title = "status must be one of active, draining, drained, terminated"
+NodeStatus = Literal["active", "draining", "drained", "terminated"]  # another is a 400
+# Every route below reads NodeDB or Redis; either away is a 503.
+STORES_AWAY = (DatabaseUnavailable, RedisUnavailable)
+# A node's own routes: its credential, its id (a path that is no UUID matches no route: 404 too).
+AS_NODE = (BadCredential, UnknownNode, *STORES_AWAY)
+AS_MONITOR = (BadCredential, *STORES_AWAY)
 
 
 def fleet_routes(
@@ -74,7 +79,20 @@ def fleet_routes(
             [monitor_token] if monitor_token else [],
         )
 
-    @post("/v1/nodes/register", status_code=201, tags=["nodes"], summary="Register an exit node")
+    @post(
+        "/v1/nodes/register",
+        status_code=201,
+        tags=["nodes"],
+        summary="Register an exit node",
+        operation_class=json_body(RegisterRequest, "The node's address, key and location"),
+        responses=problem_answers(
+            BadCredential,
+            *JSON_BODY_PROBLEMS,
+            fleet.InvalidNodeRequest,
+            fleet.RegistrationBusy,
+            *STORES_AWAY,
+        ),
+    )
     async def register(request: Request[Any, Any, Any]) -> Registration:
         credentials.check_any(credentials.bearer(request.headers.get("authorization")), node_tokens)
         body = await decode_json(request, RegisterRequest)
@@ -84,7 +102,13 @@ def fleet_routes(
             done.node_id, done.credential, done.ipv4_pool, done.ipv6_pool, done.revision
         )
 
-    @post("/v1/nodes/{node_id:uuid}/heartbeat", status_code=200, tags=["nodes"])
+    @post(
+        "/v1/nodes/{node_id:uuid}/heartbeat",
+        status_code=200,
+        tags=["nodes"],
+        operation_class=json_body(Heartbeat, "The node's counters and applied revision"),
+        responses=problem_answers(*AS_NODE, *JSON_BODY_PROBLEMS),
+    )
     async def heartbeat(
         request: Request[Any, Any, Any], node_id: FromPath[uuid.UUID]
     ) -> HeartbeatAnswer:
@@ -102,7 +126,11 @@ def fleet_routes(
         tags=["public"],
         summary="Where one can connect, and how busy it is",
         # The body is sent pre-encoded (bytes): without this the document would say "string".
-        responses={200: ResponseSpec(Locations, description="Locations and their load")},
+        responses={
+            200: ResponseSpec(Locations, description="Locations and their load"),
+            304: NOT_MODIFIED,
+            **problem_answers(*STORES_AWAY),
+        },
     )
     async def locations(request: Request[Any, Any, Any]) -> Response[bytes]:
         body = msgspec.json.encode(await _locations(engine, redis))
@@ -112,7 +140,14 @@ def fleet_routes(
             return Response(b"", status_code=304, headers=headers)
         return Response(body, media_type="application/json", headers=headers)
 
-    @post("/node/drain", status_code=200, tags=["monitor"], summary="Start draining a node")
+    @post(
+        "/node/drain",
+        status_code=200,
+        tags=["monitor"],
+        summary="Start draining a node",
+        operation_class=json_body(DrainRequest, "Which node, and why"),
+        responses=problem_answers(*AS_MONITOR, *JSON_BODY_PROBLEMS, UnknownNode),
+    )
     async def drain(request: Request[Any, Any, Any]) -> dict[str, str]:
         monitor(request)
         body = await decode_json(request, DrainRequest)
@@ -120,7 +155,12 @@ def fleet_routes(
         changed(body.id)
         return {"id": str(body.id), "status": "draining"}
 
-    @post("/v1/nodes/{node_id:uuid}/undrain", status_code=200, tags=["monitor"])
+    @post(
+        "/v1/nodes/{node_id:uuid}/undrain",
+        status_code=200,
+        tags=["monitor"],
+        responses=problem_answers(*AS_MONITOR, UnknownNode),
+    )
     async def undrain(
         request: Request[Any, Any, Any], node_id: FromPath[uuid.UUID]
     ) -> dict[str, str]:
@@ -129,13 +169,16 @@ def fleet_routes(
         changed(node_id)
         return {"id": str(node_id), "status": "active"}
 
-    @get("/v1/nodes", tags=["monitor"], summary="Nodes by status, for the reaper")
+    @get(
+        "/v1/nodes",
+        tags=["monitor"],
+        summary="Nodes by status, for the reaper",
+        responses=problem_answers(400, *AS_MONITOR),
+    )
     async def nodes(
-        request: Request[Any, Any, Any], status: FromQuery[str | None] = None
+        request: Request[Any, Any, Any], status: FromQuery[NodeStatus | None] = None
     ) -> NodeList:
         monitor(request)
-        if status is not None and status not in ("active", "draining", "drained", "terminated"):
-            raise BadStatusFilter()
         query = select(Node.id, Node.location, Node.status, Node.drain_reason, Node.public_ip)
         if status is not None:
             query = query.where(Node.status == status)
@@ -156,7 +199,12 @@ def fleet_routes(
             ]
         )
 
-    @get("/v1/nodes/{node_id:uuid}/peers", tags=["nodes"], summary="Peer changes, long-polled")
+    @get(
+        "/v1/nodes/{node_id:uuid}/peers",
+        tags=["nodes"],
+        summary="Peer changes, long-polled",
+        responses=problem_answers(400, *AS_NODE),
+    )
     async def peers(
         request: Request[Any, Any, Any],
         node_id: FromPath[uuid.UUID],
@@ -168,7 +216,12 @@ def fleet_routes(
         )
         return await feed.changes_since(engine, feed_redis, node_id, since, wait)
 
-    @post("/v1/nodes/{node_id:uuid}/terminated", status_code=200, tags=["monitor"])
+    @post(
+        "/v1/nodes/{node_id:uuid}/terminated",
+        status_code=200,
+        tags=["monitor"],
+        responses=problem_answers(*AS_MONITOR, UnknownNode),
+    )
     async def terminated(
         request: Request[Any, Any, Any], node_id: FromPath[uuid.UUID]
     ) -> dict[str, str]:
@@ -177,7 +230,12 @@ def fleet_routes(
         changed(node_id)
         return {"id": str(node_id), "status": "terminated"}
 
-    @post("/v1/admin/leases/sweep", status_code=200, tags=["monitor"])
+    @post(
+        "/v1/admin/leases/sweep",
+        status_code=200,
+        tags=["monitor"],
+        responses=problem_answers(*AS_MONITOR),
+    )
     async def sweep(request: Request[Any, Any, Any]) -> dict[str, int]:
         monitor(request)
         async with engine.begin() as connection:
@@ -229,7 +287,10 @@ def redemption_routes(redeemer: Redeemer) -> list[ControllerRouterHandler]:
         "/v1/token-challenge",
         tags=["public"],
         summary="The TokenChallenge this origin accepts",
-        responses={200: ResponseSpec(Challenges, description="The challenge, with the key")},
+        responses={
+            200: ResponseSpec(Challenges, description="The challenge, with the key"),
+            **problem_answers(IssuerDirectoryUnavailable),
+        },
     )
     async def token_challenge() -> Response[bytes]:
         key = redeemer.directory.preferred_key()
@@ -249,7 +310,31 @@ def redemption_routes(redeemer: Redeemer) -> list[ControllerRouterHandler]:
             headers={"WWW-Authenticate": header, "Cache-Control": "public, max-age=60"},
         )
 
-    @post("/v1/connect", status_code=200, tags=["public"], summary="Redeem a token for a config")
+    @post(
+        "/v1/connect",
+        status_code=200,
+        tags=["public"],
+        summary="Redeem a token for a config",
+        operation_class=json_body(
+            ConnectRequest,
+            "Where, and the client's key (or a box key for a key made here)",
+            also=("text/plain",),  # a wg-quick file, for Accept: text/plain
+        ),
+        responses={
+            200: ResponseSpec(WireGuardConfig, description="The tunnel's config"),
+            **problem_answers(
+                *JSON_BODY_PROBLEMS,
+                tokens.TokenRejected,
+                spent.TokenSpent,
+                redemption.UnknownLocation,
+                redemption.InvalidClientKey,
+                redemption.NoCapacity,
+                spent.SpentStoreUnavailable,
+                IssuerDirectoryUnavailable,
+                *STORES_AWAY,
+            ),
+        },
+    )
     async def connect(request: Request[Any, Any, Any]) -> Response[bytes]:
         # The token is checked before the body is read: an unauthorised body costs nothing.
         authorization = request.headers.get("authorization")
@@ -257,7 +342,8 @@ def redemption_routes(redeemer: Redeemer) -> list[ControllerRouterHandler]:
         config = await redeemer.connect(authorization, body)
         if "text/plain" in request.headers.get("accept", ""):
             return Response(
-                render_wg_quick(config).encode(), media_type="text/plain; charset=utf-8"
+                render_wg_quick(config).encode(),
+                media_type="text/plain",  # Litestar adds "; charset=utf-8" to text/*
             )
         return Response(msgspec.json.encode(config), media_type="application/json")
 

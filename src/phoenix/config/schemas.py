@@ -11,13 +11,18 @@ Count = Annotated[int, msgspec.Meta(ge=0, le=10_000_000)]
 Bytes = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
 Port = Annotated[int, msgspec.Meta(ge=1, le=65535)]
 LocationCode = Annotated[str, msgspec.Meta(pattern=r"^[a-z]{2}-[a-z0-9]{2,20}$")]
-WireGuardKey = Annotated[str, msgspec.Meta(min_length=44, max_length=44)]
+# Standard base64 of 32 bytes: 43 characters whose last carries 2 zero bits, then one "=".
+WireGuardKey = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$")]
+# Checked by the service (a 422 if neither); documented so that a client knows before it sends.
+IPAddress = Annotated[
+    str, msgspec.Meta(extra_json_schema={"anyOf": [{"format": "ipv4"}, {"format": "ipv6"}]})
+]
 DrainReason = Literal["blocked", "compromised", "retired", "manual"]
 LoadBucket = Literal["low", "medium", "high", "full"]
 
 
 class RegisterRequest(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
-    public_ip: str
+    public_ip: IPAddress
     public_key: WireGuardKey
     location: LocationCode
     listen_port: Port = 51820
