@@ -82,8 +82,8 @@ async def driver(engine: AsyncEngine) -> AsyncIterator[psycopg.AsyncConnection[A
     SQLAlchemy's async execution layer costs several times a statement's own client CPU (one
     prepared statement: about 120 µs against 25 µs through psycopg, measured); the few
     statements on a role's hottest path use psycopg directly, on the same pool. The connection
-    goes back to the pool as it came (autocommit off, no transaction open); one the server
-    dropped is invalidated rather than handed to the next request.
+    goes back to the pool as it came (autocommit off, no transaction open), whatever happened;
+    one the server dropped is invalidated rather than handed to the next request.
     """
     async with engine.connect() as connection:
         pooled = await connection.get_raw_connection()
@@ -91,11 +91,16 @@ async def driver(engine: AsyncEngine) -> AsyncIterator[psycopg.AsyncConnection[A
         await conn.set_autocommit(True)
         try:
             yield conn
-        except psycopg.OperationalError:
-            await connection.invalidate()
-            raise
-        if not conn.closed:
-            await conn.set_autocommit(False)
+        finally:
+            if conn.broken or conn.closed:
+                await connection.invalidate()  # the server is gone: not for the next request
+            else:
+                # What SQLAlchemy expects of a pooled connection; after an error too (a
+                # deadlock, a cancelled statement), or the next ``begin()`` would autocommit.
+                try:
+                    await conn.set_autocommit(False)
+                except psycopg.Error:  # a statement cut off midway: the state is unknown
+                    await connection.invalidate()
 
 
 async def ping(engine: AsyncEngine) -> None:
