@@ -16,20 +16,23 @@ pinned and share both cores with them, so their work counts against both figures
   about 4,093 leases each). Each answer is a whole redemption: token verification, node
   selection, the spent-token mark in Redis, the lease transaction in NodeDB and the peer-feed
   publication. wrk reads the prepared requests from a file (:data:`LUA_SCRIPT`), each used once
-  (more tokens are minted after the warm-up if it shows those at hand would not last); any
+  (more tokens are minted before a load whenever those at hand might not last it); any
   non-2xx answer (a spent token included) fails the benchmark;
-- **heartbeats/s**: the same nodes' heartbeats in turn, each with its node credential (a NodeDB
-  lookup, the hash check and the Redis SET with TTL);
+- **heartbeats/s**: the same nodes' heartbeats in turn, each with its node credential (the node
+  record, reused for a second as in production, the hash check and the Redis SET with TTL);
 - the **anchor** for both: the hello-world Litestar route (:mod:`bench.hello`) under the same
   granian command, loaded by the same wrk (same threads, connections and durations).
 
 The config role's own ``/healthz`` is loaded the same way, as information: it is the cheapest
 route through the role's whole stack (access log, metrics, problem handlers, compression), so
 it bounds every endpoint's figure from above, and heartbeats and connects are also reported
-against it. The four loads run in :data:`ROUNDS` interleaved rounds of
-:data:`MEASURE_SECONDS` after one warm-up each; the best round of each is kept (background
-load only ever hurts). Leases accumulate over the rounds, so the last connect round allocates in
-fuller pools.
+against it. So are two floors served by the hello-world app itself (:mod:`bench.hello`): a
+POST that reads and decodes the same heartbeat JSON body, and one that also stores it with one
+Redis SET (the benchmark's Redis) — the least any heartbeat can do, so heartbeats/s against the
+anchor can never exceed that floor's ratio. The six loads run in :data:`ROUNDS` interleaved
+rounds of :data:`MEASURE_SECONDS` after one warm-up each; the best round of each is kept
+(background load only ever hurts). Leases accumulate over the rounds, so the last connect round
+allocates in fuller pools.
 
 Latency: a node alone in its own location holds a long-poll (``GET /v1/nodes/{id}/peers?since=R
 &wait=10``) that is blocked in Redis XREAD (the benchmark sees the blocked client in its own
@@ -104,10 +107,11 @@ WARMUP_SECONDS: Final = 1
 MEASURE_SECONDS: Final = 4
 ROUNDS: Final = 2
 # Tokens minted for the connect loads before any load (each request spends one): enough for
-# about 300 connects/s. When the connect warm-up runs faster, more are minted before the rounds,
-# TOKEN_MARGIN times what the warm-up's rate would spend.
+# the warm-up. Before every connect load more are minted if those at hand would not last
+# TOKEN_MARGIN times the fastest connect rate seen so far (a run on a busy machine can go at
+# thrice its warm-up's rate; a token used twice answers 401 and fails the benchmark).
 CONNECT_TOKENS: Final = 3_000
-TOKEN_MARGIN: Final = 2.0
+TOKEN_MARGIN: Final = 4.0
 LATENCY_WARMUP: Final = 5
 LATENCY_SAMPLES: Final = 100
 LONG_POLL_WAIT_SECONDS: Final = 10
@@ -387,6 +391,8 @@ class Throughput(msgspec.Struct, frozen=True):
     healthz: list[WrkResult]
     heartbeats: list[WrkResult]
     connects: list[WrkResult]
+    body_floor: list[WrkResult]
+    redis_floor: list[WrkResult]
 
 
 def measure_throughput(
@@ -398,8 +404,8 @@ def measure_throughput(
     where: Placement,
     tmp: Path,
 ) -> Throughput:
-    """Warm-ups, then ROUNDS interleaved rounds; ``mint(n)`` makes more tokens when the connect
-    warm-up shows that those at hand cannot last (with a margin) through the rounds."""
+    """Warm-ups, then ROUNDS interleaved rounds; ``mint(n)`` makes more tokens whenever those at
+    hand might not last (with a margin) through the next connect load."""
     script = tmp / "requests.lua"
     script.write_text(LUA_SCRIPT, encoding="utf-8")
     beats = tmp / "heartbeats.tsv"
@@ -410,6 +416,14 @@ def measure_throughput(
             for node in nodes
         ],
     )
+    floors = tmp / "floors.tsv"
+    write_lines(
+        floors,
+        [
+            request_line("POST", path, "Bearer floor", heartbeat_body())
+            for path in (hello.BODY_PATH, hello.REDIS_PATH)
+        ],
+    )
     cursor = TokenCursor(tmp / "connects.tsv")
     cursor.add(authorizations)
     beat_data = (beats, 1, len(nodes))
@@ -418,37 +432,44 @@ def measure_throughput(
     def hello_load(seconds: int) -> WrkResult:
         return run_wrk(hello_url + hello.PATH, seconds=seconds, cpus=load)
 
+    def body_floor_load(seconds: int) -> WrkResult:
+        return run_wrk(hello_url, seconds=seconds, cpus=load, script=script, data=(floors, 1, 1))
+
+    def redis_floor_load(seconds: int) -> WrkResult:
+        return run_wrk(hello_url, seconds=seconds, cpus=load, script=script, data=(floors, 2, 1))
+
     def healthz_load(seconds: int) -> WrkResult:
         return run_wrk(config_url + "/healthz", seconds=seconds, cpus=load)
 
     def heartbeat_load(seconds: int) -> WrkResult:
         return run_wrk(config_url, seconds=seconds, cpus=load, script=script, data=beat_data)
 
+    fastest = [0.0]
+
     def connect_load(seconds: int) -> WrkResult:
+        needed = math.ceil(TOKEN_MARGIN * fastest[0] * seconds) + 2 * WRK_CONNECTIONS
+        if needed > cursor.left:
+            started = time.monotonic()
+            cursor.add(mint(needed - cursor.left))
+            _note(
+                f"at up to {fastest[0]:,.0f} connects/s: minted tokens up to {cursor.count} "
+                f"in {time.monotonic() - started:.1f} s"
+            )
         result = run_wrk(config_url, seconds=seconds, cpus=load, script=script, data=cursor.take())
         cursor.used(result)
+        fastest[0] = max(fastest[0], result.requests_per_second)
         return result
 
     loads = {
         "hello": hello_load,
+        "body floor": body_floor_load,
+        "redis floor": redis_floor_load,
         "healthz": healthz_load,
         "heartbeats": heartbeat_load,
         "connects": connect_load,
     }
-    for name, load_once in loads.items():
-        warm = load_once(WARMUP_SECONDS)
-        if name == "connects":
-            needed = math.ceil(
-                TOKEN_MARGIN * warm.requests_per_second * MEASURE_SECONDS * ROUNDS
-                + 2 * WRK_CONNECTIONS * ROUNDS
-            )
-            if needed > cursor.left:
-                started = time.monotonic()
-                cursor.add(mint(needed - cursor.left))
-                _note(
-                    f"warm-up at {warm.requests_per_second:,.0f} connects/s: minted tokens up "
-                    f"to {cursor.count} in {time.monotonic() - started:.1f} s"
-                )
+    for load_once in loads.values():
+        load_once(WARMUP_SECONDS)
     rounds: dict[str, list[WrkResult]] = {name: [] for name in loads}
     for _ in range(ROUNDS):
         for name, load_once in loads.items():
@@ -460,7 +481,14 @@ def measure_throughput(
                 f"p50 {result.p50_ms:.2f} ms, p99 {result.p99_ms:.2f} ms"
             )
     _note(f"connect tokens used (at most): {cursor.next_line - 1} of {cursor.count}")
-    return Throughput(rounds["hello"], rounds["healthz"], rounds["heartbeats"], rounds["connects"])
+    return Throughput(
+        rounds["hello"],
+        rounds["healthz"],
+        rounds["heartbeats"],
+        rounds["connects"],
+        rounds["body floor"],
+        rounds["redis floor"],
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -589,8 +617,33 @@ def results(throughput: Throughput, latency: Latency) -> list[Result]:
 
     anchor = best(throughput.hello)
     own = best(throughput.healthz)
+    redis_floor = best(throughput.redis_floor)
     load = f"wrk -t{WRK_THREADS} -c{WRK_CONNECTIONS}"
     return [
+        # Information: the floor under any POST route that keeps state, on the same server —
+        # the hello-world app reading a JSON body, and also storing it with one Redis SET.
+        # heartbeats/s can reach at most the latter's ratio to the anchor.
+        Result(
+            figure=f"floor: hello-world POST reading a JSON body ({load})",
+            value=best(throughput.body_floor),
+            unit="req/s",
+            anchor=ANCHOR,
+            anchor_value=anchor,
+        ),
+        Result(
+            figure=f"floor: the same POST plus one Redis SET ({load})",
+            value=redis_floor,
+            unit="req/s",
+            anchor=ANCHOR,
+            anchor_value=anchor,
+        ),
+        Result(
+            figure=f"config: heartbeats/s against that POST + SET floor ({load})",
+            value=best(throughput.heartbeats),
+            unit="req/s",
+            anchor="hello-world POST + one Redis SET req/s on the same server",
+            anchor_value=redis_floor,
+        ),
         # Information: what the role's whole stack (access log, metrics, problem handlers,
         # compression) answers for its cheapest route — the ceiling of any of its endpoints.
         Result(
@@ -691,7 +744,7 @@ def run() -> Sequence[Result]:
                 hello_command,
                 port=hello_port,
                 ready_path=hello.PATH,
-                env={"PYTHONPATH": env["PYTHONPATH"]},
+                env={"PYTHONPATH": env["PYTHONPATH"], hello.REDIS_URL_VARIABLE: redis.url},
                 cpus=where.server_cpus,
             ) as hello_url,
         ):
