@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import base64
 import contextlib
-from collections.abc import Callable
+import itertools
+from collections.abc import Callable, Iterator
 from functools import cache
 
 import pytest
@@ -37,6 +38,7 @@ from phoenix.crypto.privacypass import (
     build_authorization,
     build_www_authenticate,
     parse_authorization,
+    parse_authorization_field,
     parse_www_authenticate,
 )
 from tests.fuzz.budget import FUZZ
@@ -154,6 +156,46 @@ def test_authorization_headers_fail_only_with_decode_error(value: str) -> None:
     with contextlib.suppress(DecodeError):
         raw = parse_authorization(value)
         assert isinstance(raw, bytes)
+
+
+def _outcome(parse: Callable[[str], bytes], value: str) -> bytes | str:
+    try:
+        return parse(value)
+    except DecodeError:
+        return "DecodeError"
+
+
+# Fields near the canonical form: scheme and name case, spaces and tabs around '=' and after
+# the value, unquoted values, escapes, other parameters, padding and alphabet slips — every
+# combination (about 40,000; a few seconds), then mutations of them at random.
+NEAR_CANONICAL_PARTS: tuple[tuple[str, ...], ...] = (
+    ("PrivateToken", "privatetoken", "PRIVATETOKEN", " PrivateToken", "Bearer"),
+    (" ", "  ", "\t"),
+    ("token", "Token", "tokens", "challenge"),
+    ("", " \t"),
+    ("", " "),
+    ('"', "", '\\"'),
+    ("AAIA", "AAI", "AA+/", "AAIA==", "", "AA\\IA", 'AA"A'),
+    ('"', "", '" ', '"\t', '", extra=1', '",', '" x'),
+)
+
+
+def near_canonical() -> Iterator[str]:
+    for parts in itertools.product(*NEAR_CANONICAL_PARTS):
+        yield "{}{}{}{}={}{}{}{}".format(*parts)
+
+
+def test_the_canonical_fast_path_agrees_with_the_general_parser_on_every_near_form() -> None:
+    for value in near_canonical():
+        assert _outcome(parse_authorization, value) == _outcome(parse_authorization_field, value), (
+            value
+        )
+
+
+@FUZZ
+@given(mutated_text(st.sampled_from(list(itertools.islice(near_canonical(), 0, None, 97)))))
+def test_the_canonical_fast_path_agrees_with_the_general_parser(value: str) -> None:
+    assert _outcome(parse_authorization, value) == _outcome(parse_authorization_field, value)
 
 
 @FUZZ

@@ -170,7 +170,9 @@ def _address(value: IPInput) -> IPAddress:
         return value.ip
     if isinstance(value, ipaddress.IPv4Address | ipaddress.IPv6Address):
         return value
-    return ipaddress.ip_interface(value).ip  # accepts "10.0.0.2" and "10.0.0.2/32"
+    if "/" not in value:
+        return ipaddress.ip_address(value)  # a fifth of ip_interface's cost: once per address
+    return ipaddress.ip_interface(value).ip  # "10.0.0.2/32"
 
 
 # --- wg-quick text -------------------------------------------------------------------------

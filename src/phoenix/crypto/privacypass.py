@@ -19,7 +19,7 @@ import hashlib
 import re
 import secrets
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, Final
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
@@ -51,6 +51,7 @@ __all__ = [
     "encode_public_key_pss",
     "finalize_token",
     "parse_authorization",
+    "parse_authorization_field",
     "parse_www_authenticate",
     "sign_token_request",
     "token_authenticator_input",
@@ -642,11 +643,27 @@ def build_authorization(token: Token | bytes) -> str:
     return f'PrivateToken token="{b64url_encode(raw)}"'
 
 
+# The form every client sends (build_authorization's): one credential, one quoted parameter
+# of base64url. Matched at once it yields what the general parser yields (tests/fuzz compares
+# the two), which walks the field a character at a time: a tenth of a redemption's CPU.
+_CANONICAL_AUTHORIZATION: Final = re.compile(
+    r'(?i:privatetoken) +(?i:token)[ \t]*=[ \t]*"([A-Za-z0-9_=-]*)"[ \t]*'
+)
+
+
 def parse_authorization(value: str) -> bytes:
     """The encoded Token of an `Authorization: PrivateToken token="..."` value (RFC 9577 §2.2.2).
 
     Returns the raw token bytes (decode them with Token.decode); unknown parameters are ignored.
     """
+    canonical = _CANONICAL_AUTHORIZATION.fullmatch(value) if isinstance(value, str) else None
+    if canonical is not None:
+        return b64url_decode(canonical[1])
+    return parse_authorization_field(value)
+
+
+def parse_authorization_field(value: str) -> bytes:
+    """:func:`parse_authorization` by the general RFC 9110 parser alone (any valid form)."""
     credentials = _parse_auth_field(value)
     if len(credentials) != 1:
         raise DecodeError("an Authorization field carries exactly one credential")
