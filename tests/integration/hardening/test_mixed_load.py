@@ -1,9 +1,11 @@
 """A bounded mixed load on loopback: issuance on the auth role while clients connect, nodes beat
-and the locations list is read on the config role, all at once.
+and the locations list is read on the config role, and apps send their anonymous events to the
+analytics role (on the tests' ClickHouse server), all at once.
 
 No 5xx, every answer one the route documents for its case, no connection left open afterwards
-(role processes' sockets, Postgres sessions, Redis clients back to where they were after warm-up)
-and memory flat. `make test` runs it for PHOENIX_LOAD_SECONDS (20 s); `make soak` for 10 min.
+(role processes' sockets, Postgres sessions, Redis clients back to where they were after warm-up),
+memory flat, and every event accepted is in ClickHouse. `make test` runs it for
+PHOENIX_LOAD_SECONDS (20 s); `make soak` for 10 min.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import asyncio
 import os
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -20,8 +22,16 @@ import psycopg
 import pytest
 import redis
 
+from phoenix.analytics.store import ServerStore, migrate
 from phoenix.config.settings import ConfigSettings
+from tests.harness.clickhouse import count_events
 from tests.harness.processes import RoleServer
+from tests.integration.analytics.conftest import (
+    OPERATOR,
+    blocking_summary,
+    connection_attempt,
+    session_summary,
+)
 from tests.integration.auth.billing_world import BillingWorld
 from tests.integration.config.conftest import beat, wg_key
 from tests.integration.config.test_connect import BOOT, connect, node_body, tokens_for
@@ -77,8 +87,34 @@ def pid_of(server: RoleServer) -> int:
     return server.process.pid
 
 
+@pytest.fixture
+def analytics_server(clickhouse_url: str, tmp_path: Path) -> Iterator[RoleServer]:
+    """The analytics role as deployed: a process writing to a migrated ClickHouse database."""
+    store = ServerStore(clickhouse_url)
+    migrate(store)
+    store.close()
+    env = {
+        "PHOENIX_ENV": "test",
+        "PHOENIX_CLICKHOUSE_URL": clickhouse_url,
+        "PHOENIX_OPERATOR_TOKEN": OPERATOR,
+        "PHOENIX_FLUSH_SECONDS": "0.5",
+    }
+    server = RoleServer("analytics", env, tmp_path / "analytics.log").start()
+    yield server
+    server.stop()
+
+
+# What one app sends at the end of a session: an attempt or two, the session, what was blocked.
+EVENTS = {"events": [connection_attempt(), connection_attempt(outcome="timeout"),
+                     session_summary(), blocking_summary()] * 5}  # fmt: skip
+
+
 async def test_mixed_load_has_no_5xx_no_leaked_connection_and_flat_memory(
-    billing: BillingWorld, config_server: RoleServer, config_settings: ConfigSettings
+    billing: BillingWorld,
+    config_server: RoleServer,
+    config_settings: ConfigSettings,
+    analytics_server: RoleServer,
+    clickhouse_url: str,
 ) -> None:
     issuance = await Issuance.entitled(billing)
     # Bounded below the three nodes' address pools: past them a 503 "no capacity" is right.
@@ -119,7 +155,16 @@ async def test_mixed_load_has_no_5xx_no_leaked_connection_and_flat_memory(
     async def locations(client: httpx.AsyncClient) -> int:
         return (await client.get("/v1/locations")).status_code
 
+    accepted: list[int] = []
+
+    async def events(client: httpx.AsyncClient) -> int:
+        answer = await client.post("/v1/events", json=EVENTS)
+        if answer.status_code == 202:
+            accepted.append(answer.json()["accepted"])
+        return answer.status_code
+
     config_url, auth_url = config_server.base_url, billing.server.base_url
+    analytics_url = analytics_server.base_url
     async with httpx.AsyncClient(base_url=config_url, timeout=30) as setup:
         for _ in range(3):
             body = node_body(public_key=wg_key(), capacity=100_000)
@@ -135,9 +180,14 @@ async def test_mixed_load_has_no_5xx_no_leaked_connection_and_flat_memory(
             loop("connect", connect_once, config_url),
             loop("heartbeat", heartbeat, config_url),
             loop("locations", locations, config_url),
+            loop("events", events, analytics_url),
         )
 
-    pids = {"auth": pid_of(billing.server), "config": pid_of(config_server)}
+    pids = {
+        "auth": pid_of(billing.server),
+        "config": pid_of(config_server),
+        "analytics": pid_of(analytics_server),
+    }
     await run(WARM_UP)
     rss_before = {role: process_tree_rss_mb(pid) for role, pid in pids.items()}
     sockets_before = {role: tcp_sockets(pid) for role, pid in pids.items()}
@@ -151,6 +201,7 @@ async def test_mixed_load_has_no_5xx_no_leaked_connection_and_flat_memory(
         "connect": {0, 200, 503},
         "heartbeat": {200},
         "locations": {200},
+        "events": {202, 429},  # 429: the global ingest rate, should a soak reach it
     }
     for name, seen in answers.items():
         assert set(seen) <= allowed[name], (name, seen, problems)
@@ -160,6 +211,7 @@ async def test_mixed_load_has_no_5xx_no_leaked_connection_and_flat_memory(
     assert answers["connect"][503] <= answers["connect"][200] // 100, answers["connect"]
     assert answers["issue"][200] > 0
     assert answers["connect"][200] > 0
+    assert answers["events"][202] > 0
     for role in pids:
         assert rss_after[role] - rss_before[role] < RSS_GROWTH_MB, (role, rss_before, rss_after)
         assert sockets_after[role] <= sockets_before[role] + 2, (
@@ -179,3 +231,10 @@ async def test_mixed_load_has_no_5xx_no_leaked_connection_and_flat_memory(
         assert len(client.client_list()) <= 12, client.client_list()
     finally:
         client.close()
+    # Nothing accepted is lost: the writer flushes every 0.5 s.
+    for _ in range(30):
+        stored = count_events(clickhouse_url)
+        if stored >= sum(accepted):
+            break
+        await asyncio.sleep(0.5)
+    assert stored == sum(accepted), (stored, sum(accepted))
