@@ -158,6 +158,7 @@ async def test_mixed_load_has_no_5xx_no_leaked_connection_and_flat_memory(
     accepted: list[int] = []
 
     async def events(client: httpx.AsyncClient) -> int:
+        await asyncio.sleep(0.05)  # apps send at the end of a session, not back to back
         answer = await client.post("/v1/events", json=EVENTS)
         if answer.status_code == 202:
             accepted.append(answer.json()["accepted"])
@@ -169,6 +170,16 @@ async def test_mixed_load_has_no_5xx_no_leaked_connection_and_flat_memory(
         for _ in range(3):
             body = node_body(public_key=wg_key(), capacity=100_000)
             nodes.append((await setup.post("/v1/nodes/register", json=body, headers=BOOT)).json())
+        # Each node beats once before clients come, as a node does right after registering: a
+        # location none of whose nodes has reported yet is rightly a 503 no-capacity, and the
+        # role keeps a location's loads for its cache window (PHOENIX_NODEDB_CACHE_SECONDS).
+        for node in nodes:
+            first = await setup.post(
+                f"/v1/nodes/{node['node_id']}/heartbeat",
+                json=beat(),
+                headers={"authorization": f"Bearer {node['node_credential']}"},
+            )
+            assert first.status_code == 200, first.text
 
     async def run(seconds: float) -> None:
         nonlocal stop_at
