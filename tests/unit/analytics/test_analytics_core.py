@@ -27,6 +27,7 @@ from phoenix.analytics.schemas import (
 )
 from phoenix.analytics.service import (
     BadWindow,
+    InvalidEvents,
     RateLimited,
     TokenBucket,
     Window,
@@ -126,6 +127,25 @@ def _outcome(decode: object, data: bytes) -> object:
 def test_the_fast_decoder_accepts_and_refuses_exactly_what_the_schema_does(data: bytes) -> None:
     strict = _outcome(lambda raw: msgspec.json.decode(raw, type=EventBatch), data)
     assert _outcome(decode_events, data) == strict
+
+
+def test_an_unknown_region_is_refused_naming_the_first_such_event_in_the_batch() -> None:
+    events = [BLOCKING, GOOD, {**SESSION, "region": "us-nyc"}, {**GOOD, "region": "xx-yyy"}]
+    batch = decode_batch("application/json", body(*events))
+    with pytest.raises(InvalidEvents) as refused:
+        to_columns(batch.events, 3600, frozenset({"se-sto", "de-fra"}))
+    assert refused.value.index == 2
+    assert len(to_columns(batch.events[:2], 3600, frozenset({"se-sto"}))[0]) == 2
+
+
+def test_the_refusal_names_the_first_bad_event_and_never_echoes_its_value() -> None:
+    bad = {**GOOD, "region": "secret-value-123"}
+    with pytest.raises(InvalidEvents) as refused:
+        decode_batch("application/json", body(GOOD, GOOD, GOOD, bad, {**GOOD, "x": 1}))
+    assert refused.value.index == 3
+    document = refused.value.document()
+    assert document.errors == [{"index": 3, "message": document.detail}]
+    assert "secret-value-123" not in msgspec.json.encode(document).decode()
 
 
 def test_bytes_that_are_not_json_or_not_declared_json_are_refused_before_decoding() -> None:
