@@ -22,6 +22,7 @@ from phoenix.common.bodies import JSON_BODY_PROBLEMS, decode_json
 from phoenix.common.database import DatabaseUnavailable
 from phoenix.common.openapi import NOT_MODIFIED, json_body, problem_answers
 from phoenix.config import credentials, feed, fleet, leases, redemption, spent, tokens
+from phoenix.config.coalesce import Coalescer
 from phoenix.config.credentials import BadCredential
 from phoenix.config.directory import IssuerDirectoryUnavailable
 from phoenix.config.fleet import UnknownNode
@@ -69,6 +70,8 @@ def fleet_routes(
     node_records: Recent[uuid.UUID, fleet.NodeRecord],
     location_loads: Recent[str, list[NodeLoad]],
 ) -> list[ControllerRouterHandler]:
+    writes = Coalescer(redis)
+
     def changed(node_id: uuid.UUID) -> None:
         node_records.forget(node_id)
         location_loads.forget()
@@ -116,7 +119,7 @@ def fleet_routes(
             engine, node_id, request.headers.get("authorization"), node_records
         )
         beat = await decode_json(request, Heartbeat)
-        drain, revision = await fleet.heartbeat(engine, redis, node, beat, heartbeat_ttl)
+        drain, revision = await fleet.heartbeat(engine, redis, writes, node, beat, heartbeat_ttl)
         if node.status == "draining":
             changed(node_id)  # it may have just become drained
         return HeartbeatAnswer(drain=drain, revision=revision)

@@ -18,6 +18,7 @@ from phoenix.common.health import ReadinessCheck
 from phoenix.common.web import build_app
 from phoenix.config import fleet, redis_errors, tokens
 from phoenix.config.api import fleet_routes, redemption_routes
+from phoenix.config.coalesce import Coalescer
 from phoenix.config.directory import IssuerDirectoryClient
 from phoenix.config.recent import Recent
 from phoenix.config.redemption import Redeemer
@@ -50,6 +51,7 @@ def create_app(settings: ConfigSettings) -> Litestar:
         dns=tuple(settings.tunnel_dns),
         rng=random.Random(),  # noqa: S311 - which node a client gets is not a secret
         location_loads=location_loads,
+        feed_writes=Coalescer(redis),
     )
 
     @asynccontextmanager

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from phoenix.common import database
 from phoenix.common.logging import get_logger
 from phoenix.config import leases
+from phoenix.config.coalesce import Coalescer
 from phoenix.config.fleet import UnknownNode
 from phoenix.config.leases import PeerChange
 from phoenix.config.models import Node
@@ -56,13 +57,20 @@ def _stream(node_id: uuid.UUID) -> str:
     return f"{STREAM_PREFIX}{node_id}"
 
 
-async def publish(redis: Redis, changes: Sequence[PeerChange]) -> None:
+async def publish(
+    redis: Redis, changes: Sequence[PeerChange], *, writes: Coalescer | None = None
+) -> None:
     """Append committed changes to their nodes' streams; waiting long-polls wake at once.
 
+    A connect's one change goes out with other connects' (``writes``, when given).
     Best effort: a change that fails to reach Redis leaves a gap, and a gap means snapshot."""
     try:
-        if len(changes) == 1:  # a connect's one change: a pipeline would cost twice the XADD
-            await _xadd(redis, changes[0])
+        if len(changes) == 1:  # a pipeline of its own would cost twice the XADD
+            change = changes[0]
+            if writes is None:
+                await _xadd(redis, change)
+            else:
+                await writes.run(lambda pipe: _xadd(pipe, change))
             return
         async with redis.pipeline(transaction=False) as pipe:
             for change in changes:

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from phoenix.common import database
 from phoenix.common.problems import Problem
 from phoenix.config import credentials
+from phoenix.config.coalesce import Coalescer
 from phoenix.config.models import Lease, Node
 from phoenix.config.recent import Recent
 from phoenix.config.schemas import Heartbeat, RegisterRequest
@@ -212,11 +213,20 @@ async def authenticate(
 
 
 async def heartbeat(
-    engine: AsyncEngine, redis: Redis, node: NodeRecord, beat: Heartbeat, ttl: int
+    engine: AsyncEngine,
+    redis: Redis,
+    writes: Coalescer,
+    node: NodeRecord,
+    beat: Heartbeat,
+    ttl: int,
 ) -> tuple[bool, int]:
-    """Keep the aggregates with a TTL; move a draining node to drained after it stayed empty."""
+    """Keep the aggregates with a TTL; move a draining node to drained after it stayed empty.
+
+    The aggregates go out with other requests' writes (``writes``): heartbeats arrive from the
+    whole fleet at once, and each is otherwise little more than its Redis round trip."""
     key = f"{HEARTBEAT_PREFIX}{node.id}"
-    await redis.set(key, msgspec.json.encode(beat), ex=ttl)
+    value = msgspec.json.encode(beat)
+    await writes.run(lambda pipe: pipe.set(key, value, ex=ttl))
     status = node.status
     if status == "draining":
         streak_key = f"{ZERO_STREAK_PREFIX}{node.id}"

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from phoenix.common import database
 from phoenix.common.problems import Problem
 from phoenix.config import feed, fleet, leases, tokens
+from phoenix.config.coalesce import Coalescer
 from phoenix.config.directory import IssuerDirectoryClient
 from phoenix.config.models import Node
 from phoenix.config.recent import Recent
@@ -80,6 +81,8 @@ class Redeemer:
     # power of two choices keeps a burst from herding onto one node even on a view a second
     # old, and the lease statement re-checks the node is active.
     location_loads: Recent[str, list[NodeLoad]]
+    # Peer-feed appends of concurrent connects share round trips (phoenix.config.coalesce).
+    feed_writes: Coalescer
 
     async def connect(self, authorization: str | None, request: ConnectRequest) -> WireGuardConfig:
         token = tokens.parse_and_verify(
@@ -100,7 +103,7 @@ class Redeemer:
                 expires_at=allocated.expires_at,
                 sealed_private_key=sealed,
             )
-        await feed.publish(self.redis, allocated.changes)
+        await feed.publish(self.redis, allocated.changes, writes=self.feed_writes)
         return config
 
     async def _candidates(self, location: str) -> list[NodeLoad]:

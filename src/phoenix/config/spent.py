@@ -24,6 +24,7 @@ from redis.exceptions import RedisError
 
 from phoenix.common.logging import get_logger
 from phoenix.common.problems import Problem
+from phoenix.config.coalesce import Coalescer
 
 __all__ = ["DEFAULT_PREFIX", "SpentStoreUnavailable", "SpentTokens", "TokenSpent"]
 
@@ -84,6 +85,8 @@ class SpentTokens:
         self._prefix = prefix
         self._retry_after = retry_after
         self._release = redis.register_script(_RELEASE)
+        # Marks of concurrent redemptions share round trips (phoenix.config.coalesce).
+        self._marks = Coalescer(redis)
 
     def key(self, digest: bytes) -> str:
         if not isinstance(digest, bytes) or len(digest) != DIGEST_LEN:
@@ -99,7 +102,8 @@ class SpentTokens:
 
     async def _claim(self, digest: bytes, claim: str) -> bool:
         try:
-            marked = await self._redis.set(self.key(digest), claim, nx=True, ex=self._ttl)
+            key = self.key(digest)
+            marked = await self._marks.run(lambda pipe: pipe.set(key, claim, nx=True, ex=self._ttl))
         except (RedisError, OSError) as error:
             raise self._unavailable("mark", error) from None
         return bool(marked)

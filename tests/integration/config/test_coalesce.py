@@ -1,0 +1,97 @@
+"""Coalescer: concurrent requests' Redis commands share pipelines, and each gets its own answer.
+
+Against a real Redis of the test's own (tests.harness.processes.SpareRedis).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
+
+from phoenix.config.coalesce import Coalescer
+from tests.harness.processes import SpareRedis
+
+
+@pytest.fixture
+async def redis(spare_redis: SpareRedis) -> AsyncIterator[Redis]:
+    client = Redis.from_url(spare_redis.url, socket_timeout=5, socket_connect_timeout=5)
+    yield client
+    await client.aclose()
+
+
+class Counted(Coalescer):
+    """A Coalescer that counts the pipelines it sends."""
+
+    def __init__(self, redis: Redis) -> None:
+        super().__init__(redis)
+        self.pipelines = 0
+
+    async def _one_pipeline(self, batch: list[Any]) -> None:
+        self.pipelines += 1
+        await super()._one_pipeline(batch)
+
+
+async def test_of_a_burst_of_set_nx_on_one_key_exactly_one_wins(redis: Redis) -> None:
+    writes = Counted(redis)
+    answers = await asyncio.gather(
+        *(writes.run(lambda pipe, n=n: pipe.set("k", str(n), nx=True, ex=60)) for n in range(50))
+    )
+    assert sum(bool(answer) for answer in answers) == 1
+    winner = answers.index(True)
+    assert await redis.get("k") == str(winner).encode()
+    assert writes.pipelines < 50 / 4  # the burst went out in a few round trips, not fifty
+
+
+async def test_a_lone_command_is_sent_at_once_and_answered(redis: Redis) -> None:
+    writes = Counted(redis)
+    assert await writes.run(lambda pipe: pipe.incrby("n", 5)) == 5
+    assert await writes.run(lambda pipe: pipe.incrby("n", 5)) == 10
+    assert writes.pipelines == 2
+
+
+async def test_one_command_failing_fails_only_its_caller(redis: Redis) -> None:
+    await redis.set("text", "not a number")
+    writes = Coalescer(redis)
+    results = await asyncio.gather(
+        writes.run(lambda pipe: pipe.incr("counter")),
+        writes.run(lambda pipe: pipe.incr("text")),
+        writes.run(lambda pipe: pipe.incr("counter")),
+        return_exceptions=True,
+    )
+    assert results[0] == 1
+    assert isinstance(results[1], ResponseError)
+    assert results[2] == 2
+
+
+async def test_a_caller_that_gave_up_leaves_the_others_their_answers(redis: Redis) -> None:
+    writes = Coalescer(redis)
+    waiting = [
+        asyncio.ensure_future(writes.run(lambda pipe, n=n: pipe.set(f"key:{n}", n)))
+        for n in range(10)
+    ]
+    waiting[3].cancel()
+    results = await asyncio.gather(*waiting, return_exceptions=True)
+    assert isinstance(results[3], asyncio.CancelledError)
+    assert [result for n, result in enumerate(results) if n != 3] == [True] * 9
+    assert await writes.run(lambda pipe: pipe.get("key:9")) == b"9"
+
+
+async def test_redis_away_fails_every_caller_of_the_pipeline_and_then_recovers(
+    redis: Redis, spare_redis: SpareRedis
+) -> None:
+    writes = Coalescer(redis)
+    assert await writes.run(lambda pipe: pipe.set("before", 1))
+    spare_redis.stop()
+    results = await asyncio.gather(
+        *(writes.run(lambda pipe, n=n: pipe.set(f"down:{n}", n)) for n in range(8)),
+        return_exceptions=True,
+    )
+    assert all(isinstance(result, (RedisConnectionError, OSError)) for result in results)
+    spare_redis.start()
+    assert await writes.run(lambda pipe: pipe.set("after", 1))
