@@ -184,6 +184,9 @@ class NodeRecord:
     credential_hash: bytes | None
 
 
+_NODE_RECORD: Final = "SELECT id, status, revision, credential_hash FROM nodes WHERE id = %s"
+
+
 async def authenticate(
     engine: AsyncEngine,
     node_id: uuid.UUID,
@@ -195,17 +198,14 @@ async def authenticate(
     if cached is not None:
         credentials.check_hash(presented, cached.credential_hash)
         return cached
-    async with database.reading(engine) as connection:
-        row = (
-            await connection.execute(
-                select(Node.id, Node.status, Node.revision, Node.credential_hash).where(
-                    Node.id == node_id
-                )
-            )
-        ).first()
-    if row is None or row.status == "terminated":
+    # Every heartbeat of a fleet reads this (a node beats every 10 s, past the cache): psycopg
+    # directly, prepared (phoenix.common.database.driver).
+    async with database.driver(engine) as connection:
+        cursor = await connection.execute(_NODE_RECORD, (node_id,), prepare=True)
+        row = await cursor.fetchone()
+    if row is None or row[1] == "terminated":
         raise UnknownNode()
-    node = NodeRecord(row.id, row.status, row.revision, row.credential_hash)
+    node = NodeRecord(*row)
     credentials.check_hash(presented, node.credential_hash)
     if recent is not None:
         recent.put(node_id, node)
