@@ -3,10 +3,10 @@
 Serve it as ``bench.hello:create_app`` (factory) or ``bench.hello:app``, on the same server as
 the figure it anchors, and request ``GET /`` (:data:`PATH`).
 
-Two more routes measure the floor under a POST endpoint that keeps state, as information next
-to that anchor: :data:`BODY_PATH` reads and decodes a JSON body (under granian, receiving a body
-is a hand-off from its Rust side of its own), and :data:`REDIS_PATH` also stores it with one
-Redis ``SET ... EX`` — the least any heartbeat can do. The latter exists only when
+Two more routes measure what a POST endpoint that keeps state costs at least, as information
+next to that anchor: :data:`BODY_PATH` reads and decodes a JSON body (under granian, receiving a
+body is a hand-off from its Rust side of its own), and :data:`REDIS_PATH` also stores it with a
+Redis ``SET ... EX`` of its own, one round trip per request. The latter exists only when
 ``PHOENIX_BENCH_FLOOR_REDIS_URL`` names a Redis.
 """
 
