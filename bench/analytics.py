@@ -28,10 +28,16 @@ databases migrated alike (events, materialized views and aggregates):
   process (a temporary directory), through the store the role uses.
 
 Goal: HTTP ingest at least 0.8x the direct insert.
+
+Both rates are wall-clock and the ClickHouse server is not pinned, so on a machine with other
+load they swing by 2x from run to run. Two CPU figures (information) hold still: the role's CPU
+per row landed (its processes' user + system time over the load and the drain, from /proc) and
+the driver's client CPU per row in the anchor (this process's CPU time over its inserts).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -100,8 +106,9 @@ def _slice(columns: Columns, first: int, rows: int) -> list[Sequence[Value]]:
     return [column[first : first + rows] for column in columns]
 
 
-def direct_insert(url: str, columns: Columns, batch_rows: int = BATCH_ROWS) -> float:
-    """Rows/s of clickhouse-driver inserting ``columns`` in batches of ``batch_rows``."""
+def direct_insert(url: str, columns: Columns, batch_rows: int = BATCH_ROWS) -> tuple[float, float]:
+    """Rows/s of clickhouse-driver inserting ``columns`` in batches of ``batch_rows``, and its
+    client CPU per row in microseconds."""
     from clickhouse_driver import Client
 
     client = Client.from_url(url)
@@ -109,14 +116,14 @@ def direct_insert(url: str, columns: Columns, batch_rows: int = BATCH_ROWS) -> f
         ", ".join((*EVENT_COLUMNS, "insert_marker"))
     )
     total = len(columns[0])
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     for first in range(0, total, batch_rows):
         batch = _slice(columns, first, batch_rows)
         batch.append([0] * len(batch[0]))
         client.execute(statement, batch, columnar=True, types_check=False)
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     client.disconnect()
-    return total / elapsed
+    return total / elapsed, cpu / total * 1e6
 
 
 def embedded_insert(columns: Columns) -> float:
@@ -132,8 +139,22 @@ def embedded_insert(columns: Columns) -> float:
     return total / elapsed
 
 
-def http_ingest(url: str, body: bytes, work: Path) -> tuple[float, str]:
-    """Rows/s landed in ClickHouse through the role; and a note on the run."""
+def _tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU of ``pid`` and its children (granian's worker), from /proc."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    for process in (pid, *map(int, children)):
+        with contextlib.suppress(OSError):
+            # Fields after the command (which may hold spaces): utime and stime are 14 and 15.
+            fields = Path(f"/proc/{process}/stat").read_text().rpartition(")")[2].split()
+            total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
+
+
+def http_ingest(url: str, body: bytes, work: Path) -> tuple[float, float, str]:
+    """Rows/s landed in ClickHouse through the role, its CPU per row in microseconds, and a
+    note on the run."""
     cpus = placement()
     port = free_port()
     env = {
@@ -159,6 +180,7 @@ def http_ingest(url: str, body: bytes, work: Path) -> tuple[float, str]:
     try:
         _wait_healthy(port, process)
         before = count_events(url)
+        cpu = _tree_cpu_seconds(process.pid)
         started = time.perf_counter()
         result = wrk(
             f"http://127.0.0.1:{port}/v1/events",
@@ -174,11 +196,13 @@ def http_ingest(url: str, body: bytes, work: Path) -> tuple[float, str]:
                 raise BenchError(f"only {landed - before} of {expected - before} rows landed")
             time.sleep(0.02)
         elapsed = time.perf_counter() - started
+        cpu = _tree_cpu_seconds(process.pid) - cpu
     finally:
         process.terminate()
         process.wait(40)
     note = f"{result.requests_per_second:,.0f} req/s accepted, p99 {result.p99_ms:.1f} ms"
-    return (landed - before) / elapsed, note
+    rows = landed - before
+    return rows / elapsed, cpu / rows * 1e6, note
 
 
 def _wait_healthy(port: int, process: subprocess.Popen[bytes]) -> None:
@@ -211,20 +235,28 @@ def run() -> Sequence[Result]:
                 store = ServerStore(server.url(name))
                 migrate(store)
                 store.close()
-            direct = []
-            small = []
-            http = []
+            direct, direct_cpu, small, http, http_cpu = [], [], [], [], []
             note = ""
             for _ in range(ROUNDS):
-                direct.append(direct_insert(server.url("bench_direct"), columns))
-                small.append(direct_insert(server.url("bench_direct"), columns, SMALL_BATCH_ROWS))
-                rate, note = http_ingest(server.url("bench_http"), body, Path(tmp))
+                rate, cpu = direct_insert(server.url("bench_direct"), columns)
+                direct.append(rate)
+                direct_cpu.append(cpu)
+                small.append(
+                    direct_insert(server.url("bench_direct"), columns, SMALL_BATCH_ROWS)[0]
+                )
+                rate, cpu, note = http_ingest(server.url("bench_http"), body, Path(tmp))
                 http.append(rate)
+                http_cpu.append(cpu)
         finally:
             server.stop()
     embedded = embedded_insert(columns)
     anchor = "clickhouse-driver batch insert (100,000 rows)"
-    print(f"analytics: HTTP rounds {[round(h) for h in http]}, last: {note}", file=sys.stderr)
+    print(
+        f"analytics: HTTP rounds {[round(h) for h in http]}, CPU us/row "
+        f"{[round(c, 2) for c in http_cpu]}; direct {[round(d) for d in direct]}, CPU us/row "
+        f"{[round(c, 2) for c in direct_cpu]}; last: {note}",
+        file=sys.stderr,
+    )
     return [
         Result(
             figure="POST /v1/events into ClickHouse, rows/s (1 worker)",
@@ -240,6 +272,13 @@ def run() -> Sequence[Result]:
             unit="rows/s",
             anchor=anchor,
             anchor_value=max(direct),
+        ),
+        Result(
+            figure="POST /v1/events: the role's CPU per row landed (lower is better)",
+            value=min(http_cpu),
+            unit="us/row",
+            anchor="clickhouse-driver client CPU per row (100,000 rows)",
+            anchor_value=min(direct_cpu),
         ),
         Result(
             figure="chDB (embedded) ingest, batches of 10,000, rows/s",
