@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import binascii
 import csv
-import hmac
 import io
 import re
 from collections.abc import Awaitable, Callable, Sequence
@@ -44,6 +43,7 @@ from phoenix.analytics.service import (
 )
 from phoenix.analytics.store import Store, StoreError
 from phoenix.analytics.writer import BufferFull, Writer
+from phoenix.common.bearer import bearer, matches_any
 from phoenix.common.bodies import MalformedBody, UnsupportedBodyType
 from phoenix.common.logging import get_logger
 from phoenix.common.openapi import json_body, operation, problem_answers
@@ -141,16 +141,14 @@ def operator_check(
     token: str, authorization: str | None, challenge: str = BEARER_CHALLENGE
 ) -> None:
     """Bearer <token>, or Basic with the token as password (so a browser can open the page)."""
-    scheme, _, value = (authorization or "").partition(" ")
-    offered = ""
-    if scheme.lower() == "bearer":
-        offered = value.strip()
-    elif scheme.lower() == "basic":
+    offered = bearer(authorization)
+    scheme, _, value = (authorization or "").strip().partition(" ")
+    if offered is None and scheme.lower() == "basic":
         try:
             offered = base64.b64decode(value.strip(), validate=True).decode().partition(":")[2]
         except (binascii.Error, UnicodeDecodeError):
-            offered = ""
-    if not token or not hmac.compare_digest(offered.encode(), token.encode()):
+            offered = None
+    if offered is None or not matches_any(offered, [token]):
         raise OperatorOnly(headers={"WWW-Authenticate": challenge})
 
 

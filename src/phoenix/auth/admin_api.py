@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 from datetime import timedelta
 from typing import Any
 
@@ -13,6 +12,7 @@ from sqlalchemy import delete, func
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from phoenix.auth.models import ProcessedWebhook
+from phoenix.common.bearer import bearer, matches_any
 from phoenix.common.database import DatabaseUnavailable
 from phoenix.common.openapi import problem_answers
 from phoenix.common.problems import Problem
@@ -35,9 +35,8 @@ def admin_routes(
     engine: AsyncEngine, admin_token: str, keep: timedelta
 ) -> list[ControllerRouterHandler]:
     def operator(request: Request[Any, Any, Any]) -> None:
-        scheme, _, presented = request.headers.get("authorization", "").partition(" ")
-        matched = hmac.compare_digest(presented.strip().encode(), admin_token.encode())
-        if not admin_token or scheme.lower() != "bearer" or not matched:
+        presented = bearer(request.headers.get("authorization"))
+        if presented is None or not matches_any(presented, [admin_token]):
             raise NotOperator()
 
     @post(

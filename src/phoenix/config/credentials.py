@@ -7,6 +7,8 @@ import hmac
 import secrets
 from collections.abc import Sequence
 
+from phoenix.common.bearer import bearer as common_bearer
+from phoenix.common.bearer import matches_any
 from phoenix.common.problems import Problem
 
 
@@ -20,18 +22,15 @@ class BadCredential(Problem):
 
 
 def bearer(authorization: str | None) -> str:
-    scheme, _, value = (authorization or "").strip().partition(" ")
-    if scheme.lower() != "bearer" or not value.strip():
+    presented = common_bearer(authorization)
+    if presented is None:
         raise BadCredential()
-    return value.strip()
+    return presented
 
 
 def check_any(presented: str, accepted: Sequence[str]) -> None:
     """Accept any configured secret (rotation); compare every one, so timing says nothing."""
-    matched = False
-    for secret in accepted:
-        matched |= hmac.compare_digest(presented.encode(), secret.encode())
-    if not accepted or not matched:
+    if not matches_any(presented, accepted):
         raise BadCredential()
 
 
