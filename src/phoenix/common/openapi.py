@@ -58,10 +58,11 @@ class ProblemOperation(Operation):
 
     def __post_init__(self) -> None:
         for status, answer in (self.responses or {}).items():
-            content = answer.content if isinstance(answer, Answer) else None
-            if status[0] in "45" and content and list(content) != [PROBLEM_JSON]:
+            if not isinstance(answer, Answer) or status[0] not in "45" or not answer.content:
+                continue
+            if list(answer.content) != [PROBLEM_JSON]:
                 # Litestar's own 400 for a route with parameters, documented as its JSON shape.
-                answer.content = {PROBLEM_JSON: OpenAPIMediaType(schema=PROBLEM_SCHEMA)}  # type: ignore[union-attr]
+                answer.content = {PROBLEM_JSON: OpenAPIMediaType(schema=PROBLEM_SCHEMA)}
 
 
 @dataclass
