@@ -12,7 +12,7 @@ import csv
 import io
 import re
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Final
 
 import msgspec
@@ -78,11 +78,21 @@ class NotADateTime(Problem):
     title = "from and to are RFC 3339 date-times: 2026-03-10T14:00:00Z"
 
 
+# What the store's DateTime column holds. Found by schemathesis: `to=0001-01-01T00:00:01Z` made
+# the default `from` a day before year 1, and the report a 500.
+EARLIEST: Final = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST: Final = datetime(2106, 1, 1, tzinfo=UTC)
+
+
 def _window(start: str | None, end: str | None) -> Window:
     try:
         first, last = (None if t is None else msgspec.convert(t, datetime) for t in (start, end))
     except msgspec.ValidationError:
         raise NotADateTime() from None
+    for moment in (first, last):
+        aware = moment if moment is None or moment.tzinfo else moment.replace(tzinfo=UTC)
+        if aware is not None and not EARLIEST <= aware < LATEST:
+            raise NotADateTime("from and to lie between 1970 and 2106")
     return Window(first, last)
 
 
