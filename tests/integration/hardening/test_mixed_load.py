@@ -209,17 +209,14 @@ async def test_mixed_load_has_no_5xx_no_leaked_connection_and_flat_memory(
 
     allowed = {
         "issue": {200, 429},
-        "connect": {0, 200, 503},
+        "connect": {0, 200},  # 0: out of pre-minted tokens, idle
         "heartbeat": {200},
         "locations": {200},
         "events": {202, 429},  # 429: the global ingest rate, should a soak reach it
     }
     for name, seen in answers.items():
         assert set(seen) <= allowed[name], (name, seen, problems)
-    # Open finding (docs/hardening.md): a few connects in a thousand answer 503 "no capacity"
-    # although three nodes with free pools beat; nothing else may be a 5xx, and not more often.
-    assert all('"no-capacity"' in p or "/no-capacity" in p for p in problems), problems
-    assert answers["connect"][503] <= answers["connect"][200] // 100, answers["connect"]
+    assert not problems, problems
     assert answers["issue"][200] > 0
     assert answers["connect"][200] > 0
     assert answers["events"][202] > 0
