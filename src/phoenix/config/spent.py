@@ -30,6 +30,8 @@ __all__ = ["DEFAULT_PREFIX", "SpentStoreUnavailable", "SpentTokens", "TokenSpent
 
 DEFAULT_PREFIX: Final = "phoenix:spent:"
 DIGEST_LEN: Final = 32
+# Bounds the claims kept for a late release; past it, the oldest are given up (and logged).
+MAX_UNRELEASED: Final = 100_000
 
 # Delete the key only if it still holds our claim: a late undo never frees another's redemption.
 _RELEASE: Final = """
@@ -85,6 +87,8 @@ class SpentTokens:
         self._prefix = prefix
         self._retry_after = retry_after
         self._release = redis.register_script(_RELEASE)
+        # Claims whose release failed with Redis away: key -> claim (see _release_unreleased).
+        self._unreleased: dict[str, str] = {}
         # Marks of concurrent redemptions share round trips (phoenix.config.coalesce).
         self._marks = Coalescer(redis)
 
@@ -137,6 +141,11 @@ class SpentTokens:
             async with spent.spending(digest, www_authenticate=header):
                 await session.commit()  # the lease exists only if the token is spent
         """
+        if self._unreleased:
+            try:
+                await self._release_unreleased()
+            except (RedisError, OSError) as error:
+                raise self._unavailable("release", error) from None
         claim = secrets.token_hex(16)
         try:
             marked = await self._claim(digest, claim)
@@ -153,13 +162,32 @@ class SpentTokens:
             raise
 
     async def _release_quietly(self, digest: bytes, claim: str, *, after: str) -> None:
-        """Compare-and-delete our claim; a failure is logged, never raised over the cause."""
+        """Compare-and-delete our claim; a failure is logged, never raised over the cause, and
+        the claim kept to be taken back before the next mark (:meth:`_release_unreleased`)."""
+        key = self.key(digest)
         try:
             # Shielded: a cancelled request must still take its mark back.
-            await asyncio.shield(self._release(keys=[self.key(digest)], args=[claim]))
+            await asyncio.shield(self._release(keys=[key], args=[claim]))
         except (RedisError, OSError) as error:
+            if len(self._unreleased) >= MAX_UNRELEASED:
+                self._unreleased.pop(next(iter(self._unreleased)))
+            self._unreleased[key] = claim
             # After a failed redemption this may have burnt a token: an operator should know.
             # After a failed mark it is expected (Redis is away) and the SET most likely never
             # arrived.
             log = _log.error if after == "redemption_failed" else _log.warning
             log("spent_token_mark_not_undone", after=after, error=type(error).__name__)
+
+    async def _release_unreleased(self) -> None:
+        """Take back the claims a failed release left behind.
+
+        A mark whose answer was lost with Redis may have landed, and its release failed for the
+        same outage: left alone, the token would answer "spent" without ever having bought a
+        config. Each such claim is compared-and-deleted before this process marks anything
+        else, so the token is good again as soon as Redis is (a claim that never landed, or
+        whose key another redemption holds since, deletes nothing).
+        """
+        for key, claim in list(self._unreleased.items()):
+            await self._release(keys=[key], args=[claim])
+            self._unreleased.pop(key, None)
+            _log.info("spent_token_mark_undone_late")

@@ -225,3 +225,80 @@ async def test_when_redis_goes_away_mid_redemption_the_cause_is_what_propagates(
 
     with pytest.raises(Failed):
         await redeem_while_redis_stops()
+
+
+class LosingProxy:
+    """A TCP proxy to Redis that can lose an answer: in ``lose`` mode the first SET that
+    passes reaches Redis and the connection is then cut before its answer comes back, and every
+    later connection is refused — a Redis that went away just after a write landed."""
+
+    def __init__(self, upstream_port: int) -> None:
+        self.upstream_port = upstream_port
+        self.lose = False
+        self._server: asyncio.Server | None = None
+        self._lost_one = False
+
+    async def start(self) -> int:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        port: int = self._server.sockets[0].getsockname()[1]
+        return port
+
+    async def stop(self) -> None:
+        assert self._server is not None
+        self._server.close()
+
+    def restore(self) -> None:
+        self.lose = False
+        self._lost_one = False
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.lose and self._lost_one:
+            writer.close()
+            return
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.upstream_port)
+
+        async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+            while data := await source.read(65536):
+                sink.write(data)
+                await sink.drain()
+
+        answers = asyncio.create_task(pipe(up_reader, writer))
+        try:
+            while data := await reader.read(65536):
+                up_writer.write(data)
+                await up_writer.drain()
+                if self.lose and b"\r\nSET\r\n" in data.upper():
+                    answers.cancel()  # the command reached Redis; its answer never comes back
+                    self._lost_one = True
+                    break
+        finally:
+            writer.close()
+            up_writer.close()
+
+
+async def test_a_mark_whose_answer_was_lost_is_taken_back_once_redis_answers_again(
+    spare_redis: SpareRedis,
+) -> None:
+    """The SET lands, Redis goes away before answering, and the release fails for the same
+    outage: the token must not stay spent without a config (the Redis-restart fault test once
+    ended so: 503, 503, then 401 "spent" for a token that never bought anything)."""
+    proxy = LosingProxy(spare_redis.port)
+    client = connect(f"redis://127.0.0.1:{await proxy.start()}/0")
+    store = SpentTokens(client, VALIDITY)
+    token = digest()
+    try:
+        proxy.lose = True
+        with pytest.raises(SpentStoreUnavailable):
+            async with store.spending(token, www_authenticate=CHALLENGE_HEADER):
+                pytest.fail("the mark's answer was lost: no redemption may go on")
+        direct = connect(spare_redis.url)
+        assert await direct.exists(store.key(token)), "the lost SET did land"
+        await direct.aclose()
+
+        proxy.restore()
+        async with store.spending(token, www_authenticate=CHALLENGE_HEADER):
+            pass  # the same token redeems: its stray mark was taken back first
+        assert not await store.mark(token)  # and is spent now, by this redemption
+    finally:
+        await client.aclose()
+        await proxy.stop()
