@@ -9,7 +9,6 @@ not handed out again and again. NodeDB is a cluster of the test's own (initdb on
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from typing import Any
 
 import msgspec
@@ -19,26 +18,18 @@ from litestar.testing import AsyncTestClient
 from phoenix.config.app import create_app
 from phoenix.config.settings import ConfigSettings
 from phoenix.migrations import upgrade
-from tests.conftest import require
 from tests.harness.postgres import PrivatePostgres
 from tests.integration.config.test_connect import assert_problem, connect, live_node, tokens_for
+from tests.integration.hardening.test_postgres_faults import private_postgres
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def nodedb() -> Iterator[PrivatePostgres]:
-    require("initdb", PrivatePostgres.available(), "the PostgreSQL server binaries")
-    server = PrivatePostgres().init()
-    server.start()
-    yield server
-    server.stop()
-    server.remove()
+__all__ = ["private_postgres"]  # the private cluster fixture, shared with the fault tests
 
 
 async def test_nodedb_stopped_is_a_503_and_the_same_token_connects_once_it_is_back(
-    nodedb: PrivatePostgres, config_settings: ConfigSettings
+    private_postgres: PrivatePostgres, config_settings: ConfigSettings
 ) -> None:
+    nodedb = private_postgres
     url = nodedb.url.rsplit("/", 1)[0] + "/nodedb"
     await asyncio.to_thread(upgrade, "nodedb", url)
     settings = msgspec.structs.replace(config_settings, nodedb_url=url)
