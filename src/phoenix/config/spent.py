@@ -30,7 +30,7 @@ __all__ = ["DEFAULT_PREFIX", "SpentStoreUnavailable", "SpentTokens", "TokenSpent
 
 DEFAULT_PREFIX: Final = "phoenix:spent:"
 DIGEST_LEN: Final = 32
-# Bounds the claims kept for a late release; past it, the oldest are given up (and logged).
+# Bounds the claims kept for a late release; past it, the oldest are given up.
 MAX_UNRELEASED: Final = 100_000
 
 # Delete the key only if it still holds our claim: a late undo never frees another's redemption.
