@@ -120,6 +120,17 @@ def test_request_metrics_label_route_templates_and_never_a_concrete_path(
     assert 'path="/metrics"' not in metrics
 
 
+def test_request_metrics_count_made_up_methods_as_one(
+    client: TestClient,  # type: ignore[type-arg]
+) -> None:
+    for method in ("BREW", "WHEN-203-0-113-7"):
+        client.request(method, "/echo")
+    metrics = client.get("/metrics").text
+    assert 'method="OTHER",path="<unmatched>",status_code="405"' in metrics
+    assert "BREW" not in metrics
+    assert "WHEN-203" not in metrics
+
+
 class Count(msgspec.Struct, forbid_unknown_fields=True):
     n: int
 

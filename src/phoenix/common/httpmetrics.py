@@ -10,11 +10,14 @@ about a tenth of that. Unmatched paths count under one ``<unmatched>`` label, ne
 from __future__ import annotations
 
 from functools import cache
-from typing import Final
+from typing import Any, Final
 
 from prometheus_client import Counter, Histogram
 
 LABELS: Final = ("app_name", "method", "path", "status_code")
+# A client may send any token as a method: the rest count as one, so no client makes series.
+METHODS: Final = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+OTHER_METHOD: Final = "OTHER"
 
 
 @cache
@@ -32,10 +35,20 @@ class RequestMetrics:
         self._app_name = app_name
         self._excluded = excluded
         self._count, self._duration = _series()
+        # A series' children by (method, route, status): labels() validates and locks on each
+        # call. Bounded: routes are templates, and methods and statuses few.
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     def record(self, method: str, route: str, status: int, seconds: float) -> None:
         if route in self._excluded:
             return
-        labels = (self._app_name, method, route, str(status))
-        self._count.labels(*labels).inc()
-        self._duration.labels(*labels).observe(seconds)
+        if method not in METHODS:
+            method = OTHER_METHOD
+        key = (method, route, status)
+        children = self._children.get(key)
+        if children is None:
+            labels = (self._app_name, method, route, str(status))
+            children = (self._count.labels(*labels), self._duration.labels(*labels))
+            self._children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
