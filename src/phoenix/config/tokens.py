@@ -13,6 +13,7 @@ on `token_digest` — never on the token itself.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Collection
@@ -101,11 +102,15 @@ def challenge(settings: ConfigSettings) -> TokenChallenge:
     )
 
 
+# Both below are asked the same few questions on every redemption (a role has one challenge;
+# the directory hands out the same key object until it is refreshed): answered once each.
+@functools.lru_cache(maxsize=8)
 def accepted_digests(*challenges: TokenChallenge) -> frozenset[bytes]:
     """The challenge digests (SHA-256 of each encoded challenge) a token may carry here."""
     return frozenset(item.digest() for item in challenges)
 
 
+@functools.lru_cache(maxsize=64)
 def www_authenticate(
     challenge: TokenChallenge, token_key: TokenKey | None, error: str | None = None
 ) -> str:
