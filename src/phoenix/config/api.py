@@ -62,6 +62,7 @@ AS_MONITOR = (BadCredential, *STORES_AWAY)
 def fleet_routes(
     engine: AsyncEngine,
     redis: Redis,
+    writes: Coalescer,
     pools: fleet.Pools,
     node_tokens: Sequence[str],
     monitor_token: str,
@@ -70,8 +71,6 @@ def fleet_routes(
     node_records: Recent[uuid.UUID, fleet.NodeRecord],
     location_loads: Recent[str, list[NodeLoad]],
 ) -> list[ControllerRouterHandler]:
-    writes = Coalescer(redis)
-
     def changed(node_id: uuid.UUID) -> None:
         node_records.forget(node_id)
         location_loads.forget()

@@ -20,6 +20,7 @@ from phoenix.config import fleet, redis_errors, tokens
 from phoenix.config.api import fleet_routes, redemption_routes
 from phoenix.config.coalesce import Coalescer
 from phoenix.config.directory import IssuerDirectoryClient
+from phoenix.config.placement import Placements
 from phoenix.config.recent import Recent
 from phoenix.config.redemption import Redeemer
 from phoenix.config.selection import NodeLoad
@@ -38,6 +39,9 @@ def create_app(settings: ConfigSettings) -> Litestar:
         health_check_interval=30,
     )
 
+    # Heartbeats, spent-token marks and peer-feed appends of concurrent requests share round
+    # trips to Redis (phoenix.config.coalesce).
+    writes = Coalescer(redis)
     directory = IssuerDirectoryClient.from_settings(settings)
     node_records: Recent[uuid.UUID, fleet.NodeRecord] = Recent(settings.nodedb_cache_seconds)
     location_loads: Recent[str, list[NodeLoad]] = Recent(settings.nodedb_cache_seconds)
@@ -45,13 +49,14 @@ def create_app(settings: ConfigSettings) -> Litestar:
         engine=engine,
         redis=redis,
         directory=directory,
-        spent=SpentTokens(redis, settings.token_validity_seconds),
+        spent=SpentTokens(redis, settings.token_validity_seconds, commands=writes),
         challenge=tokens.challenge(settings),
         lease=timedelta(hours=settings.lease_hours),
         dns=tuple(settings.tunnel_dns),
         rng=random.Random(),  # noqa: S311 - which node a client gets is not a secret
         location_loads=location_loads,
-        feed_writes=Coalescer(redis),
+        feed_writes=writes,
+        placements=Placements(engine),
     )
 
     @asynccontextmanager
@@ -61,6 +66,7 @@ def create_app(settings: ConfigSettings) -> Litestar:
             yield
         finally:
             await directory.stop()
+            await writes.close()
             await redis.aclose()
             await feed_redis.aclose()
             await engine.dispose()
@@ -78,6 +84,7 @@ def create_app(settings: ConfigSettings) -> Litestar:
     routes = fleet_routes(
         engine,
         redis,
+        writes,
         pools,
         settings.node_tokens,
         settings.monitor_token,

@@ -1,74 +1,96 @@
-"""Redis commands of concurrent requests, sent together: one pipeline, one write, one read.
+"""Redis commands of concurrent requests, sent together: one write, one read, one connection.
 
 A heartbeat or a connect is mostly waiting on Redis, and on this kind of machine the
 round trip's own cost (a socket write that wakes Redis on the other core, then a read) is
 most of a request's CPU — several times what packing the command costs (measured: bench
-config). Requests that arrive while a pipeline is in flight are sent in the next one, so a
-lone request waits for nobody and a burst shares its round trips; it is group commit, with no
-timer.
+config). Commands that arrive while a batch is in flight go in the next one, so a lone
+command waits for nobody and a burst shares its round trips (phoenix.config.groupcommit).
 
-Each caller gets its own command's answer, or its own command's error (a pipeline runs with
-``raise_on_error=False``); a connection error fails every command of that pipeline alike.
+The batch is written and read on a connection of the client's pool that the coalescer keeps,
+with redis-py's own packing and reply parser, not through a ``Pipeline``: a pipeline object per
+batch (its retry wrapper, callbacks and connection checkout) cost more CPU than the round trip
+it saved — over a quarter of a connect's (measured, bench config). One coalescer serves the
+whole role (heartbeats, spent-token marks and peer-feed appends), so their commands share
+round trips too.
+
+Each caller gets its own command's reply as the server sent it (``SET ... NX`` answers
+``b"OK"`` or ``None``), or its own command's error. A batch whose kept connection turns out
+closed (Redis restarted, or dropped it while idle: only the write or read shows it) is sent
+once more on a new connection, as redis-py's pipelines retry, so **commands must be
+idempotent**: a batch may have been carried out before its reply was lost (a refused
+spent-token mark reads the key back and recognises its own claim). Any other error, or a
+second one, fails every command of the batch alike, and the next batch starts on a fresh
+connection.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
-from typing import Any, Final
+from typing import Any
 
 from redis.asyncio import Redis
-from redis.asyncio.client import Pipeline
+from redis.asyncio.connection import AbstractConnection
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
+from redis.typing import EncodableT
 
-# Bounds one pipeline: a backlog this deep is overload, and it goes in several.
-MAX_BATCH: Final = 256
+from phoenix.config.groupcommit import GroupCommit
 
-Queue = Callable[[Pipeline], Any]
+Command = tuple[EncodableT, ...]
 
 
-class Coalescer:
+class Coalescer(GroupCommit[Command, Any]):
     def __init__(self, redis: Redis) -> None:
-        self._redis = redis
-        self._waiting: list[tuple[Queue, asyncio.Future[Any]]] = []
-        self._sender: asyncio.Task[None] | None = None
+        super().__init__()
+        self._pool = redis.connection_pool
+        self._connection: AbstractConnection | None = None
 
-    async def run(self, queue: Queue) -> Any:
-        """Queue one command on the next pipeline (``queue`` adds it) and return its answer."""
-        answer: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._waiting.append((queue, answer))
-        if self._sender is None:
-            self._sender = asyncio.create_task(self._send())
-        return await answer
+    async def execute(self, *command: EncodableT) -> Any:
+        """Send ``command`` (``"SET", key, value, "EX", 30``) with the next batch; its reply."""
+        return await self._submit(command)
 
-    async def _send(self) -> None:
+    async def close(self) -> None:
+        """Give the kept connection back to the pool (which the client's ``aclose`` closes)."""
+        if self._connection is not None:
+            connection, self._connection = self._connection, None
+            await self._pool.release(connection)
+
+    async def _carry_out(self, items: list[Command]) -> list[Any]:
+        reused = self._connection is not None
         try:
-            while self._waiting:
-                batch = self._waiting[:MAX_BATCH]
-                del self._waiting[:MAX_BATCH]
-                await self._one_pipeline(batch)
+            try:
+                return await self._exchange(items)
+            except (RedisConnectionError, OSError):
+                if not reused:
+                    raise
+                await self._drop()  # closed while kept: once more, on a new connection
+                return await self._exchange(items)
+        except BaseException:
+            await self._drop()
+            raise
+
+    async def _exchange(self, commands: list[Command]) -> list[Any]:
+        if self._connection is None:
+            self._connection = await self._pool.get_connection()  # type: ignore[no-untyped-call]
+        connection = self._connection
+        # As the pool checks a connection it hands out: one Redis closed meanwhile (restarted,
+        # or its idle timeout) is reconnected before the batch is trusted to it, when the
+        # socket shows it already; when only the write or read does, _carry_out sends again.
+        await self._pool.ensure_connection(connection)
+        await connection.send_packed_command(connection.pack_commands(commands))
+        replies: list[Any] = []
+        for _ in commands:
+            try:
+                replies.append(await connection.read_response())
+            except ResponseError as error:  # this command's error; the others still answer
+                replies.append(error)
+        return replies
+
+    async def _drop(self) -> None:
+        """The connection's state is unknown after an error: close it and forget it."""
+        if self._connection is None:
+            return
+        connection, self._connection = self._connection, None
+        try:
+            await connection.disconnect()
         finally:
-            self._sender = None
-
-    async def _one_pipeline(self, batch: list[tuple[Queue, asyncio.Future[Any]]]) -> None:
-        live = [(queue, answer) for queue, answer in batch if not answer.done()]
-        if not live:
-            return
-        try:
-            async with self._redis.pipeline(transaction=False) as pipe:
-                for queue, _ in live:
-                    queue(pipe)
-                results = await pipe.execute(raise_on_error=False)
-        except BaseException as error:
-            for _, answer in live:
-                if not answer.done():
-                    answer.set_exception(error)
-            if not isinstance(error, Exception):
-                raise
-            return
-        for (_, answer), result in zip(live, results, strict=True):
-            if answer.done():
-                continue
-            if isinstance(result, Exception):
-                answer.set_exception(result)
-            else:
-                answer.set_result(result)
+            await self._pool.release(connection)

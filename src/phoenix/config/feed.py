@@ -15,7 +15,6 @@ from typing import Any, Final, Literal
 
 import msgspec
 from redis.asyncio import Redis
-from redis.asyncio.client import Pipeline
 from redis.exceptions import RedisError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -66,30 +65,33 @@ async def publish(
     Best effort: a change that fails to reach Redis leaves a gap, and a gap means snapshot."""
     try:
         if len(changes) == 1:  # a pipeline of its own would cost twice the XADD
-            change = changes[0]
+            command = _xadd(changes[0])
             if writes is None:
-                await _xadd(redis, change)
+                await redis.execute_command(*command)  # type: ignore[no-untyped-call]
             else:
-                await writes.run(lambda pipe: _xadd(pipe, change))
+                await writes.execute(*command)
             return
         async with redis.pipeline(transaction=False) as pipe:
             for change in changes:
-                _xadd(pipe, change)
+                pipe.execute_command(*_xadd(change))
             await pipe.execute()
     except (RedisError, OSError) as error:
         # After the lease committed the client must get its config: never an error from here.
         _log.warning("peer_feed_publish_failed", error=type(error).__name__, changes=len(changes))
 
 
-def _xadd(client: Redis | Pipeline, change: PeerChange) -> Any:
-    """XADD one change at id ``<revision>-0`` (awaitable on a client, queued on a pipeline)."""
+def _xadd(change: PeerChange) -> tuple[str | int | bytes, ...]:
+    """The XADD of one change, at id ``<revision>-0``, its stream trimmed to about MAXLEN."""
     entry = Change(change.revision, change.op, change.public_key, list(change.allowed_ips))
-    return client.xadd(
+    return (
+        "XADD",
         _stream(change.node_id),
-        {"c": msgspec.json.encode(entry)},
-        id=f"{change.revision}-0",
-        maxlen=STREAM_MAXLEN,
-        approximate=True,
+        "MAXLEN",
+        "~",
+        STREAM_MAXLEN,
+        f"{change.revision}-0",
+        "c",
+        msgspec.json.encode(entry),
     )
 
 

@@ -226,7 +226,7 @@ async def heartbeat(
     whole fleet at once, and each is otherwise little more than its Redis round trip."""
     key = f"{HEARTBEAT_PREFIX}{node.id}"
     value = msgspec.json.encode(beat)
-    await writes.run(lambda pipe: pipe.set(key, value, ex=ttl))
+    await writes.execute("SET", key, value, "EX", ttl)
     status = node.status
     if status == "draining":
         streak_key = f"{ZERO_STREAK_PREFIX}{node.id}"

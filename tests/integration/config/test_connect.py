@@ -48,7 +48,7 @@ async def live_node(
         json=beat(),
         headers={"authorization": f"Bearer {node['node_credential']}"},
     )
-    assert answer.status_code == 200
+    assert answer.status_code == 200, answer.text
     result: dict[str, Any] = node
     return result
 

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio import Redis
 
+from phoenix.config.coalesce import Coalescer, Command
 from phoenix.config.spent import SpentStoreUnavailable, SpentTokens, TokenSpent
 from tests.harness.processes import SpareRedis
 
@@ -48,6 +49,25 @@ async def test_a_token_is_marked_once_and_the_second_mark_says_spent(spent: Spen
     assert await spent.mark(token)
     assert not await spent.mark(token)
     assert await spent.mark(digest())
+
+
+class SendsTwice(Coalescer):
+    """Every batch carried out twice, the first reply lost: what a retried batch looks like."""
+
+    async def _exchange(self, commands: list[Command]) -> list[object]:
+        await super()._exchange(commands)
+        return await super()._exchange(commands)
+
+
+async def test_a_mark_carried_out_twice_is_still_its_own_and_the_token_spent_once(
+    redis: Redis, unique: str
+) -> None:
+    spent = SpentTokens(
+        redis, VALIDITY, prefix=f"phoenix:test:{unique}:spent:", commands=SendsTwice(redis)
+    )
+    token = digest()
+    assert await spent.mark(token)
+    assert not await spent.mark(token)
 
 
 async def test_fifty_concurrent_marks_of_one_token_let_exactly_one_through(

@@ -1,0 +1,176 @@
+"""Placements: concurrent connects' new leases share one NodeDB statement, and each is exact.
+
+Against the test's own migrated NodeDB; nodes are inserted directly, with small known pools.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import os
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from phoenix.config.placement import Placed, Placements
+from tests.integration.config.conftest import Stores
+
+EXPIRES = datetime.now(UTC) + timedelta(hours=24)
+
+
+class Counted(Placements):
+    """Placements that count the statements they send."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        super().__init__(engine)
+        self.statements = 0
+
+    async def _execute(self, batch: list[Any]) -> list[Any]:
+        self.statements += 1
+        return await super()._execute(batch)
+
+
+async def add_node(
+    engine: AsyncEngine, index: int, *, prefix: int = 24, status: str = "active"
+) -> uuid.UUID:
+    node_id = uuid.uuid4()
+    async with engine.begin() as connection:
+        await connection.execute(
+            text(
+                "INSERT INTO nodes (id, public_key, location, listen_port, status, public_ip, "
+                "capacity, pool_index, ipv4_pool, ipv6_pool) VALUES (:id, :key, 'de-fra', 51820, "
+                ":status, '192.0.2.10', 1000, :index, CAST(:v4 AS cidr), CAST(:v6 AS cidr))"
+            ),
+            {
+                "id": node_id,
+                "key": os.urandom(32),
+                "status": status,
+                "index": index,
+                "v4": f"10.{index}.0.0/{prefix}",
+                "v6": f"fd00:{index}::/120",
+            },
+        )
+    return node_id
+
+
+async def node_state(engine: AsyncEngine, node_id: uuid.UUID) -> tuple[int, int]:
+    async with engine.connect() as connection:
+        row = (
+            await connection.execute(
+                text("SELECT revision, next_host FROM nodes WHERE id = :id"), {"id": node_id}
+            )
+        ).one()
+    return int(row.revision), int(row.next_host)
+
+
+def offset(placed: Placed, index: int) -> int:
+    return int(ipaddress.ip_address(placed[0].ipv4)) - int(ipaddress.ip_address(f"10.{index}.0.0"))
+
+
+async def test_a_burst_on_two_nodes_takes_consecutive_offsets_and_revisions_in_few_statements(
+    stores: Stores,
+) -> None:
+    first, second = await add_node(stores.nodedb, 1), await add_node(stores.nodedb, 2)
+    placements = Counted(stores.nodedb)
+    wanted = [(first if n % 3 else second, os.urandom(32)) for n in range(30)]
+    results = await asyncio.gather(*(placements.place(node, key, EXPIRES) for node, key in wanted))
+    assert all(result is not None for result in results)
+    assert placements.statements < 30 / 3  # the burst went out in a few statements
+    for node, index in ((first, 1), (second, 2)):
+        mine = [r for (n, _), r in zip(wanted, results, strict=True) if n == node and r]
+        assert sorted(offset(r, index) for r in mine) == list(range(2, 2 + len(mine)))
+        revisions = sorted(r[0].changes[0].revision for r in mine)
+        assert revisions == list(range(1, len(mine) + 1))
+        assert await node_state(stores.nodedb, node) == (len(mine), 2 + len(mine))
+    for (node, _key), result in zip(wanted, results, strict=True):
+        assert result is not None
+        allocated, endpoint = result
+        assert allocated.node_id == node
+        assert allocated.expires_at == EXPIRES
+        (change,) = allocated.changes
+        assert change.op == "add"
+        assert change.allowed_ips[0] == f"{allocated.ipv4}/32"
+        assert endpoint.public_ip == "192.0.2.10"
+        assert endpoint.listen_port == 51820
+        assert endpoint.gateway == f"10.{1 if node == first else 2}.0.1"
+
+
+async def test_the_same_key_twice_in_one_batch_is_placed_once(stores: Stores) -> None:
+    node = await add_node(stores.nodedb, 3)
+    placements = Counted(stores.nodedb)
+    key = os.urandom(32)
+    results = await asyncio.gather(
+        placements.place(node, key, EXPIRES), placements.place(node, key, EXPIRES)
+    )
+    assert placements.statements == 1
+    assert sum(result is not None for result in results) == 1
+    assert (await node_state(stores.nodedb, node))[0] == 1  # one revision for one lease
+
+
+async def test_a_node_that_stopped_taking_peers_or_has_no_room_gets_none_and_others_proceed(
+    stores: Stores,
+) -> None:
+    draining = await add_node(stores.nodedb, 4, status="draining")
+    tiny = await add_node(stores.nodedb, 5, prefix=30)  # offset 2 only
+    open_node = await add_node(stores.nodedb, 6)
+    placements = Placements(stores.nodedb)
+    results = await asyncio.gather(
+        placements.place(draining, os.urandom(32), EXPIRES),
+        placements.place(tiny, os.urandom(32), EXPIRES),
+        placements.place(tiny, os.urandom(32), EXPIRES),  # two for a pool of one
+        placements.place(open_node, os.urandom(32), EXPIRES),
+    )
+    assert results[0] is None
+    assert results[1] is None
+    assert results[2] is None
+    assert results[3] is not None
+    assert await node_state(stores.nodedb, draining) == (0, 2)
+    assert await node_state(stores.nodedb, tiny) == (0, 2)
+    assert await placements.place(tiny, os.urandom(32), EXPIRES) is not None  # one fits
+
+
+async def test_a_taken_offset_fails_only_its_own_request(stores: Stores) -> None:
+    node = await add_node(stores.nodedb, 7)
+    async with stores.nodedb.begin() as connection:
+        await connection.execute(
+            text(
+                "INSERT INTO leases (public_key, node_id, ipv4, ipv6, expires_at) VALUES "
+                "(:key, :node, '10.7.0.3/32', 'fd00:7::3/128', now() + interval '1 hour')"
+            ),
+            {"key": os.urandom(32), "node": node},
+        )
+    placements = Counted(stores.nodedb)
+    results = await asyncio.gather(
+        *(placements.place(node, os.urandom(32), EXPIRES) for _ in range(3))
+    )
+    assert placements.statements == 1
+    placed = [offset(result, 7) for result in results if result is not None]
+    assert sorted(placed) == [2, 4]  # offset 3 was taken
+    revisions = sorted(r[0].changes[0].revision for r in results if r is not None)
+    assert revisions == [1, 2]
+    assert await node_state(stores.nodedb, node) == (2, 5)  # past every offset tried
+
+
+async def test_two_processes_placing_on_the_same_nodes_never_share_an_address_or_revision(
+    stores: Stores,
+) -> None:
+    """Two config processes (two Placements, each its own batches) on the same two nodes."""
+    nodes = [await add_node(stores.nodedb, 8), await add_node(stores.nodedb, 9)]
+    one, other = Placements(stores.nodedb), Placements(stores.nodedb)
+    results = await asyncio.gather(
+        *(
+            (one if n % 2 else other).place(nodes[n % 4 // 2], os.urandom(32), EXPIRES)
+            for n in range(80)
+        )
+    )
+    placed = [result for result in results if result is not None]
+    assert len(placed) >= 60  # only a batch that lost a deadlock takes the general path
+    for node in nodes:
+        mine = [allocated for allocated, _ in placed if allocated.node_id == node]
+        assert len({allocated.ipv4 for allocated in mine}) == len(mine)
+        revisions = sorted(allocated.changes[0].revision for allocated in mine)
+        assert revisions == list(range(1, len(mine) + 1))
+        assert (await node_state(stores.nodedb, node))[0] == len(mine)
