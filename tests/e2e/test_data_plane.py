@@ -61,8 +61,14 @@ CLIENT = "import socket, sys; print(socket.create_connection((sys.argv[1], 8080)
 
 
 def interrupt(ping: subprocess.Popen[str]) -> tuple[int, int]:
+    """(sent, got) of a ping stopped with SIGINT, the last probe left out of both.
+
+    ping prints its statistics the moment SIGINT arrives, so the probe it sent last may still
+    be on its way back: on a busy CI machine that one was counted lost (565 of 566). Any other
+    loss still shows."""
     ping.send_signal(signal.SIGINT)
-    return received(ping)
+    sent, got = received(ping)
+    return sent - 1, min(got, sent - 1)
 
 
 async def churn(stores: Stores, node_id: str, count: int) -> None:
