@@ -27,6 +27,7 @@ from __future__ import annotations
 import base64
 import ipaddress
 import re
+import socket
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Final, NamedTuple
@@ -129,13 +130,13 @@ def build_config(
     """The config for one lease. Addresses may be strings or ``ipaddress`` objects (psycopg
     gives INET columns as the latter); ``sealed_private_key`` is
     :attr:`SealedKeyPair.sealed_private_key_b64` with server-generated keys, else None."""
-    client_v4, client_v6 = _address(ipv4), _address(ipv6)
-    if client_v4.version != 4 or client_v6.version != 6:
+    (v4, client_v4), (v6, client_v6) = _host(ipv4), _host(ipv6)
+    if v4 != 4 or v6 != 6:
         raise ValueError("ipv4 must be an IPv4 and ipv6 an IPv6 address")
     return WireGuardConfig(
         interface=WireGuardInterface(
             addresses=[f"{client_v4}/32", f"{client_v6}/128"],
-            dns=[str(ipaddress.ip_address(server)) for server in dns],
+            dns=[_host(server)[1] for server in dns],
             private_key=sealed_private_key,
         ),
         peer=WireGuardPeer(
@@ -152,8 +153,8 @@ def format_endpoint(address: IPInput, port: int) -> str:
     """``ip:port``, with an IPv6 address in brackets (as wg(8) and URLs write it)."""
     if not 1 <= port <= 65535:
         raise ValueError(f"port {port} is out of range")
-    host = _address(address)
-    return f"[{host}]:{port}" if host.version == 6 else f"{host}:{port}"
+    version, host = _host(address)
+    return f"[{host}]:{port}" if version == 6 else f"{host}:{port}"
 
 
 def rfc3339_utc(moment: datetime) -> str:
@@ -164,15 +165,27 @@ def rfc3339_utc(moment: datetime) -> str:
     return moment.astimezone(UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _address(value: IPInput) -> IPAddress:
+def _host(value: IPInput) -> tuple[int, str]:
+    """The address's version and its canonical text; ValueError for anything else."""
     # Interfaces first: IPv4Interface is a subclass of IPv4Address, but prints its prefix.
     if isinstance(value, ipaddress.IPv4Interface | ipaddress.IPv6Interface):
-        return value.ip
+        return value.version, str(value.ip)
     if isinstance(value, ipaddress.IPv4Address | ipaddress.IPv6Address):
-        return value
+        return value.version, str(value)
     if "/" not in value:
-        return ipaddress.ip_address(value)  # a fifth of ip_interface's cost: once per address
-    return ipaddress.ip_interface(value).ip  # "10.0.0.2/32"
+        # Three addresses a connect, as PostgreSQL's host() prints them: the C functions check
+        # and print one in well under a microsecond, ipaddress in about ten (measured, bench
+        # config). An IPv6 address printed with an IPv4 tail ("::ffff:0.0.0.0") is one that
+        # ipaddress prints otherwise: it takes the general path below.
+        for family, version in ((socket.AF_INET, 4), (socket.AF_INET6, 6)):
+            try:
+                text = socket.inet_ntop(family, socket.inet_pton(family, value))
+            except (OSError, ValueError):
+                continue
+            if version == 4 or "." not in text:
+                return version, text
+    address = ipaddress.ip_interface(value).ip  # "10.0.0.2/32", and the rare forms above
+    return address.version, str(address)
 
 
 # --- wg-quick text -------------------------------------------------------------------------

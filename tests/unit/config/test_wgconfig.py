@@ -11,6 +11,8 @@ import msgspec
 import nacl.exceptions
 import nacl.public
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from phoenix.config.wgconfig import (
     InvalidBoxKey,
@@ -123,6 +125,27 @@ def test_endpoints_take_strings_and_ipaddress_objects(
     address: str | ipaddress.IPv4Address, endpoint: str
 ) -> None:
     assert format_endpoint(address, 51820) == endpoint
+
+
+@given(st.ip_addresses())
+def test_an_address_as_text_is_read_as_ipaddress_reads_and_prints_it(
+    address: ipaddress.IPv4Address | ipaddress.IPv6Address,
+) -> None:
+    for text in {str(address), address.exploded, address.exploded.upper()}:
+        expected = f"[{address}]:1" if address.version == 6 else f"{address}:1"
+        assert format_endpoint(text, 1) == expected
+
+
+@given(st.text(alphabet="0123456789abcdefABCDEF.:/% x", max_size=45))
+def test_any_text_is_taken_or_refused_as_ipaddress_takes_or_refuses_it(text: str) -> None:
+    try:
+        address = ipaddress.ip_interface(text).ip
+    except ValueError:
+        with pytest.raises(ValueError, match=r"."):
+            format_endpoint(text, 1)
+    else:
+        expected = f"[{address}]:1" if address.version == 6 else f"{address}:1"
+        assert format_endpoint(text, 1) == expected
 
 
 @pytest.mark.parametrize(("address", "port"), [("example.com", 51820), ("10.0.0.1", 0)])
