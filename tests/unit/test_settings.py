@@ -34,6 +34,7 @@ def test_a_missing_required_setting_names_its_variable() -> None:
     ("variable", "value"),
     [
         ("PHOENIX_NODEDB_POOL_SIZE", "many"),
+        ("PHOENIX_NODEDB_POOL_SIZE", "1"),  # one is the lease placements' own
         ("PHOENIX_READINESS_TIMEOUT", "soon"),
         ("PHOENIX_LOG_LEVEL", "loud"),
         ("PHOENIX_ENV", "staging"),

@@ -42,6 +42,9 @@ def create_app(settings: ConfigSettings) -> Litestar:
     # Heartbeats, spent-token marks and peer-feed appends of concurrent requests share round
     # trips to Redis (phoenix.config.coalesce).
     writes = Coalescer(redis)
+    # New leases of concurrent connects share statements, on a NodeDB connection of their own
+    # from the pool (phoenix.config.placement).
+    placements = Placements(engine)
     directory = IssuerDirectoryClient.from_settings(settings)
     node_records: Recent[uuid.UUID, fleet.NodeRecord] = Recent(settings.nodedb_cache_seconds)
     location_loads: Recent[str, list[NodeLoad]] = Recent(settings.nodedb_cache_seconds)
@@ -56,7 +59,7 @@ def create_app(settings: ConfigSettings) -> Litestar:
         rng=random.Random(),  # noqa: S311 - which node a client gets is not a secret
         location_loads=location_loads,
         feed_writes=writes,
-        placements=Placements(engine),
+        placements=placements,
     )
 
     @asynccontextmanager
@@ -67,6 +70,7 @@ def create_app(settings: ConfigSettings) -> Litestar:
         finally:
             await directory.stop()
             await writes.close()
+            await placements.close()
             await redis.aclose()
             await feed_redis.aclose()
             await engine.dispose()

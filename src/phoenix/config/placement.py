@@ -15,6 +15,16 @@ tried. A request the statement cannot place — the key holds a lease already, t
 taken, the node stopped taking peers or its pool is too full for the batch's share — gets no
 row and None back: the caller takes the general path (phoenix.config.leases.allocate), which
 searches the pool. So does every request of a batch that lost a deadlock to another writer.
+
+The statements run on one connection of the NodeDB pool that the placements keep, in
+autocommit, on psycopg directly: batches go one at a time, so one is all they need, and a
+checkout per batch through SQLAlchemy (a greenlet hop there and back, the pool's reset on
+return) cost about three times the prepared statement's own client CPU (measured: 141 µs per
+checkout and return against 50 µs for the statement). A batch whose kept connection turns out
+broken (NodeDB restarted) is sent once more on a new one — safe, because a lease placed by the
+first attempt makes the second insert nothing for that key, whose connect then takes the general
+path and keeps that lease; any other error, or a second one, fails the batch (a 503: the
+database handlers of phoenix.common.database) and the next batch starts on a fresh connection.
 """
 
 from __future__ import annotations
@@ -25,9 +35,8 @@ from datetime import datetime
 from typing import Any, Final
 
 import psycopg
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from phoenix.common import database
 from phoenix.config.groupcommit import GroupCommit
 from phoenix.config.leases import Allocated, NodeEndpoint, PeerChange
 from phoenix.crypto.wireguard import encode_key
@@ -104,6 +113,9 @@ class Placements(GroupCommit[_Request, Placed | None]):
     def __init__(self, engine: AsyncEngine) -> None:
         super().__init__()
         self._engine = engine
+        # The pool's connection the placements keep, and its psycopg connection (autocommit).
+        self._kept: AsyncConnection | None = None
+        self._connection: psycopg.AsyncConnection[Any] | None = None
 
     async def place(
         self, node_id: uuid.UUID, client_key: bytes, expires_at: datetime
@@ -124,15 +136,69 @@ class Placements(GroupCommit[_Request, Placed | None]):
             for position, request in enumerate(items, start=1)
         ]
 
+    async def close(self) -> None:
+        """Give the kept connection back to the pool as it came (before the engine is disposed)."""
+        if self._kept is None or self._connection is None:
+            return
+        kept, connection = self._kept, self._connection
+        self._kept = self._connection = None
+        try:
+            await connection.set_autocommit(False)  # what SQLAlchemy expects of its connections
+        except psycopg.Error:
+            await kept.invalidate()
+        finally:
+            await kept.close()
+
     async def _execute(self, batch: list[_Request]) -> list[Any]:
-        parameters = {
+        parameters: dict[str, list[Any]] = {
             "nodes": [request.node_id for request in batch],
             "keys": [request.client_key for request in batch],
             "expires": [request.expires_at for request in batch],
         }
-        async with database.driver(self._engine) as connection:
-            cursor = await connection.execute(_PLACE, parameters, prepare=True)
-            return await cursor.fetchall()
+        reused = self._connection is not None
+        try:
+            try:
+                return await self._statement(parameters)
+            except psycopg.OperationalError as error:
+                if isinstance(error, _GIVE_UP) or not reused:
+                    raise
+                await self._drop()  # broken while kept (NodeDB restarted): once more, anew
+                return await self._statement(parameters)
+        except _GIVE_UP:
+            raise  # the connection is fine: the statement alone was given up
+        except BaseException:
+            await self._drop()
+            raise
+
+    async def _statement(self, parameters: dict[str, list[Any]]) -> list[Any]:
+        connection = self._connection
+        if connection is None:
+            connection = await self._keep()
+        cursor = await connection.execute(_PLACE, parameters, prepare=True)
+        return await cursor.fetchall()
+
+    async def _keep(self) -> psycopg.AsyncConnection[Any]:
+        kept = await self._engine.connect()
+        try:
+            pooled = await kept.get_raw_connection()
+            connection: psycopg.AsyncConnection[Any] = pooled.driver_connection  # type: ignore[assignment]
+            await connection.set_autocommit(True)
+        except BaseException:
+            await kept.close()
+            raise
+        self._kept, self._connection = kept, connection
+        return connection
+
+    async def _drop(self) -> None:
+        """After an error the connection's state is unknown: out of the pool, and forgotten."""
+        if self._kept is None:
+            return
+        kept = self._kept
+        self._kept = self._connection = None
+        try:
+            await kept.invalidate()
+        finally:
+            await kept.close()
 
 
 def _placed(request: _Request, row: Any) -> Placed:

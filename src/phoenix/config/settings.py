@@ -68,6 +68,9 @@ class ConfigSettings(CommonSettings, kw_only=True, frozen=True):
                 or not network.prefixlen < prefix <= network.max_prefixlen - 2
             ):
                 raise SettingsError(variable, f"cannot be carved into /{prefix} pools")
+        if self.nodedb_pool_size < 2:
+            # One connection is the lease placements' own (phoenix.config.placement).
+            raise SettingsError("PHOENIX_NODEDB_POOL_SIZE", "needs at least 2 connections")
         if any(len(token) < 32 for token in self.node_tokens):
             raise SettingsError("PHOENIX_NODE_TOKENS", "each token needs at least 32 characters")
         if self.monitor_token and len(self.monitor_token) < 32:

@@ -9,9 +9,11 @@ import asyncio
 import ipaddress
 import os
 import uuid
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -28,9 +30,24 @@ class Counted(Placements):
         super().__init__(engine)
         self.statements = 0
 
-    async def _execute(self, batch: list[Any]) -> list[Any]:
+    async def _statement(self, parameters: dict[str, list[Any]]) -> list[Any]:
         self.statements += 1
-        return await super()._execute(batch)
+        return await super()._statement(parameters)
+
+
+@pytest.fixture
+async def make(stores: Stores) -> AsyncIterator[Callable[..., Any]]:
+    """``make(kind=Placements)``: placements on the test's NodeDB, closed afterwards (each keeps
+    a pooled connection)."""
+    made: list[Placements] = []
+
+    def placements(kind: type[Placements] = Placements) -> Any:
+        made.append(kind(stores.nodedb))
+        return made[-1]
+
+    yield placements
+    for each in made:
+        await each.close()
 
 
 async def add_node(
@@ -71,10 +88,10 @@ def offset(placed: Placed, index: int) -> int:
 
 
 async def test_a_burst_on_two_nodes_takes_consecutive_offsets_and_revisions_in_few_statements(
-    stores: Stores,
+    stores: Stores, make: Callable[..., Any]
 ) -> None:
     first, second = await add_node(stores.nodedb, 1), await add_node(stores.nodedb, 2)
-    placements = Counted(stores.nodedb)
+    placements = make(Counted)
     wanted = [(first if n % 3 else second, os.urandom(32)) for n in range(30)]
     results = await asyncio.gather(*(placements.place(node, key, EXPIRES) for node, key in wanted))
     assert all(result is not None for result in results)
@@ -98,9 +115,11 @@ async def test_a_burst_on_two_nodes_takes_consecutive_offsets_and_revisions_in_f
         assert endpoint.gateway == f"10.{1 if node == first else 2}.0.1"
 
 
-async def test_the_same_key_twice_in_one_batch_is_placed_once(stores: Stores) -> None:
+async def test_the_same_key_twice_in_one_batch_is_placed_once(
+    stores: Stores, make: Callable[..., Any]
+) -> None:
     node = await add_node(stores.nodedb, 3)
-    placements = Counted(stores.nodedb)
+    placements = make(Counted)
     key = os.urandom(32)
     results = await asyncio.gather(
         placements.place(node, key, EXPIRES), placements.place(node, key, EXPIRES)
@@ -111,12 +130,12 @@ async def test_the_same_key_twice_in_one_batch_is_placed_once(stores: Stores) ->
 
 
 async def test_a_node_that_stopped_taking_peers_or_has_no_room_gets_none_and_others_proceed(
-    stores: Stores,
+    stores: Stores, make: Callable[..., Any]
 ) -> None:
     draining = await add_node(stores.nodedb, 4, status="draining")
     tiny = await add_node(stores.nodedb, 5, prefix=30)  # offset 2 only
     open_node = await add_node(stores.nodedb, 6)
-    placements = Placements(stores.nodedb)
+    placements = make()
     results = await asyncio.gather(
         placements.place(draining, os.urandom(32), EXPIRES),
         placements.place(tiny, os.urandom(32), EXPIRES),
@@ -132,7 +151,9 @@ async def test_a_node_that_stopped_taking_peers_or_has_no_room_gets_none_and_oth
     assert await placements.place(tiny, os.urandom(32), EXPIRES) is not None  # one fits
 
 
-async def test_a_taken_offset_fails_only_its_own_request(stores: Stores) -> None:
+async def test_a_taken_offset_fails_only_its_own_request(
+    stores: Stores, make: Callable[..., Any]
+) -> None:
     node = await add_node(stores.nodedb, 7)
     async with stores.nodedb.begin() as connection:
         await connection.execute(
@@ -142,7 +163,7 @@ async def test_a_taken_offset_fails_only_its_own_request(stores: Stores) -> None
             ),
             {"key": os.urandom(32), "node": node},
         )
-    placements = Counted(stores.nodedb)
+    placements = make(Counted)
     results = await asyncio.gather(
         *(placements.place(node, os.urandom(32), EXPIRES) for _ in range(3))
     )
@@ -155,11 +176,11 @@ async def test_a_taken_offset_fails_only_its_own_request(stores: Stores) -> None
 
 
 async def test_two_processes_placing_on_the_same_nodes_never_share_an_address_or_revision(
-    stores: Stores,
+    stores: Stores, make: Callable[..., Any]
 ) -> None:
     """Two config processes (two Placements, each its own batches) on the same two nodes."""
     nodes = [await add_node(stores.nodedb, 8), await add_node(stores.nodedb, 9)]
-    one, other = Placements(stores.nodedb), Placements(stores.nodedb)
+    one, other = make(), make()
     results = await asyncio.gather(
         *(
             (one if n % 2 else other).place(nodes[n % 4 // 2], os.urandom(32), EXPIRES)
@@ -174,3 +195,23 @@ async def test_two_processes_placing_on_the_same_nodes_never_share_an_address_or
         revisions = sorted(allocated.changes[0].revision for allocated in mine)
         assert revisions == list(range(1, len(mine) + 1))
         assert (await node_state(stores.nodedb, node))[0] == len(mine)
+
+
+async def test_a_kept_connection_the_server_ended_is_replaced_and_the_batch_placed(
+    stores: Stores, make: Callable[..., Any]
+) -> None:
+    node = await add_node(stores.nodedb, 10)
+    placements = make(Counted)
+    assert await placements.place(node, os.urandom(32), EXPIRES) is not None
+    async with stores.nodedb.connect() as connection:  # as a NodeDB restart would
+        await connection.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        )
+    await stores.nodedb.dispose()  # the test's own idle connections went with it
+    placed = await placements.place(node, os.urandom(32), EXPIRES)
+    assert placed is not None
+    assert offset(placed, 10) == 3
+    assert placements.statements == 3  # the second batch: once on the old connection, once anew
