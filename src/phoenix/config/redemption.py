@@ -110,10 +110,7 @@ class Redeemer:
         return config
 
     async def _candidates(self, location: str) -> list[NodeLoad]:
-        loads = self.location_loads.get(location)
-        if loads is None:
-            loads = await self._loads(location)
-            self.location_loads.put(location, loads)
+        loads = await self.location_loads.get_or_load(location, lambda: self._loads(location))
         if not loads:
             raise UnknownLocation(f"no location {location!r}")
         return loads
