@@ -32,6 +32,8 @@ REPO: Final = Path(__file__).resolve().parents[2]
 STATE: Final = REPO / ".dev"
 FIREBASE: Final = REPO / "node_modules" / ".bin" / "firebase"
 EMULATOR_PORT: Final = 9099
+EMULATOR_READY: Final = b"All emulators ready"  # what firebase-tools prints once it serves
+EMULATOR_START_SECONDS: Final = 45
 EMBEDDED_ENV: Final = STATE / "embedded.env"  # URLs of the embedded stores while they run
 NODE_NETNS: Final = "phoenix-dev-node"
 NODE_LOCATION: Final = "zz-local"
@@ -418,33 +420,55 @@ class _Relay:
 
 
 def _start_emulator() -> subprocess.Popen[bytes]:
+    """The Auth emulator, once it says it is ready. One that stalls while starting (seen once in
+    CI, right after another run's emulator stopped: it never got past its first lines, while
+    something still answered on its port) is stopped and started once more."""
+    for attempt in (1, 2):
+        process, log = _spawn_emulator()
+        deadline = time.monotonic() + EMULATOR_START_SECONDS
+        # Its own words, not the port alone: the port may still answer for one shutting down.
+        while not (EMULATOR_READY in log.read_bytes() and _reachable(EMULATOR_PORT)):
+            if process.poll() is not None:
+                raise DevError(f"the Firebase Auth emulator did not start: see {log}")
+            if time.monotonic() > deadline:
+                _kill_group(process)
+                if attempt == 2:
+                    raise DevError(f"the Firebase Auth emulator did not start: see {log}")
+                break
+            time.sleep(0.3)
+        else:
+            return process
+    raise AssertionError("unreachable")
+
+
+def _spawn_emulator() -> tuple[subprocess.Popen[bytes], Path]:
     STATE.mkdir(exist_ok=True)
-    log = (STATE / "firebase-emulator.log").open("wb")
-    process = subprocess.Popen(
-        [
-            str(FIREBASE),
-            "emulators:start",
-            "--only",
-            "auth",
-            "--project",
-            "demo-phoenix",
-            "--config",
-            str(REPO / "firebase.json"),
-        ],
-        cwd=STATE,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-        env={**os.environ, "CI": "true", "NO_UPDATE_NOTIFIER": "1"},
-    )
-    deadline = time.monotonic() + 60
-    while not _reachable(EMULATOR_PORT):
-        if process.poll() is not None or time.monotonic() > deadline:
-            raise DevError(
-                f"the Firebase Auth emulator did not start: see {STATE}/firebase-emulator.log"
-            )
-        time.sleep(0.3)
-    return process
+    path = STATE / "firebase-emulator.log"
+    with path.open("wb") as log:
+        process = subprocess.Popen(
+            [
+                str(FIREBASE),
+                "emulators:start",
+                "--only",
+                "auth",
+                "--project",
+                "demo-phoenix",
+                "--config",
+                str(REPO / "firebase.json"),
+            ],
+            cwd=STATE,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**os.environ, "CI": "true", "NO_UPDATE_NOTIFIER": "1"},
+        )
+    return process, path
+
+
+def _kill_group(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
 
 
 def _summary(why_no_node: str | None, notes: Sequence[str] = ()) -> None:
