@@ -88,8 +88,10 @@ class SpentTokens:
         self._prefix = prefix
         self._retry_after = retry_after
         self._release = redis.register_script(_RELEASE)
-        # Claims whose release failed with Redis away: key -> claim (see _release_unreleased).
-        self._unreleased: dict[str, str] = {}
+        # Claims whose release failed with Redis away (see _release_unreleased), oldest first.
+        # Keyed by key and claim: two attempts of one token may both be waiting (they go out in
+        # one batch and fail together), and only one of their claims may have landed.
+        self._unreleased: dict[tuple[str, str], None] = {}
         # Marks of concurrent redemptions share round trips (phoenix.config.coalesce); the
         # role hands in the coalescer its other writes use.
         self._marks = commands if commands is not None else Coalescer(redis)
@@ -179,7 +181,7 @@ class SpentTokens:
         except (RedisError, OSError) as error:
             if len(self._unreleased) >= MAX_UNRELEASED:
                 self._unreleased.pop(next(iter(self._unreleased)))
-            self._unreleased[key] = claim
+            self._unreleased[(key, claim)] = None
             # After a failed redemption this may have burnt a token: an operator should know.
             # After a failed mark it is expected (Redis is away) and the SET most likely never
             # arrived.
@@ -195,7 +197,7 @@ class SpentTokens:
         else, so the token is good again as soon as Redis is (a claim that never landed, or
         whose key another redemption holds since, deletes nothing).
         """
-        for key, claim in list(self._unreleased.items()):
+        for key, claim in list(self._unreleased):
             await self._release(keys=[key], args=[claim])
-            self._unreleased.pop(key, None)
+            self._unreleased.pop((key, claim), None)
             _log.info("spent_token_mark_undone_late")

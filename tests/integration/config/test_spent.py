@@ -322,3 +322,30 @@ async def test_a_mark_whose_answer_was_lost_is_taken_back_once_redis_answers_aga
     finally:
         await client.aclose()
         await proxy.stop()
+
+
+async def test_two_marks_of_one_token_whose_answers_were_lost_are_both_taken_back(
+    spare_redis: SpareRedis,
+) -> None:
+    """Both attempts of a token sent twice at once go out in one batch, the first SET lands and
+    both answers are lost: each claim must be remembered, not the second in place of the first
+    (the Redis-restart fault test ended so once more: 503, 503, then 401)."""
+    proxy = LosingProxy(spare_redis.port)
+    client = connect(f"redis://127.0.0.1:{await proxy.start()}/0")
+    store = SpentTokens(client, VALIDITY)
+    token = digest()
+
+    async def attempt() -> None:
+        async with store.spending(token, www_authenticate=CHALLENGE_HEADER):
+            pytest.fail("the mark's answer was lost: no redemption may go on")
+
+    try:
+        proxy.lose = True
+        results = await asyncio.gather(attempt(), attempt(), return_exceptions=True)
+        assert all(isinstance(result, SpentStoreUnavailable) for result in results), results
+        proxy.restore()
+        async with store.spending(token, www_authenticate=CHALLENGE_HEADER):
+            pass  # the token redeems: whichever claim landed was taken back first
+    finally:
+        await client.aclose()
+        await proxy.stop()
