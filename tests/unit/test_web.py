@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from typing import Any
 
@@ -191,3 +192,60 @@ def test_an_integral_float_is_the_integer_json_schema_says_it_is() -> None:
         refused = test_client.post("/count", json={"n": 1.5})
     assert refused.status_code == 422
     assert "got `float`" in refused.json()["detail"]
+
+
+async def _sent_in_chunks(
+    app: Any, chunks: list[bytes], *, disconnect: bool = False
+) -> tuple[int, bytes]:
+    """POST /count with its body in ``chunks`` (no Content-Length, as with chunked encoding),
+    or a client that goes away after them; the status and body answered."""
+    messages: list[dict[str, Any]] = [
+        {"type": "http.request", "body": chunk, "more_body": disconnect or i < len(chunks) - 1}
+        for i, chunk in enumerate(chunks)
+    ]
+    if disconnect:
+        messages.append({"type": "http.disconnect"})
+    answered: dict[str, Any] = {"body": b""}
+
+    async def receive() -> dict[str, Any]:
+        return messages.pop(0)
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            answered["status"] = message["status"]
+        else:
+            answered["body"] += message.get("body", b"")
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/count",
+        "raw_path": b"/count",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"content-type", b"application/json")],
+        "client": None,
+        "server": ("127.0.0.1", 80),
+        "state": {},
+    }
+    await app(scope, receive, send)
+    return answered["status"], answered["body"]
+
+
+def test_a_body_in_chunks_is_read_whole_and_the_limit_counts_what_arrives() -> None:
+    app = build_app(role="test", settings=CommonSettings(max_body_bytes=64), route_handlers=[count])
+    status, body = asyncio.run(_sent_in_chunks(app, [b'{"n"', b": 4", b"2}"]))
+    assert (status, msgspec.json.decode(body)) == (200, {"n": 42})
+    # Nothing announced the size: the limit is enforced on the bytes as they come.
+    status, body = asyncio.run(_sent_in_chunks(app, [b'{"n": 1' + b" " * 40, b" " * 40 + b"}"]))
+    assert status == 413
+    assert msgspec.json.decode(body)["status"] == 413
+
+
+def test_a_client_gone_before_its_body_ended_is_a_4xx_not_a_500() -> None:
+    app = build_app(role="test", settings=CommonSettings(), route_handlers=[count])
+    status, _ = asyncio.run(_sent_in_chunks(app, [b'{"n"'], disconnect=True))
+    assert status == 400

@@ -15,7 +15,7 @@ from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from phoenix.common.httpmetrics import RequestMetrics
-from phoenix.common.logging import get_logger
+from phoenix.common.logging import HotPathLogger
 
 _UNMATCHED = "<unmatched>"
 
@@ -23,7 +23,7 @@ _UNMATCHED = "<unmatched>"
 class AccessLog:
     def __init__(self, app: ASGIApp, metrics: RequestMetrics | None = None) -> None:
         self._app = app
-        self._log = get_logger("phoenix.access")
+        self._log = HotPathLogger("phoenix.access")
         self._metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

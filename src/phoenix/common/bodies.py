@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, Final, TypeVar
 
 import msgspec
 from litestar import Request
+from litestar.exceptions import ClientException
+from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 
 from phoenix.common.problems import Problem
 
@@ -39,7 +42,7 @@ async def decode_json(request: Request[Any, Any, Any], into: type[T]) -> T:
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type != "application/json":
         raise UnsupportedBodyType()
-    body = await request.body()
+    body = await read_body(request)
     try:
         return msgspec.json.decode(body, type=into, strict=True)
     except msgspec.ValidationError as error:
@@ -53,6 +56,31 @@ async def decode_json(request: Request[Any, Any, Any], into: type[T]) -> T:
         raise InvalidBody(str(error)) from None
     except msgspec.DecodeError:
         raise MalformedBody() from None
+
+
+async def read_body(request: Request[Any, Any, Any]) -> bytes:
+    """The request's body, read once, within the route's body limit (413 past it).
+
+    What ``request.body()`` does, without its async generator and its copy into the connection
+    state: about 10 µs of a heartbeat (in process). The body is not kept: read it once.
+    """
+    limit = request.route_handler.resolve_request_max_body_size() or math.inf
+    announced = request.headers.get("content-length")
+    if announced is not None and announced.isdigit() and int(announced) > limit:
+        raise RequestEntityTooLarge  # before reading any of it
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await request.receive()
+        if message["type"] != "http.request":
+            raise ClientException("the client went away before sending its body")
+        chunk = message.get("body", b"")  # optional in ASGI
+        size += len(chunk)
+        if size > limit:
+            raise RequestEntityTooLarge
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def _integral(value: Any) -> Any:

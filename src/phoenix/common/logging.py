@@ -8,9 +8,12 @@ Phoenix never logs a client address, a query string or credentials; the access l
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
-from typing import Any, Final
+import time
+from dataclasses import dataclass
+from typing import IO, Any, Final
 
 import msgspec
 import structlog
@@ -76,8 +79,20 @@ def server_log_config() -> dict[str, object]:
     }
 
 
+@dataclass(frozen=True)
+class _Output:
+    stream: IO[bytes]
+    level: int
+
+
+# Where configure_logging sends our lines, for the loggers that write them without structlog.
+_output: _Output | None = None
+
+
 def configure_logging(level: str = "info", role: str | None = None) -> None:
+    global _output
     numeric = _LEVELS.get(level, _LEVELS_DEFAULT)
+    _output = _Output(sys.stdout.buffer, numeric)
     if role is not None:
         structlog.contextvars.bind_contextvars(role=role)
     # Our own lines skip the standard library's handler chain (about 40 µs a line, against
@@ -114,6 +129,66 @@ def get_logger(name: str) -> Any:
     # Initial values, not bind(): the proxy stays lazy, so module-level loggers made before
     # configure_logging() still use its configuration.
     return structlog.get_logger(logger_name=name)
+
+
+class HotPathLogger:
+    """For the one line on every request's path (the access log): the line a logger of
+    :func:`get_logger` would write, built without structlog's processor chain and written into
+    stdout's buffer, which is flushed once per turn of the event loop rather than once per line.
+
+    Through structlog, a line cost about 20 µs of a heartbeat's 110 (in process, measured with
+    py-spy: the processors, then a write system call each); this way about 2. A line is in the
+    buffer when :meth:`info` returns and written out before the loop waits for anything again,
+    so a burst of requests shares one system call. Other loggers write into the same buffer and
+    flush it, so lines stay in the order they were made. Outside an event loop a line is flushed
+    at once; before configure_logging, lines go through structlog as get_logger's would.
+    """
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._fallback = get_logger(name)
+        self._flush_pending = False
+        self._second = -1
+        self._second_text = ""
+
+    def info(self, event: str, **fields: Any) -> None:
+        output = _output
+        if output is None:
+            self._fallback.info(event, **fields)
+            return
+        if output.level > logging.INFO:
+            return
+        # As structlog's processors would make it (configure_logging): the fields, the event,
+        # the context's variables, the level, the logger's name and the time.
+        line = {**fields, "event": event}
+        for key, value in structlog.contextvars.get_contextvars().items():
+            line.setdefault(key, value)
+        line["level"] = "info"
+        line["logger"] = self._name
+        line["timestamp"] = self._stamp()
+        output.stream.write(_encode(line) + b"\n")
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            output.stream.flush()
+            return
+        if not self._flush_pending:
+            self._flush_pending = True
+            loop.call_soon(self._flush, output.stream)
+
+    def _flush(self, stream: IO[bytes]) -> None:
+        self._flush_pending = False
+        stream.flush()
+
+    def _stamp(self) -> str:
+        """TimeStamper(fmt="iso", utc=True)'s "2026-12-02T07:24:53.398586Z", with the part up to
+        the second made once a second (datetime's isoformat alone cost 1.7 µs)."""
+        now = time.time()
+        second = int(now)
+        if second != self._second:
+            self._second = second
+            self._second_text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        return f"{self._second_text}.{int((now - second) * 1_000_000):06d}Z"
 
 
 def _name_field(_: Any, __: str, event: Any) -> Any:

@@ -12,12 +12,13 @@ import msgspec
 from litestar import Request, Response, get, post
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, FromQuery, Parameter
-from litestar.types import ControllerRouterHandler
+from litestar.types import ASGIApp, ControllerRouterHandler
 from redis.asyncio import Redis
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from phoenix.common import database
+from phoenix.common.answers import Answer
 from phoenix.common.bodies import JSON_BODY_PROBLEMS, decode_json
 from phoenix.common.database import DatabaseUnavailable
 from phoenix.common.openapi import NOT_MODIFIED, json_body, problem_answers
@@ -50,6 +51,7 @@ from phoenix.config.wgconfig import WireGuardConfig, render_wg_quick
 from phoenix.crypto.privacypass import b64url_encode
 
 LOCATIONS_MAX_AGE = 15
+WG_QUICK = b"text/plain; charset=utf-8"  # a wg-quick file, for Accept: text/plain
 MAX_WAIT_SECONDS = 25.0
 NodeStatus = Literal["active", "draining", "drained", "terminated"]  # another is a 400
 # Every route below reads NodeDB or Redis; either away is a 503.
@@ -109,11 +111,13 @@ def fleet_routes(
         status_code=200,
         tags=["nodes"],
         operation_class=json_body(Heartbeat, "The node's counters and applied revision"),
-        responses=problem_answers(*AS_NODE, *JSON_BODY_PROBLEMS),
+        responses={
+            200: ResponseSpec(HeartbeatAnswer, description="Whether to drain; the revision"),
+            **problem_answers(*AS_NODE, *JSON_BODY_PROBLEMS),
+        },
     )
-    async def heartbeat(
-        request: Request[Any, Any, Any], node_id: FromPath[uuid.UUID]
-    ) -> HeartbeatAnswer:
+    async def heartbeat(request: Request[Any, Any, Any], node_id: FromPath[uuid.UUID]) -> ASGIApp:
+        # Every node, every few seconds: the answer is sent as is (phoenix.common.answers).
         node = await fleet.authenticate(
             engine, node_id, request.headers.get("authorization"), node_records
         )
@@ -121,7 +125,7 @@ def fleet_routes(
         drain, revision = await fleet.heartbeat(engine, redis, writes, node, beat, heartbeat_ttl)
         if node.status == "draining":
             changed(node_id)  # it may have just become drained
-        return HeartbeatAnswer(drain=drain, revision=revision)
+        return Answer.json(HeartbeatAnswer(drain=drain, revision=revision))
 
     @get(
         "/v1/locations",
@@ -337,16 +341,13 @@ def redemption_routes(redeemer: Redeemer) -> list[ControllerRouterHandler]:
             ),
         },
     )
-    async def connect(request: Request[Any, Any, Any]) -> Response[bytes]:
-        # The token is checked before the body is read: an unauthorised body costs nothing.
+    async def connect(request: Request[Any, Any, Any]) -> ASGIApp:
+        # The hot path of the role: the answer is sent as is (phoenix.common.answers).
         authorization = request.headers.get("authorization")
         body = await decode_json(request, ConnectRequest)
         config = await redeemer.connect(authorization, body)
         if "text/plain" in request.headers.get("accept", ""):
-            return Response(
-                render_wg_quick(config).encode(),
-                media_type="text/plain",  # Litestar adds "; charset=utf-8" to text/*
-            )
-        return Response(msgspec.json.encode(config), media_type="application/json")
+            return Answer(render_wg_quick(config).encode(), media_type=WG_QUICK)
+        return Answer.json(config)
 
     return [token_challenge, connect]
