@@ -30,13 +30,15 @@ database handlers of phoenix.common.database) and the next batch starts on a fre
 from __future__ import annotations
 
 import uuid
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
 import psycopg
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from phoenix.common import database
 from phoenix.config.groupcommit import GroupCommit
 from phoenix.config.leases import Allocated, NodeEndpoint, PeerChange
 from phoenix.crypto.wireguard import encode_key
@@ -113,8 +115,9 @@ class Placements(GroupCommit[_Request, Placed | None]):
     def __init__(self, engine: AsyncEngine) -> None:
         super().__init__()
         self._engine = engine
-        # The pool's connection the placements keep, and its psycopg connection (autocommit).
-        self._kept: AsyncConnection | None = None
+        # The pool's connection the placements keep (phoenix.common.database.driver, held open
+        # across batches) and its psycopg connection, in autocommit.
+        self._kept: AsyncExitStack | None = None
         self._connection: psycopg.AsyncConnection[Any] | None = None
 
     async def place(
@@ -137,17 +140,8 @@ class Placements(GroupCommit[_Request, Placed | None]):
         ]
 
     async def close(self) -> None:
-        """Give the kept connection back to the pool as it came (before the engine is disposed)."""
-        if self._kept is None or self._connection is None:
-            return
-        kept, connection = self._kept, self._connection
-        self._kept = self._connection = None
-        try:
-            await connection.set_autocommit(False)  # what SQLAlchemy expects of its connections
-        except psycopg.Error:
-            await kept.invalidate()
-        finally:
-            await kept.close()
+        """Give the kept connection back to the pool (before the engine is disposed)."""
+        await self._drop()
 
     async def _execute(self, batch: list[_Request]) -> list[Any]:
         parameters: dict[str, list[Any]] = {
@@ -178,27 +172,17 @@ class Placements(GroupCommit[_Request, Placed | None]):
         return await cursor.fetchall()
 
     async def _keep(self) -> psycopg.AsyncConnection[Any]:
-        kept = await self._engine.connect()
-        try:
-            pooled = await kept.get_raw_connection()
-            connection: psycopg.AsyncConnection[Any] = pooled.driver_connection  # type: ignore[assignment]
-            await connection.set_autocommit(True)
-        except BaseException:
-            await kept.close()
-            raise
+        kept = AsyncExitStack()
+        connection = await kept.enter_async_context(database.driver(self._engine))
         self._kept, self._connection = kept, connection
         return connection
 
     async def _drop(self) -> None:
-        """After an error the connection's state is unknown: out of the pool, and forgotten."""
-        if self._kept is None:
-            return
-        kept = self._kept
-        self._kept = self._connection = None
-        try:
-            await kept.invalidate()
-        finally:
-            await kept.close()
+        """Back to the pool as driver() returns one: in its own state, or invalidated when that
+        cannot be restored (the server gone, a statement cut off midway); and forgotten."""
+        kept, self._kept, self._connection = self._kept, None, None
+        if kept is not None:
+            await kept.aclose()
 
 
 def _placed(request: _Request, row: Any) -> Placed:
