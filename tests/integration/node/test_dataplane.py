@@ -5,17 +5,20 @@ written, independently of our own parsers."""
 from __future__ import annotations
 
 import base64
+import json
 import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from phoenix_node import sysctl
 from phoenix_node.agent import Agent
 from phoenix_node.api import ApiClient
-from phoenix_node.firewall import Firewall, FirewallError, FirewallSpec
 from phoenix_node.keys import generate
 from phoenix_node.metrics import Metrics
 from phoenix_node.peers import PeerSet, Plan, diff, normalise_ips
@@ -158,34 +161,46 @@ async def test_an_empty_plan_sends_no_transaction(node_ns: Netns, backend: Count
         assert backend.writes == writes
 
 
+def firewall_run(ns: Netns, scenario: str) -> dict[str, Any]:
+    """A scenario of tests.harness.firewall_run, in a process of its own inside ``ns``."""
+    root = Path(__file__).resolve().parents[3]
+    done = subprocess.run(
+        ns.command(sys.executable, "-m", "tests.harness.firewall_run", scenario),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=root,
+        env={
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]),
+        },
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
 def test_the_ruleset_is_applied_atomically_and_idempotently(node_ns: Netns) -> None:
-    with node_ns.entered():
-        firewall = Firewall(FirewallSpec(wg_interface="wg0", ssh_from="198.51.100.0/24"))
-        firewall.apply()
-        first = firewall.listing()
-        firewall.apply()
-        assert firewall.listing() == first
-        assert firewall.intact()
+    seen = firewall_run(node_ns, "applied-twice")
+    assert seen["second"] == seen["first"]
+    assert seen["intact"] is True
     listed = node_ns.exec("nft", "list", "tables").stdout.split("\n")
     assert [line for line in listed if "phoenix" in line] == ["table inet phoenix"]
+    first = seen["first"]
     assert first is not None
     assert "policy drop" in first
     assert "ip saddr 198.51.100.0/24 tcp dport 22 accept" in first
 
 
 def test_a_ruleset_that_fails_leaves_the_previous_one_in_place(node_ns: Netns) -> None:
-    with node_ns.entered():
-        firewall = Firewall(FirewallSpec())
-        firewall.apply()
-        before = firewall.listing()
-        broken = firewall.ruleset.replace("masquerade", "masquerade to :99999")
-        with pytest.raises(FirewallError):
-            firewall.apply(broken)
-        # Sent without the check, a failing line undoes the whole transaction (the delete too).
-        with pytest.raises(FirewallError):
-            firewall.swap(broken)
-        assert firewall.listing() == before
-        assert firewall.intact()
+    seen = firewall_run(node_ns, "broken-after-good")
+    assert seen["apply_refused"]  # refused by the check, before anything was sent
+    # Sent without the check, a failing line undoes the whole transaction (the delete too).
+    assert seen["swap_refused"]
+    assert seen["before"] is not None
+    assert seen["after"] == seen["before"]
+    assert seen["intact"] is True
 
 
 def test_sysctl_values_are_set_in_the_namespace_and_the_rest_reported(node_ns: Netns) -> None:
