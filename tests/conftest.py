@@ -24,7 +24,12 @@ from psycopg import sql
 
 from tests.harness import processes
 
-pytest_plugins = ["tests.harness.ci_skips", "tests.harness.firebase_fixtures", "pytester"]
+pytest_plugins = [
+    "tests.harness.ci_skips",
+    "tests.harness.crash_traces",
+    "tests.harness.firebase_fixtures",
+    "pytester",
+]
 
 # No per-example deadline: on the 2-core CI machine a property's example now and then takes
 # over Hypothesis's 200 ms while the machine is busy, which fails a test that says nothing
