@@ -128,13 +128,12 @@ CONNECT_GOAL: Final = Goal.ratio_at_least(0.25)
 HEARTBEAT_GOAL: Final = Goal.ratio_at_least(0.5)
 DELIVERY_GOAL: Final = Goal.value_at_most(250, "ms")
 
-# wrk: ``-s LUA_SCRIPT <url> -- <file> <first> <count> [once]`` sends lines first ..
-# first+count-1 of the file in turn, each line "METHOD<TAB>path<TAB>Authorization<TAB>JSON body".
-# Every request is formatted once per wrk thread, before the load; per request, Lua only hands
-# out the next. Without "once" the lines go round again; with it (:data:`ONCE_SCRIPT`: each line
-# a token that can be spent once) a load that has sent them all asks for /healthz instead and
-# stops at the next answer, so it ends early rather than resending spent tokens
-# (TokenCursor.used notices).
+# wrk: ``-s LUA_SCRIPT <url> -- <file> <first> <count>`` sends lines first .. first+count-1 of
+# the file in turn, each line "METHOD<TAB>path<TAB>Authorization<TAB>JSON body". Every request
+# is formatted once per wrk thread, before the load; per request, Lua only hands out the next.
+# The lines go round again; under :data:`ONCE_SCRIPT` (each line a token that can be spent
+# once) a load that has sent them all asks for /healthz instead and stops at the next answer,
+# so it ends early rather than resending spent tokens (TokenCursor.used notices).
 LUA_SCRIPT: Final = """\
 local requests = {}
 local next_request = 0
@@ -144,7 +143,7 @@ local after_last
 
 function init(args)
   local path, first, count = args[1], tonumber(args[2]), tonumber(args[3])
-  once = args[4] == "once"
+  once = response ~= nil  -- ONCE_SCRIPT defines it
   after_last = wrk.format("GET", "/healthz")
   local number = 0
   for line in io.lines(path) do
@@ -362,8 +361,7 @@ def run_wrk(
     script: Path | None = None,
     data: Sequence[object] = (),
 ) -> WrkResult:
-    """wrk as every load here runs it, with ``script`` fed ``data`` (file, first line, count,
-    and "once" for :data:`ONCE_SCRIPT`)."""
+    """wrk as every load here runs it, with ``script`` fed ``data`` (file, first line, count)."""
     return wrk(
         url,
         seconds=seconds,
@@ -498,7 +496,7 @@ def measure_throughput(
                 seconds=seconds,
                 cpus=load,
                 script=once_script,
-                data=(path, first, count, "once"),
+                data=(path, first, count),
             )
             ran_out = cursor.used(result)
             fastest[0] = max(fastest[0], result.requests_per_second)

@@ -19,21 +19,20 @@ JSON: Final = b"application/json"
 
 
 class Answer:
-    """``body`` with ``status``, its media type and length, and nothing else."""
+    """``body`` with 200, its media type and length, and nothing else."""
 
-    __slots__ = ("_body", "_headers", "_status")
+    __slots__ = ("_body", "_headers")
 
-    def __init__(self, body: bytes, *, status: int = 200, media_type: bytes = JSON) -> None:
+    def __init__(self, body: bytes, *, media_type: bytes = JSON) -> None:
         self._body = body
-        self._status = status
         self._headers = [(b"content-type", media_type), (b"content-length", b"%d" % len(body))]
 
     @classmethod
-    def json(cls, value: object, *, status: int = 200) -> Answer:
+    def json(cls, value: object) -> Answer:
         """``value`` (a msgspec Struct, or what msgspec encodes) as JSON."""
-        return cls(msgspec.json.encode(value), status=status)
+        return cls(msgspec.json.encode(value))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        start = {"type": "http.response.start", "status": self._status, "headers": self._headers}
+        start = {"type": "http.response.start", "status": 200, "headers": self._headers}
         await send(start)  # type: ignore[arg-type]
         await send({"type": "http.response.body", "body": self._body, "more_body": False})

@@ -172,7 +172,7 @@ def firewall_run(ns: Netns, scenario: str) -> dict[str, Any]:
         cwd=root,
         env={
             **os.environ,
-            "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]),
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")])),
         },
         check=False,
     )
