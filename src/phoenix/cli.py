@@ -74,6 +74,19 @@ def _parser() -> argparse.ArgumentParser:
     keygen.add_argument("--not-before", default=None, help="ISO 8601 time (default: now)")
     keygen.set_defaults(handler=_issuer_keygen)
 
+    node = commands.add_parser("node", help="exit-node enrollment (config role, against NodeDB)")
+    node_commands = node.add_subparsers(dest="node_command", required=True)
+    enroll_key = node_commands.add_parser(
+        "enroll-key", help="print single-use enrollment keys for one location, one a line"
+    )
+    enroll_key.add_argument("--location", required=True, help="location code, e.g. de-fra")
+    enroll_key.add_argument("--expires", default="1h", help="lifetime: 90s, 30m, 1h, 7d")
+    enroll_key.add_argument("--count", type=int, default=1, help="how many keys (1-100)")
+    enroll_key.set_defaults(handler=_node_enroll_key)
+    approve = node_commands.add_parser("approve", help="let a pending node take users")
+    approve.add_argument("node_id")
+    approve.set_defaults(handler=_node_approve)
+
     dev = commands.add_parser("dev", help="development-only commands (PHOENIX_ENV=dev)")
     dev_commands = dev.add_subparsers(dest="dev_command", required=True)
     show = dev_commands.add_parser(
@@ -164,6 +177,96 @@ def _issuer_keygen(args: argparse.Namespace) -> int:
             }
         )
     )
+    return 0
+
+
+def _duration_seconds(text: str) -> int:
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
+    number, unit = text[:-1], text[-1:]
+    if unit not in units or not number.isdigit():
+        _fail(f"--expires {text!r}: a number and one of s, m, h, d (e.g. 1h)")
+    return int(number) * units[unit]
+
+
+def _config_engine_settings() -> object:
+    import structlog
+
+    from phoenix.app import load_settings
+
+    # Standard output carries the command's answer (keys, one a line); log lines go aside.
+    structlog.configure(logger_factory=structlog.PrintLoggerFactory(file=sys.stderr))
+
+    if os.environ.get("PHOENIX_ENV") == "dev":
+        from phoenix.devrun import environment
+
+        os.environ.update(environment(os.environ))  # the databases `make dev` runs with
+    return load_settings("config")
+
+
+def _node_enroll_key(args: argparse.Namespace) -> int:
+    import asyncio
+    from datetime import UTC, datetime
+
+    import msgspec
+
+    from phoenix.common.database import create_engine
+    from phoenix.config.nodes.schemas import EnrollmentKeyRequest
+    from phoenix.config.nodes.service import mint_keys
+    from phoenix.config.settings import ConfigSettings
+
+    settings = _config_engine_settings()
+    assert isinstance(settings, ConfigSettings)
+    try:
+        request = msgspec.convert(
+            {
+                "location": args.location,
+                "expires_in": _duration_seconds(args.expires),
+                "count": args.count,
+            },
+            EnrollmentKeyRequest,
+        )
+    except msgspec.ValidationError as error:
+        _fail(f"node enroll-key: {error}")
+
+    async def run() -> list[str]:
+        engine = create_engine(settings.nodedb_url, pool_size=1)
+        try:
+            return (await mint_keys(engine, request, datetime.now(UTC))).keys
+        finally:
+            await engine.dispose()
+
+    for key in asyncio.run(run()):
+        print(key)
+    return 0
+
+
+def _node_approve(args: argparse.Namespace) -> int:
+    import asyncio
+    import uuid
+
+    from phoenix.common.database import create_engine
+    from phoenix.config.nodes.service import NotPending, approve_node
+    from phoenix.config.settings import ConfigSettings
+
+    settings = _config_engine_settings()
+    assert isinstance(settings, ConfigSettings)
+    try:
+        node_id = uuid.UUID(args.node_id)
+    except ValueError:
+        _fail(f"node approve: {args.node_id!r} is not a node id")
+
+    async def run() -> None:
+        engine = create_engine(settings.nodedb_url, pool_size=1)
+        try:
+            await approve_node(engine, node_id)
+        finally:
+            await engine.dispose()
+
+    try:
+        asyncio.run(run())
+    except NotPending:
+        _fail(f"node approve: no pending node {node_id}")
+    print(json.dumps({"id": str(node_id), "status": "active"}))
     return 0
 
 

@@ -50,7 +50,6 @@ DEV_ENV: Final = {
     "PHOENIX_FIREBASE_PROJECT_ID": "demo-phoenix",
     "FIREBASE_AUTH_EMULATOR_HOST": f"127.0.0.1:{EMULATOR_PORT}",
     # Development-only credentials (never used outside PHOENIX_ENV=dev).
-    "PHOENIX_NODE_TOKENS": "dev-node-token-0123456789abcdef0123456789",
     "PHOENIX_MONITOR_TOKEN": "dev-monitor-token-0123456789abcdef012345",
     # Analytics on the embedded engine (chDB) unless PHOENIX_CLICKHOUSE_URL names a server.
     "PHOENIX_CHDB_PATH": str(STATE / "analytics-chdb"),
@@ -60,6 +59,9 @@ DEV_ENV: Final = {
     "PHOENIX_BLOCKLIST_TARGET": f"file://{STATE / 'blocklist'}",
     "PHOENIX_BLOCKLIST_SIGNING_KEY": "ZGV2LW9ubHktYmxvY2tsaXN0LXNpZ25pbmctc2VlZCE=",
     "PHOENIX_ANALYTICS_URL": "http://127.0.0.1:8083",
+    # The local exit node's address is private (a veth pair): config accepts that one address
+    # as a node's public_ip, in development only.
+    "PHOENIX_NODE_DEV_NETWORKS": f"{NODE_SIDE}/32",
 }
 
 
@@ -327,7 +329,8 @@ class LocalNode:
         node_env = {
             "PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
             "PHOENIX_NODE_API_URL": f"http://{HOST_SIDE}:{config_port}",
-            "PHOENIX_NODE_TOKEN": self.env["PHOENIX_NODE_TOKENS"].split(",")[0],
+            # A single-use key minted now; a node that kept its identity (tmpfs) needs none.
+            "PHOENIX_NODE_ENROLLMENT_KEY": self.enrollment_key(),
             "PHOENIX_NODE_REGION": NODE_LOCATION,
             "PHOENIX_NODE_PUBLIC_IP": NODE_SIDE,
             "PHOENIX_NODE_WG_BACKEND": "uapi",
@@ -343,6 +346,19 @@ class LocalNode:
             stdout=log,
             stderr=subprocess.STDOUT,
         )
+
+    def enrollment_key(self) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "phoenix", "node", "enroll-key", "--location", NODE_LOCATION],
+            env=dict(self.env),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.returncode != 0:
+            self.remove()
+            raise DevError(f"cannot mint an enrollment key: {done.stderr.strip()}")
+        return done.stdout.strip()
 
     def remove(self) -> None:
         """Stop what still runs in the namespace (wireguard-go), by pid, and delete it."""

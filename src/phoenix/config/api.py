@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -28,6 +27,7 @@ from phoenix.config.credentials import BadCredential
 from phoenix.config.directory import IssuerDirectoryUnavailable
 from phoenix.config.fleet import UnknownNode
 from phoenix.config.models import Node
+from phoenix.config.nodes.sweeper import retire_streams
 from phoenix.config.recent import Recent
 from phoenix.config.redemption import Redeemer
 from phoenix.config.redis_errors import RedisUnavailable
@@ -43,8 +43,6 @@ from phoenix.config.schemas import (
     Locations,
     NodeList,
     NodeSummary,
-    RegisterRequest,
-    Registration,
 )
 from phoenix.config.selection import NodeLoad
 from phoenix.config.wgconfig import WireGuardConfig, render_wg_quick
@@ -53,7 +51,7 @@ from phoenix.crypto.privacypass import b64url_encode
 LOCATIONS_MAX_AGE = 15
 WG_QUICK = b"text/plain; charset=utf-8"  # a wg-quick file, for Accept: text/plain
 MAX_WAIT_SECONDS = 25.0
-NodeStatus = Literal["active", "draining", "drained", "terminated"]  # another is a 400
+NodeStatus = Literal["pending", "active", "lost", "draining", "drained", "terminated"]  # else 400
 # Every route below reads NodeDB or Redis; either away is a 503.
 STORES_AWAY = (DatabaseUnavailable, RedisUnavailable)
 # A node's own routes: its credential, its id (a path that is no UUID matches no route: 404 too).
@@ -65,8 +63,6 @@ def fleet_routes(
     engine: AsyncEngine,
     redis: Redis,
     writes: Coalescer,
-    pools: fleet.Pools,
-    node_tokens: Sequence[str],
     monitor_token: str,
     heartbeat_ttl: int,
     feed_redis: Redis,
@@ -81,29 +77,6 @@ def fleet_routes(
         credentials.check_any(
             credentials.bearer(request.headers.get("authorization")),
             [monitor_token] if monitor_token else [],
-        )
-
-    @post(
-        "/v1/nodes/register",
-        status_code=201,
-        tags=["nodes"],
-        summary="Register an exit node",
-        operation_class=json_body(RegisterRequest, "The node's address, key and location"),
-        responses=problem_answers(
-            BadCredential,
-            *JSON_BODY_PROBLEMS,
-            fleet.InvalidNodeRequest,
-            fleet.RegistrationBusy,
-            *STORES_AWAY,
-        ),
-    )
-    async def register(request: Request[Any, Any, Any]) -> Registration:
-        credentials.check_any(credentials.bearer(request.headers.get("authorization")), node_tokens)
-        body = await decode_json(request, RegisterRequest)
-        done = await fleet.register(engine, body, pools)
-        changed(done.node_id)
-        return Registration(
-            done.node_id, done.credential, done.ipv4_pool, done.ipv6_pool, done.revision
         )
 
     @post(
@@ -185,7 +158,9 @@ def fleet_routes(
         request: Request[Any, Any, Any], status: FromQuery[NodeStatus | None] = None
     ) -> NodeList:
         monitor(request)
-        query = select(Node.id, Node.location, Node.status, Node.drain_reason, Node.public_ip)
+        query = select(
+            Node.id, Node.location, Node.status, Node.drain_reason, Node.public_ip, Node.instance_id
+        )
         if status is not None:
             query = query.where(Node.status == status)
         async with database.reading(engine) as connection:
@@ -200,6 +175,7 @@ def fleet_routes(
                     drain_reason=row.drain_reason,
                     public_ip=str(row.public_ip) if row.public_ip else None,
                     active_peers=beats[row.id].active_peers if row.id in beats else None,
+                    instance_id=row.instance_id,
                 )
                 for row in rows
             ]
@@ -233,6 +209,7 @@ def fleet_routes(
     ) -> dict[str, str]:
         monitor(request)
         await fleet.terminate(engine, node_id)
+        await retire_streams(redis, node_id)
         changed(node_id)
         return {"id": str(node_id), "status": "terminated"}
 
@@ -249,7 +226,7 @@ def fleet_routes(
         await feed.publish(redis, changes)
         return {"removed": len(changes)}
 
-    return [register, heartbeat, locations, drain, undrain, nodes, peers, terminated, sweep]
+    return [heartbeat, locations, drain, undrain, nodes, peers, terminated, sweep]
 
 
 async def _locations(engine: AsyncEngine, redis: Redis) -> Locations:

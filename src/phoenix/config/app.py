@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import ipaddress
 import random
 import uuid
@@ -10,7 +12,8 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from functools import partial
 
-from litestar import Litestar
+from litestar import Litestar, Router
+from litestar.di import Provide
 from redis.asyncio import Redis
 
 from phoenix.common import database
@@ -20,12 +23,18 @@ from phoenix.config import fleet, redis_errors, tokens
 from phoenix.config.api import fleet_routes, redemption_routes
 from phoenix.config.coalesce import Coalescer
 from phoenix.config.directory import IssuerDirectoryClient
+from phoenix.config.nodes.addresses import parse_networks
+from phoenix.config.nodes.api import EnrollmentController, OperatorController, SweepController
+from phoenix.config.nodes.attestation import AttestationVerifier, load_certificates
+from phoenix.config.nodes.service import Policy, Registrar
+from phoenix.config.nodes.sweeper import FleetSweeper
 from phoenix.config.placement import Placements
 from phoenix.config.recent import Recent
 from phoenix.config.redemption import Redeemer
 from phoenix.config.selection import NodeLoad
 from phoenix.config.settings import ConfigSettings
 from phoenix.config.spent import SpentTokens
+from phoenix.settings import SettingsError
 
 ROLE = "config"
 
@@ -62,18 +71,10 @@ def create_app(settings: ConfigSettings) -> Litestar:
         placements=placements,
     )
 
-    @asynccontextmanager
-    async def lifespan(_: Litestar) -> AsyncIterator[None]:
-        await directory.start()
-        try:
-            yield
-        finally:
-            await directory.stop()
-            await writes.close()
-            await placements.close()
-            await redis.aclose()
-            await feed_redis.aclose()
-            await engine.dispose()
+    def changed(node_id: uuid.UUID | None = None) -> None:
+        if node_id is not None:
+            node_records.forget(node_id)
+        location_loads.forget()
 
     pools = fleet.Pools(
         ipaddress.IPv4Network(settings.tunnel_ipv4_supernet),
@@ -81,6 +82,65 @@ def create_app(settings: ConfigSettings) -> Litestar:
         ipaddress.IPv6Network(settings.tunnel_ipv6_supernet),
         settings.tunnel_ipv6_pool_prefix,
     )
+    try:
+        aws_keys = load_certificates(settings.node_aws_certificates)
+    except ValueError as error:
+        raise SettingsError(
+            "PHOENIX_NODE_AWS_CERTIFICATES", str(error).split(": ", 1)[-1]
+        ) from None
+    registrar = Registrar(
+        engine,
+        redis,
+        pools,
+        AttestationVerifier(
+            aws_keys,
+            settings.node_aws_accounts,
+            settings.location_regions,
+            timedelta(seconds=settings.node_attestation_max_age_seconds),
+        ),
+        Policy(
+            dev_networks=parse_networks(settings.node_dev_networks),
+            per_hour=settings.node_registrations_per_hour,
+            approval=settings.node_approval,
+        ),
+        on_change=changed,
+    )
+    sweeper = FleetSweeper(
+        engine,
+        redis,
+        settings.heartbeat_ttl_seconds,
+        lost_after=timedelta(seconds=settings.node_lost_after),
+        forget_after=timedelta(seconds=settings.node_forget_after),
+        on_change=changed,
+    )
+    enrollment = Router(
+        path="/",
+        route_handlers=[EnrollmentController, OperatorController, SweepController],
+        dependencies={
+            "registrar": Provide(lambda: registrar, sync_to_thread=False),
+            "sweeper": Provide(lambda: sweeper, sync_to_thread=False),
+        },
+    )
+
+    @asynccontextmanager
+    async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        await directory.start()
+        sweeping = asyncio.create_task(
+            sweeper.run_forever(settings.fleet_sweep_seconds), name="fleet-sweep"
+        )
+        try:
+            yield
+        finally:
+            sweeping.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeping
+            await directory.stop()
+            await writes.close()
+            await placements.close()
+            await redis.aclose()
+            await feed_redis.aclose()
+            await engine.dispose()
+
     # Long-polls block a connection for up to 25 s: their own client, with no socket timeout.
     feed_redis = Redis.from_url(
         settings.redis_url, socket_connect_timeout=settings.readiness_timeout
@@ -89,8 +149,6 @@ def create_app(settings: ConfigSettings) -> Litestar:
         engine,
         redis,
         writes,
-        pools,
-        settings.node_tokens,
         settings.monitor_token,
         settings.heartbeat_ttl_seconds,
         feed_redis,
@@ -100,7 +158,7 @@ def create_app(settings: ConfigSettings) -> Litestar:
     return build_app(
         role=ROLE,
         settings=settings,
-        route_handlers=[*routes, *redemption_routes(redeemer)],
+        route_handlers=[*routes, enrollment, *redemption_routes(redeemer)],
         checks=[
             ReadinessCheck("postgres", partial(database.ping, engine)),
             ReadinessCheck("redis", redis.ping),
@@ -111,5 +169,10 @@ def create_app(settings: ConfigSettings) -> Litestar:
             **database.exception_handlers(),
             **redis_errors.exception_handlers(),
         },
-        state={"nodedb": engine, "redis": redis},
+        state={
+            "nodedb": engine,
+            "redis": redis,
+            "operator_token": settings.operator_token,
+            "monitor_token": settings.monitor_token,
+        },
     )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import secrets
 from collections.abc import Sequence
 
 from phoenix.common.bearer import bearer as common_bearer
@@ -34,17 +33,15 @@ def check_any(presented: str, accepted: Sequence[str]) -> None:
         raise BadCredential()
 
 
-def new_node_credential() -> tuple[str, bytes]:
-    """A fresh credential (shown once) and the hash that is stored."""
-    credential = secrets.token_urlsafe(32)
-    return credential, digest(credential)
-
-
 def digest(credential: str) -> bytes:
     # A random 256-bit credential needs no slow KDF: SHA-256 cannot be brute-forced here.
     return hashlib.sha256(credential.encode()).digest()
 
 
+def matches(presented: str, stored: bytes | None) -> bool:
+    return stored is not None and hmac.compare_digest(digest(presented), stored)
+
+
 def check_hash(presented: str, stored: bytes | None) -> None:
-    if stored is None or not hmac.compare_digest(digest(presented), stored):
+    if not matches(presented, stored):
         raise BadCredential()

@@ -52,7 +52,7 @@ class PeerFeed(msgspec.Struct):
     peers: list[Peer] | None = None
 
 
-def _stream(node_id: uuid.UUID) -> str:
+def stream_key(node_id: uuid.UUID) -> str:
     return f"{STREAM_PREFIX}{node_id}"
 
 
@@ -85,7 +85,7 @@ def _xadd(change: PeerChange) -> tuple[str | int | bytes, ...]:
     entry = Change(change.revision, change.op, change.public_key, list(change.allowed_ips))
     return (
         "XADD",
-        _stream(change.node_id),
+        stream_key(change.node_id),
         "MAXLEN",
         "~",
         STREAM_MAXLEN,
@@ -119,7 +119,7 @@ async def changes_since(
     revision = await _revision(engine, node_id)
     if since < 0 or since > revision:
         return await full_snapshot(engine, node_id)
-    key = _stream(node_id)
+    key = stream_key(node_id)
     try:
         if since < revision:
             entries = await redis.xrange(key, min=f"{since + 1}-0", max=f"{revision}-0")

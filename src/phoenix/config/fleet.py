@@ -1,4 +1,4 @@
-"""The fleet registry: registration, heartbeats, drain and the node listings.
+"""The fleet registry: heartbeats, drain and the node listings (enrollment: phoenix.config.nodes).
 
 Postgres (NodeDB) holds what a node is; Redis holds what it last said (heartbeat aggregates,
 with a TTL, so a silent node drops out of selection by itself).
@@ -6,17 +6,15 @@ with a TTL, so a silent node drops out of selection by itself).
 
 from __future__ import annotations
 
-import base64
 import ipaddress
 import uuid
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final
 
 import msgspec
 from redis.asyncio import Redis
-from sqlalchemy import delete, insert, select, text, update
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy import delete, update
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from phoenix.common import database
 from phoenix.common.problems import Problem
@@ -24,8 +22,7 @@ from phoenix.config import credentials
 from phoenix.config.coalesce import Coalescer
 from phoenix.config.models import Lease, Node
 from phoenix.config.recent import Recent
-from phoenix.config.schemas import Heartbeat, RegisterRequest
-from phoenix.crypto.wireguard import InvalidKey, parse_key
+from phoenix.config.schemas import Heartbeat
 
 HEARTBEAT_PREFIX: Final = "phoenix:node:hb:"
 ZERO_STREAK_PREFIX: Final = "phoenix:node:zero:"
@@ -83,100 +80,6 @@ class Pools:
 
 
 @dataclass(frozen=True)
-class Registered:
-    node_id: uuid.UUID
-    credential: str
-    ipv4_pool: str
-    ipv6_pool: str
-    revision: int
-
-
-def decode_public_key(text_key: str) -> bytes:
-    try:
-        return parse_key(text_key)
-    except InvalidKey as error:
-        raise InvalidNodeRequest(f"public_key: {error}") from None
-
-
-def check_public_ip(value: str) -> str:
-    try:
-        address = ipaddress.ip_address(value)
-    except ValueError:
-        raise InvalidNodeRequest("public_ip is not an IP address") from None
-    return str(address)
-
-
-async def register(engine: AsyncEngine, request: RegisterRequest, pools: Pools) -> Registered:
-    """The same public key is the same node (with a new credential); otherwise a new node
-    with the lowest free pool. Concurrent registrations race on the unique pool index and
-    the loser retries, so pools never overlap."""
-    public_key = decode_public_key(request.public_key)
-    public_ip = check_public_ip(request.public_ip)
-    credential, credential_hash = credentials.new_node_credential()
-    fields: dict[str, Any] = {
-        "public_ip": public_ip,
-        "location": request.location,
-        "listen_port": request.listen_port,
-        "capacity": request.capacity,
-        "credential_hash": credential_hash,
-    }
-    for _ in range(20):
-        try:
-            async with engine.begin() as connection:
-                existing = (
-                    await connection.execute(
-                        select(Node.id, Node.pool_index, Node.revision, Node.status)
-                        .where(Node.public_key == public_key)
-                        .with_for_update()
-                    )
-                ).first()
-                if existing is not None and existing.status != "terminated":
-                    await connection.execute(
-                        update(Node).where(Node.id == existing.id).values(**fields)
-                    )
-                    v4, v6 = pools.carve(existing.pool_index)
-                    return Registered(existing.id, credential, v4, v6, existing.revision)
-                index = await _lowest_free_pool(connection, pools.count)
-                v4, v6 = pools.carve(index)
-                values = {
-                    **fields,
-                    "pool_index": index,
-                    "ipv4_pool": v4,
-                    "ipv6_pool": v6,
-                    "status": "active",
-                    "drain_reason": None,
-                }
-                if existing is not None:  # a terminated node's key coming back: start afresh
-                    await connection.execute(
-                        update(Node).where(Node.id == existing.id).values(**values)
-                    )
-                    return Registered(existing.id, credential, v4, v6, existing.revision)
-                node_id = uuid.uuid4()
-                await connection.execute(
-                    insert(Node).values(id=node_id, public_key=public_key, **values)
-                )
-                return Registered(node_id, credential, v4, v6, 0)
-        except IntegrityError:
-            continue  # another registration took the pool index or the key: try again
-    raise RegistrationBusy("registration kept colliding with others; try again")
-
-
-async def _lowest_free_pool(connection: AsyncConnection, count: int) -> int:
-    index = (
-        await connection.execute(
-            text(
-                "SELECT g FROM generate_series(0, :last) AS g "
-                "WHERE NOT EXISTS (SELECT 1 FROM nodes WHERE pool_index = g) ORDER BY g LIMIT 1"
-            ),
-            {"last": count - 1},
-        )
-    ).scalar_one_or_none()
-    if index is None:
-        raise RegistrationBusy("the tunnel address space has no free pool left")
-    return int(index)
-
-
-@dataclass(frozen=True)
 class NodeRecord:
     id: uuid.UUID
     status: str
@@ -228,7 +131,15 @@ async def heartbeat(
     value = msgspec.json.encode(beat)
     await writes.execute("SET", key, value, "EX", ttl)
     status = node.status
-    if status == "draining":
+    if status == "lost":  # it speaks again: back into selection
+        async with engine.begin() as connection:
+            await connection.execute(
+                update(Node)
+                .where(Node.id == node.id, Node.status == "lost")
+                .values(status="active")
+            )
+        status = "active"
+    elif status == "draining":
         streak_key = f"{ZERO_STREAK_PREFIX}{node.id}"
         if beat.active_peers == 0:
             streak = int(await redis.incr(streak_key))
@@ -284,10 +195,6 @@ async def undrain(engine: AsyncEngine, node_id: uuid.UUID) -> None:
         ).first()
     if changed is None:
         raise UnknownNode("no draining node with that id")
-
-
-def encode_key(raw: bytes) -> str:
-    return base64.b64encode(raw).decode("ascii")
 
 
 async def terminate(engine: AsyncEngine, node_id: uuid.UUID) -> None:

@@ -27,8 +27,11 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from phoenix.common.database import NAMING_CONVENTION
 
-NODE_STATUSES = ("active", "draining", "drained", "terminated")
-DRAIN_REASONS = ("blocked", "compromised", "retired", "manual")
+# pending: enrolled, waiting for an operator (PHOENIX_NODE_APPROVAL=manual); lost: silent past
+# PHOENIX_NODE_LOST_AFTER. Only active nodes take peers.
+NODE_STATUSES = ("pending", "active", "lost", "draining", "drained", "terminated")
+# "lost" is never asked for: it is how a node silent past PHOENIX_NODE_FORGET_AFTER was retired.
+DRAIN_REASONS = ("blocked", "compromised", "retired", "manual", "lost")
 
 
 class NodeBase(DeclarativeBase):
@@ -40,10 +43,13 @@ class Node(NodeBase):
 
     __tablename__ = "nodes"
     __table_args__ = (
-        CheckConstraint("status IN ('active', 'draining', 'drained', 'terminated')", name="status"),
+        CheckConstraint(
+            "status IN ('pending', 'active', 'lost', 'draining', 'drained', 'terminated')",
+            name="status",
+        ),
         CheckConstraint(
             "drain_reason IS NULL OR "
-            "drain_reason IN ('blocked', 'compromised', 'retired', 'manual')",
+            "drain_reason IN ('blocked', 'compromised', 'retired', 'manual', 'lost')",
             name="drain_reason",
         ),
     )
@@ -71,6 +77,22 @@ class Node(NodeBase):
     # counter runs out or collides (phoenix.config.leases).
     next_host: Mapped[int] = mapped_column(Integer, server_default="2")
     drain_reason: Mapped[str | None] = mapped_column(String(16))
+    # The EC2 instance id of a node enrolled by its signed instance identity document: one
+    # instance, one key, ever (trust on first use). The reaper terminates only by this id.
+    instance_id: Mapped[str | None] = mapped_column(String(32), unique=True)
+
+
+class EnrollmentKey(NodeBase):
+    """A single-use key that enrolls one node in one location until it expires.
+
+    Only its SHA-256 is kept (the key is random and 256 bits long: no slow hash needed); using
+    it deletes the row in the transaction that creates the node."""
+
+    __tablename__ = "enrollment_keys"
+
+    key_hash: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    location: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
 
 
 class Lease(NodeBase):

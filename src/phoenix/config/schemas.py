@@ -17,24 +17,8 @@ WireGuardKey = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9+/]{42}[AEIMQUYc
 IPAddress = Annotated[
     str, msgspec.Meta(extra_json_schema={"anyOf": [{"format": "ipv4"}, {"format": "ipv6"}]})
 ]
-DrainReason = Literal["blocked", "compromised", "retired", "manual"]
+DrainReason = Literal["blocked", "compromised", "retired", "manual"]  # "lost" is the sweep's
 LoadBucket = Literal["low", "medium", "high", "full"]
-
-
-class RegisterRequest(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
-    public_ip: IPAddress
-    public_key: WireGuardKey
-    location: LocationCode
-    listen_port: Port = 51820
-    capacity: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 1000
-
-
-class Registration(msgspec.Struct):
-    node_id: uuid.UUID
-    node_credential: str
-    ipv4_pool: str
-    ipv6_pool: str
-    revision: int
 
 
 class Heartbeat(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -77,6 +61,8 @@ class NodeSummary(msgspec.Struct):
     drain_reason: str | None
     public_ip: str | None
     active_peers: int | None
+    # Set for nodes enrolled by AWS attestation: the only instance the reaper may terminate.
+    instance_id: str | None
 
 
 class NodeList(msgspec.Struct):

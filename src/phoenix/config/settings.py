@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -16,10 +16,30 @@ class ConfigSettings(CommonSettings, kw_only=True, frozen=True):
     nodedb_pool_size: int = 10
     # Spent tokens, hot node metrics and peer-change notifications.
     redis_url: Annotated[str, SECRET] = "redis://127.0.0.1:6379/0"
-    # Bootstrap secrets exit nodes register with (comma-separated: several during rotation).
-    node_tokens: Annotated[list[str], SECRET] = []
-    # The fleet monitor's credential for drain/undrain and node listings.
+    # The fleet monitor's credential for drain/undrain and node listings (the worker has it).
     monitor_token: Annotated[str, SECRET] = ""
+    # The operator's credential: enrollment keys and node approval. Never given to the worker.
+    operator_token: Annotated[str, SECRET] = ""
+    # Exit-node enrollment by a signed AWS instance identity document (docs/node.md, "Trust
+    # model"): AWS's public RSA certificate(s) for the base64 signature (PEM, one per region),
+    # the accounts whose instances may enroll, each location's AWS region ("de-fra=eu-central-1")
+    # and how old an instance may be at its first registration.
+    node_aws_certificates: Annotated[str, SECRET] = ""
+    node_aws_accounts: list[str] = msgspec.field(default_factory=list)
+    node_location_regions: list[str] = msgspec.field(default_factory=list)
+    node_attestation_max_age_seconds: int = 600
+    # New nodes per location per hour; more is a 429 and a warning (a leaked key, a loop).
+    node_registrations_per_hour: int = 20
+    # manual: a new node waits as "pending" (no users) until an operator approves it.
+    node_approval: Literal["auto", "manual"] = "auto"
+    # A node silent this long is "lost" (out of selection); this long, it is retired and its
+    # leases and pool are freed. The sweep runs every fleet_sweep_seconds, in one replica.
+    node_lost_after: int = 120
+    node_forget_after: int = 86_400
+    fleet_sweep_seconds: float = 15.0
+    # Outside production only: networks a node's public_ip may be in although they are not
+    # global unicast (make dev's and the tests' network namespaces).
+    node_dev_networks: list[str] = msgspec.field(default_factory=list)
     # Tunnel address space, carved into one pool per node.
     tunnel_ipv4_supernet: str = "10.64.0.0/10"
     tunnel_ipv4_pool_prefix: int = 20
@@ -71,7 +91,51 @@ class ConfigSettings(CommonSettings, kw_only=True, frozen=True):
         if self.nodedb_pool_size < 2:
             # One connection is the lease placements' own (phoenix.config.placement).
             raise SettingsError("PHOENIX_NODEDB_POOL_SIZE", "needs at least 2 connections")
-        if any(len(token) < 32 for token in self.node_tokens):
-            raise SettingsError("PHOENIX_NODE_TOKENS", "each token needs at least 32 characters")
-        if self.monitor_token and len(self.monitor_token) < 32:
-            raise SettingsError("PHOENIX_MONITOR_TOKEN", "needs at least 32 characters")
+        for variable, token in (
+            ("PHOENIX_MONITOR_TOKEN", self.monitor_token),
+            ("PHOENIX_OPERATOR_TOKEN", self.operator_token),
+        ):
+            if token and len(token) < 32:
+                raise SettingsError(variable, "needs at least 32 characters")
+        if self.monitor_token and self.monitor_token == self.operator_token:
+            # The worker holds the monitor credential; it must not be able to enroll nodes.
+            raise SettingsError("PHOENIX_OPERATOR_TOKEN", "must differ from PHOENIX_MONITOR_TOKEN")
+        self._check_fleet()
+
+    def _check_fleet(self) -> None:
+        if self.node_dev_networks and self.env == "prod":
+            raise SettingsError(
+                "PHOENIX_NODE_DEV_NETWORKS", "refused in production (PHOENIX_ENV=prod)"
+            )
+        for network in self.node_dev_networks:
+            try:
+                ipaddress.ip_network(network)
+            except ValueError:
+                raise SettingsError(
+                    "PHOENIX_NODE_DEV_NETWORKS", f"{network!r} is not a network"
+                ) from None
+        for pair in self.node_location_regions:
+            location, equals, region = pair.partition("=")
+            if not equals or not location or not region:
+                raise SettingsError(
+                    "PHOENIX_NODE_LOCATION_REGIONS", f"{pair!r}: expected location=region"
+                )
+        if self.node_aws_certificates and not self.node_aws_accounts:
+            raise SettingsError(
+                "PHOENIX_NODE_AWS_ACCOUNTS", "required with PHOENIX_NODE_AWS_CERTIFICATES"
+            )
+        for variable, value, least in (
+            ("PHOENIX_NODE_REGISTRATIONS_PER_HOUR", self.node_registrations_per_hour, 1),
+            ("PHOENIX_NODE_ATTESTATION_MAX_AGE_SECONDS", self.node_attestation_max_age_seconds, 1),
+            ("PHOENIX_NODE_LOST_AFTER", self.node_lost_after, self.heartbeat_ttl_seconds),
+        ):
+            if value < least:
+                raise SettingsError(variable, f"must be at least {least}")
+        if self.node_forget_after <= self.node_lost_after:
+            raise SettingsError("PHOENIX_NODE_FORGET_AFTER", "must exceed PHOENIX_NODE_LOST_AFTER")
+        if self.fleet_sweep_seconds <= 0:
+            raise SettingsError("PHOENIX_FLEET_SWEEP_SECONDS", "must be positive")
+
+    @property
+    def location_regions(self) -> dict[str, str]:
+        return dict(pair.partition("=")[::2] for pair in self.node_location_regions)

@@ -15,25 +15,14 @@ from phoenix.config.app import create_app
 from phoenix.config.settings import ConfigSettings
 from phoenix.migrations import upgrade
 from phoenix.settings import load
+from tests.harness.nodes import OPERATOR_TOKEN
 from tests.harness.processes import RoleServer, SpareRedis
 
-NODE_TOKEN = "node-bootstrap-token-" + "n" * 24
 MONITOR_TOKEN = "fleet-monitor-token-" + "m" * 24
 
 
 def wg_key() -> str:
     return base64.b64encode(os.urandom(32)).decode()
-
-
-def node_body(location: str = "de-fra", **changes: Any) -> dict[str, Any]:
-    return {
-        "public_ip": "192.0.2.10",
-        "public_key": wg_key(),
-        "location": location,
-        "listen_port": 51820,
-        "capacity": 100,
-        **changes,
-    }
 
 
 def beat(**changes: Any) -> dict[str, Any]:
@@ -62,9 +51,11 @@ async def config_settings(
             "PHOENIX_ENV": "test",
             "PHOENIX_NODEDB_URL": url,
             "PHOENIX_REDIS_URL": spare_redis.url,
-            "PHOENIX_NODE_TOKENS": f"{'old-token-' + 'o' * 30},{NODE_TOKEN}",
+            "PHOENIX_OPERATOR_TOKEN": OPERATOR_TOKEN,
             "PHOENIX_MONITOR_TOKEN": MONITOR_TOKEN,
             "PHOENIX_HEARTBEAT_TTL_SECONDS": "30",
+            # Tests sweep when they mean to (POST /v1/admin/fleet/sweep), never by surprise.
+            "PHOENIX_FLEET_SWEEP_SECONDS": "3600",
             "PHOENIX_ISSUER_DIRECTORY_URL": issuer_directory.url,
         },
     )
@@ -106,9 +97,12 @@ def config_server(config_settings: ConfigSettings, tmp_path: Any) -> Iterator[Ro
         "PHOENIX_ENV": "test",
         "PHOENIX_NODEDB_URL": config_settings.nodedb_url,
         "PHOENIX_REDIS_URL": config_settings.redis_url,
-        "PHOENIX_NODE_TOKENS": NODE_TOKEN,
+        "PHOENIX_OPERATOR_TOKEN": OPERATOR_TOKEN,
         "PHOENIX_MONITOR_TOKEN": MONITOR_TOKEN,
         "PHOENIX_ISSUER_DIRECTORY_URL": config_settings.issuer_directory_url,
+        "PHOENIX_FLEET_SWEEP_SECONDS": "3600",
+        # The netns tests' node address (tests/e2e), private on purpose: that one address only.
+        "PHOENIX_NODE_DEV_NETWORKS": "192.0.2.1/32",
     }
     server = RoleServer("config", env, tmp_path / "config.log").start()
     yield server
