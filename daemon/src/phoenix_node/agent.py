@@ -3,8 +3,13 @@
 Named steps, explicit backoff, and a log line whenever a step changes state:
 
 - **prepare**: kernel tuning, the WireGuard interface with the node's key, the ruleset; the peers
-  already on the interface are kept (a restarted daemon never blinks a tunnel).
-- **register**: with exponential backoff and full jitter until the API accepts us.
+  already on the interface are kept (a restarted daemon never blinks a tunnel). A registration
+  stored next to the key (``node.json``) is taken as it is: its addresses go on the interface and
+  the loop goes straight to heartbeat and sync, so a restart needs no API and keeps the node id.
+- **register** (no stored registration, or the API forgot us): a fresh challenge, the proof that
+  we hold the key, then the registration — with the node's own credential when it has one, else
+  the enrollment key, else only the AWS attestation — with exponential backoff and full jitter
+  until the API accepts us; the answer is stored.
 - **heartbeat** (every ``heartbeat_seconds``): repair what vanished (interface, ruleset), forget
   endpoints of idle peers, send aggregates, hear the drain flag.
 - **sync**: long-poll the peer feed from the last applied revision; apply changes as they
@@ -20,7 +25,7 @@ import random
 import time
 from typing import Any, Final
 
-from phoenix_node import host, links
+from phoenix_node import attestation, host, links
 from phoenix_node.api import (
     ApiClient,
     ApiRefused,
@@ -28,11 +33,14 @@ from phoenix_node.api import (
     Heartbeat,
     NodeForgotten,
     PeerFeed,
+    Proof,
     RegisterRequest,
     Registration,
 )
+from phoenix_node.attestation import AttestationError
 from phoenix_node.firewall import Firewall, FirewallError
-from phoenix_node.keys import KeyPair
+from phoenix_node.identity import IdentityStore, StaleIdentity
+from phoenix_node.keys import KeyPair, KeyStoreError
 from phoenix_node.logs import event
 from phoenix_node.metrics import Metrics
 from phoenix_node.peers import (
@@ -44,6 +52,7 @@ from phoenix_node.peers import (
     normalise_ips,
     stale_endpoints,
 )
+from phoenix_node.proof import Claims, ProofError, prove
 from phoenix_node.settings import NodeSettings
 from phoenix_node.sysctl import apply as apply_sysctl
 from phoenix_node.wireguard import Backend, InterfaceMissing, WireGuardError
@@ -74,10 +83,12 @@ class Agent:
         backend: Backend,
         api: ApiClient,
         metrics: Metrics,
+        identity: IdentityStore,
         firewall: Firewall | None = None,
     ) -> None:
         self.settings = settings
         self.keys = keys
+        self.identity = identity
         self.backend = backend
         self.api = api
         self.metrics = metrics
@@ -100,9 +111,15 @@ class Agent:
     # --- the loop --------------------------------------------------------------------------
 
     async def run(self) -> None:
-        await self.prepare()
+        self.registration = self.restore()
+        await self.prepare()  # puts a restored registration's addresses on the interface
+        forgotten = False
         while True:
-            self.registration = await self.register()
+            if self.registration is None or forgotten:
+                self.registration = await self.register()
+                await self.configure_addresses(self.registration)
+                forgotten = False
+                self.states.pop("node", None)
             try:
                 async with asyncio.TaskGroup() as group:
                     group.create_task(self.heartbeat_loop(), name="heartbeat")
@@ -115,6 +132,7 @@ class Agent:
                     await asyncio.Event().wait()
                 self.state("node", "forgotten", logging.WARNING, reason=str(errors.exceptions[0]))
                 self.revision = SNAPSHOT
+                forgotten = True  # register again, first with the credential we hold
 
     async def prepare(self) -> None:
         if self.settings.sysctl:
@@ -150,37 +168,93 @@ class Agent:
         if added:
             event("interface_addresses_added", interface=self.backend.interface, added=added)
 
+    def restore(self) -> Registration | None:
+        """The registration stored next to this key, if any (logged as ``register_restored``)."""
+        try:
+            registration = self.identity.load(self.keys.public_base64)
+        except (StaleIdentity, OSError) as error:
+            event("identity_discarded", logging.WARNING, reason=str(error))
+            return None
+        if registration is not None:
+            self.state("register", "restored", **_shown(registration))
+        return registration
+
     async def register(self) -> Registration:
+        """Register until accepted; the answer is stored next to the key."""
         backoff = Backoff(cap=self.settings.backoff_max_seconds)
-        request = RegisterRequest(
-            public_ip=self.settings.public_ip,
-            public_key=self.keys.public_base64,
-            location=self.settings.region,
-            listen_port=self.settings.listen_port,
-            capacity=self.settings.capacity,
-        )
         while True:
             self.state("register", "trying")
+            credential = self.registration.node_credential if self.registration else None
             try:
-                registration = await self.api.register(self.settings.node_token, request)
-            except (ApiUnavailable, ApiRefused) as error:
-                level = logging.ERROR if isinstance(error, ApiRefused) else logging.WARNING
-                delay = backoff.next_delay()
-                self.metrics.api_up.set(0)
-                event("register_failed", level, reason=str(error), retry_in=round(delay, 2))
-                self.states.pop("register", None)
-                await asyncio.sleep(delay)
+                registration = await self.register_once(credential)
+            except ApiRefused as error:
+                if error.status == 401 and credential is not None:
+                    # Our credential is not (or no longer) known: drop it, so the next attempt
+                    # enrolls afresh with the enrollment key or the attestation.
+                    self.drop_identity(reason=str(error))
+                    self.states.pop("register", None)
+                    continue
+                await self.wait_after("register_failed", error, logging.ERROR, backoff)
+                continue
+            except (ApiUnavailable, ProofError) as error:
+                await self.wait_after("register_failed", error, logging.WARNING, backoff)
+                continue
+            except AttestationError as error:
+                await self.wait_after("attestation_failed", error, logging.WARNING, backoff)
                 continue
             self.metrics.api_up.set(1)
-            self.state(
-                "register",
-                "done",
-                node_id=str(registration.node_id),
-                ipv4_pool=registration.ipv4_pool,
-                ipv6_pool=registration.ipv6_pool,
-            )
-            await self.configure_addresses(registration)
+            via = "credential" if credential else self.enrollment_kind()
+            self.state("register", "done", via=via, **_shown(registration))
+            try:
+                self.identity.save(self.keys.public_base64, registration)
+            except (KeyStoreError, OSError) as error:
+                # The node serves anyway; only a restart would have to register again.
+                event("identity_not_saved", logging.ERROR, reason=str(error))
             return registration
+
+    async def register_once(self, credential: str | None) -> Registration:
+        """One attempt: (attestation), a fresh challenge, the proof, the registration."""
+        settings = self.settings
+        attested = None
+        if settings.attestation == "aws":
+            # Before the challenge: the nonce's minute is not spent waiting for IMDS.
+            attested = await attestation.fetch(settings.imds_url)
+        challenge = await self.api.challenge()
+        claims = Claims(settings.region, settings.public_ip, settings.listen_port)
+        mac = prove(
+            self.keys.private, self.keys.public, challenge.nonce, challenge.server_key, claims
+        )
+        request = RegisterRequest(
+            public_ip=settings.public_ip,
+            public_key=self.keys.public_base64,
+            location=settings.region,
+            listen_port=settings.listen_port,
+            capacity=settings.capacity,
+            proof=Proof(nonce=challenge.nonce, mac=mac),
+            attestation=attested,
+        )
+        return await self.api.register(credential or settings.enrollment_key, request)
+
+    def enrollment_kind(self) -> str:
+        return "enrollment_key" if self.settings.enrollment_key else "attestation"
+
+    def drop_identity(self, reason: str) -> None:
+        self.registration = None
+        try:
+            self.identity.forget()
+        except OSError as error:
+            event("identity_not_removed", logging.ERROR, reason=str(error))
+        event("credential_refused", logging.WARNING, reason=reason, next=self.enrollment_kind())
+
+    async def wait_after(self, name: str, error: Exception, level: int, backoff: Backoff) -> None:
+        delay = backoff.next_delay()
+        if isinstance(error, ApiUnavailable) and error.retry_after is not None:
+            delay = max(delay, error.retry_after)  # 429: the API says when to come back
+        if isinstance(error, ApiUnavailable):
+            self.metrics.api_up.set(0)
+        event(name, level, reason=str(error), retry_in=round(delay, 2))
+        self.states.pop("register", None)
+        await asyncio.sleep(delay)
 
     # --- heartbeat -------------------------------------------------------------------------
 
@@ -347,3 +421,13 @@ class Agent:
                 self.metrics.peer_changes.labels(op).inc(count)
         plan.apply_to(self.applied)
         self.metrics.peers.set(len(self.applied))
+
+
+def _shown(registration: Registration) -> dict[str, Any]:
+    """What a log line may say about a registration: never the credential."""
+    return {
+        "node_id": str(registration.node_id),
+        "status": registration.status,
+        "ipv4_pool": registration.ipv4_pool,
+        "ipv6_pool": registration.ipv6_pool,
+    }

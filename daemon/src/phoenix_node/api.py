@@ -1,14 +1,15 @@
-"""The config role's node API, as the daemon speaks it: register, heartbeat, peer feed.
+"""The config role's node API, as the daemon speaks it: challenge, register, heartbeat, peer feed.
 
 Every failure becomes one of three exceptions the agent's loop acts on: the API is unreachable
 (keep every peer, retry), the API forgot this node or its credential (register again), or the
-API refuses what we sent (log it, retry later: an operator has to fix a setting).
+API refuses what we sent (log it, retry later: an operator has to act). Binary fields cross the
+wire as standard base64, which is how msgspec encodes and decodes ``bytes``.
 """
 
 from __future__ import annotations
 
 import uuid
-from typing import Literal, TypeVar
+from typing import Annotated, Literal, TypeVar
 from urllib.parse import urlencode
 
 import httpcore
@@ -24,13 +25,44 @@ class ApiError(Exception):
 class ApiUnavailable(ApiError):
     """No answer, or a 5xx / 429: the control plane is down or busy."""
 
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after  # seconds the API asked us to wait (Retry-After)
+
 
 class NodeForgotten(ApiError):
     """404 or 401 for our node id and credential: the registry lost us, register again."""
 
 
 class ApiRefused(ApiError):
-    """Any other 4xx: what we sent is wrong (a bad bootstrap token, a bad setting)."""
+    """Any other 4xx: what we sent is wrong (a used enrollment key, a moved node, a setting)."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+Bytes32 = Annotated[bytes, msgspec.Meta(min_length=32, max_length=32)]
+
+
+class Challenge(msgspec.Struct, frozen=True):
+    """A single-use nonce and the server's X25519 key for this one registration."""
+
+    nonce: Bytes32
+    server_key: Bytes32
+    expires_in: int
+
+
+class Proof(msgspec.Struct, frozen=True):
+    nonce: Bytes32
+    mac: Bytes32
+
+
+class Attestation(msgspec.Struct, frozen=True):
+    """AWS's signed instance identity: the document's exact bytes and IMDS's signature text."""
+
+    document: bytes
+    signature: str
 
 
 class RegisterRequest(msgspec.Struct, frozen=True):
@@ -39,6 +71,8 @@ class RegisterRequest(msgspec.Struct, frozen=True):
     location: str
     listen_port: int
     capacity: int
+    proof: Proof
+    attestation: Attestation | None = None  # sent as null when absent, as the contract says
 
 
 class Registration(msgspec.Struct, frozen=True):
@@ -47,9 +81,13 @@ class Registration(msgspec.Struct, frozen=True):
     ipv4_pool: str
     ipv6_pool: str
     revision: int
+    status: Literal["active", "pending"]  # pending: heartbeats, but no users until approved
 
     def __repr__(self) -> str:  # never print the credential
-        return f"Registration(node_id={self.node_id}, ipv4_pool={self.ipv4_pool})"
+        return (
+            f"Registration(node_id={self.node_id}, ipv4_pool={self.ipv4_pool},"
+            f" status={self.status})"
+        )
 
 
 class Heartbeat(msgspec.Struct, frozen=True):
@@ -111,9 +149,17 @@ class ApiClient:
     async def aclose(self) -> None:
         await self._pool.aclose()
 
-    async def register(self, token: str, request: RegisterRequest) -> Registration:
+    async def challenge(self) -> Challenge:
+        return await self._call("POST", "/v1/nodes/challenge", None, Challenge)
+
+    async def register(self, credential: str | None, request: RegisterRequest) -> Registration:
+        """``credential``: an enrollment key, the node's own credential, or None (attestation)."""
         return await self._call(
-            "POST", "/v1/nodes/register", token, Registration, body=msgspec.json.encode(request)
+            "POST",
+            "/v1/nodes/register",
+            credential,
+            Registration,
+            body=msgspec.json.encode(request),
         )
 
     async def heartbeat(self, node: Registration, beat: Heartbeat) -> HeartbeatAnswer:
@@ -123,6 +169,7 @@ class ApiClient:
             node.node_credential,
             HeartbeatAnswer,
             body=msgspec.json.encode(beat),
+            about_node=True,
         )
 
     async def peers(self, node: Registration, since: int) -> PeerFeed:
@@ -133,24 +180,27 @@ class ApiClient:
             PeerFeed,
             params={"since": since, "wait": self.poll_wait},
             extra_timeout=self.poll_wait,
+            about_node=True,
         )
 
     async def _call(
         self,
         method: str,
         path: str,
-        credential: str,
+        credential: str | None,
         answer_type: type[T],
         *,
         body: bytes | None = None,
         params: dict[str, float] | None = None,
         extra_timeout: float = 0.0,
+        about_node: bool = False,
     ) -> T:
+        """``about_node``: a call under ``/v1/nodes/{id}/``, where 401/404 mean we were forgotten
+        (at the challenge and the registration they mean a refused key or proof)."""
         url = self.base_url + path + ("?" + urlencode(params) if params else "")
-        headers = [
-            (b"authorization", f"Bearer {credential}".encode()),
-            (b"user-agent", f"phoenix-node/{__version__}".encode()),
-        ]
+        headers = [(b"user-agent", f"phoenix-node/{__version__}".encode())]
+        if credential is not None:
+            headers.append((b"authorization", f"Bearer {credential}".encode()))
         if body is not None:
             headers.append((b"content-type", b"application/json"))
         timeout = self.timeout + extra_timeout
@@ -168,11 +218,11 @@ class ApiClient:
             raise ApiUnavailable(f"{method} {path}: {type(error).__name__}") from None
         status = answer.status
         if status >= 500 or status == 429:
-            raise ApiUnavailable(f"{method} {path}: HTTP {status}")
-        if status in (401, 404) and not path.endswith("/register"):
+            raise ApiUnavailable(f"{method} {path}: HTTP {status}", _retry_after(answer))
+        if status in (401, 404) and about_node:
             raise NodeForgotten(f"{method} {path}: HTTP {status}")
         if status >= 400:
-            raise ApiRefused(f"{method} {path}: HTTP {status} {_problem_title(answer)}")
+            raise ApiRefused(f"{method} {path}: HTTP {status} {_problem_title(answer)}", status)
         try:
             return msgspec.json.decode(answer.content, type=answer_type)
         except msgspec.DecodeError as error:
@@ -181,6 +231,17 @@ class ApiClient:
 
 class _Problem(msgspec.Struct):
     title: str = ""
+
+
+def _retry_after(answer: httpcore.Response) -> float | None:
+    """Retry-After in seconds (the HTTP-date form is not used by the config role)."""
+    for name, value in answer.headers:
+        if name.lower() == b"retry-after":
+            try:
+                return min(max(float(value), 0.0), 3600.0)
+            except ValueError:
+                return None
+    return None
 
 
 def _problem_title(answer: httpcore.Response) -> str:

@@ -1,8 +1,10 @@
 """`phoenix-node` command line: the composition root of the daemon.
 
-``phoenix-node [--config FILE] [--allow-disk-keys]`` runs the agent; ``phoenix-node render
-nftables|sysctl`` prints the deploy files. A bad setting or an unsafe key directory stops the
-daemon with exit code 2 and one line naming the problem (no traceback).
+``phoenix-node [--config FILE] [--allow-disk-keys]`` runs the agent; ``phoenix-node forget``
+overwrites and removes the node's key and stored registration (the node's identity: stopping the
+daemon keeps both, so a restart is the same node); ``phoenix-node render nftables|sysctl`` prints
+the deploy files. A bad setting or an unsafe key directory stops the daemon with exit code 2 and
+one line naming the problem (no traceback).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from phoenix_node import __version__
 
 if TYPE_CHECKING:
     from phoenix_node.firewall import Firewall
+    from phoenix_node.identity import IdentityStore
     from phoenix_node.keys import KeyPair
     from phoenix_node.settings import NodeSettings
 
@@ -39,12 +42,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         "command",
         nargs="*",
         default=["run"],
-        help="run (default), or: render nftables | render sysctl",
+        help="run (default), or: forget | render nftables | render sysctl",
     )
     args = parser.parse_args(argv)
     match args.command:
         case ["run"]:
             return run(args.config, args.allow_disk_keys)
+        case ["forget"]:
+            return forget(args.config, args.allow_disk_keys)
         case ["render", "nftables"]:
             from phoenix_node.firewall import FirewallSpec, render_conf
 
@@ -67,6 +72,7 @@ def fail(message: str) -> int:
 def run(config: Path | None, allow_disk_keys: bool) -> int:
     from phoenix_node import logs
     from phoenix_node.firewall import Firewall, FirewallError, FirewallSpec
+    from phoenix_node.identity import IdentityStore
     from phoenix_node.keys import KeyStore, KeyStoreError
     from phoenix_node.settings import SettingsError, load
 
@@ -103,17 +109,41 @@ def run(config: Path | None, allow_disk_keys: bool) -> int:
             )
             firewall.check()
         except FirewallError as error:
-            store.erase()
             return fail(f"firewall: {error}")
-    try:
-        asyncio.run(_serve(settings, keys, firewall))
-    finally:
-        erased = store.erase()
-        logs.event("keys_erased", erased=erased)
+    # Neither a failure nor a signal erases the key or the registration: a restarted daemon is
+    # the same node (same key, same id, no enrollment). `phoenix-node forget` drops them.
+    asyncio.run(_serve(settings, keys, IdentityStore(store), firewall))
     return 0
 
 
-async def _serve(settings: NodeSettings, keys: KeyPair, firewall: Firewall | None) -> None:
+def forget(config: Path | None, allow_disk_keys: bool) -> int:
+    """Overwrite and remove the private key and the stored registration; one JSON line."""
+    from phoenix_node import logs
+    from phoenix_node.identity import IdentityStore
+    from phoenix_node.keys import KeyStore, KeyStoreError
+    from phoenix_node.settings import SettingsError, key_dir
+
+    try:
+        directory = key_dir(os.environ, config)
+    except SettingsError as error:
+        return fail(str(error))
+    logs.setup("info")
+    store = KeyStore(directory, allow_disk=allow_disk_keys)
+    try:
+        if directory.exists():
+            # The daemon's own rule: a directory on disk is ours only with --allow-disk-keys.
+            store.check_directory()
+        registration = IdentityStore(store).forget()
+        key = store.erase()
+    except (KeyStoreError, OSError) as error:
+        return fail(f"key directory: {error}")
+    logs.event("identity_forgotten", directory=str(directory), key=key, registration=registration)
+    return 0
+
+
+async def _serve(
+    settings: NodeSettings, keys: KeyPair, identity: IdentityStore, firewall: Firewall | None
+) -> None:
     from phoenix_node.agent import Agent
     from phoenix_node.api import ApiClient
     from phoenix_node.logs import event
@@ -125,7 +155,7 @@ async def _serve(settings: NodeSettings, keys: KeyPair, firewall: Firewall | Non
         metrics.serve(settings.metrics_port)
     api = ApiClient(settings.api_url, settings.request_timeout_seconds, settings.poll_wait_seconds)
     backend = make_backend(settings.wg_backend, settings.wg_interface, settings.wireguard_go)
-    agent = Agent(settings, keys, backend, api, metrics, firewall)
+    agent = Agent(settings, keys, backend, api, metrics, identity, firewall)
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
 

@@ -1,9 +1,10 @@
-"""The node's WireGuard key pair: made on first start, kept only in RAM (tmpfs), erased on stop.
+"""The node's WireGuard key pair: made on first start, kept only in RAM (tmpfs).
 
 The private key is written once, mode 0600, to a directory whose filesystem ``statfs(2)`` says
 is tmpfs or ramfs; anything else is refused unless the operator passes ``--allow-disk-keys``
-(development only). Nothing here logs or formats the private key: :class:`KeyPair`'s repr
-hides it.
+(development only). It outlives the daemon (a restart keeps the node's identity) but not the
+machine; ``phoenix-node forget`` is the one way to drop it earlier. Nothing here logs or formats
+the private key: :class:`KeyPair`'s repr hides it.
 """
 
 from __future__ import annotations
@@ -114,13 +115,22 @@ class KeyStore:
 
     def erase(self) -> bool:
         """Overwrite and remove the private key; True when there was one."""
-        try:
-            size = self.path.stat().st_size
-        except FileNotFoundError:
-            return False
-        with self.path.open("r+b") as handle:
-            handle.write(b"\0" * size)
-            handle.flush()
-            os.fsync(handle.fileno())
-        self.path.unlink()
-        return True
+        return shred(self.path)
+
+
+def shred(path: Path) -> bool:
+    """Overwrite a file with zeros, then unlink it; True when there was one.
+
+    On tmpfs the pages are freed at unlink anyway; the overwrite is for a ``--allow-disk-keys``
+    directory, where unlinking alone leaves the bytes on the disk.
+    """
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        return False
+    with path.open("r+b") as handle:
+        handle.write(b"\0" * size)
+        handle.flush()
+        os.fsync(handle.fileno())
+    path.unlink()
+    return True

@@ -1,25 +1,29 @@
 """phoenix-node settings: ``PHOENIX_NODE_*`` from the environment or an env file, checked at start.
 
-The bootstrap ``NODE_TOKEN`` is the one secret: ``PHOENIX_NODE_TOKEN``, or a file named by
-``PHOENIX_NODE_TOKEN_FILE``, or (``PHOENIX_NODE_SECRETS_SOURCE=aws``) the AWS Secrets Manager secret
-``PHOENIX_NODE_AWS_SECRET_ID``. A bad value stops the daemon with one line naming the variable.
+There is no secret shared by the fleet. A node proves who it is with a single-use enrollment
+key of its own (``PHOENIX_NODE_ENROLLMENT_KEY``, or a file named by
+``PHOENIX_NODE_ENROLLMENT_KEY_FILE``) or, on AWS, with its signed instance identity
+(``PHOENIX_NODE_ATTESTATION=aws``); one of the two is required. A bad value stops the daemon
+with one line naming the variable, never showing a secret's value.
 """
 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal
 
 import msgspec
 
 PREFIX: Final = "PHOENIX_NODE_"
+DEFAULT_KEY_DIR: Final = "/run/phoenix-node"
 
 Backend = Literal["netlink", "uapi"]
 InterfaceName = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.-]{1,15}$")]
 Port = Annotated[int, msgspec.Meta(ge=1, le=65535)]
 Seconds = Annotated[float, msgspec.Meta(gt=0, le=86_400)]
+Url = Annotated[str, msgspec.Meta(pattern=r"^https?://[^\s]+$")]
 
 
 class SettingsError(Exception):
@@ -31,14 +35,17 @@ class SettingsError(Exception):
 
 
 class NodeSettings(msgspec.Struct, frozen=True, kw_only=True):
-    api_url: Annotated[str, msgspec.Meta(pattern=r"^https?://[^\s]+$")]
-    node_token: Annotated[str, msgspec.Meta(min_length=8)]
+    api_url: Url
     region: Annotated[str, msgspec.Meta(pattern=r"^[a-z]{2}-[a-z0-9]{2,20}$")]
     public_ip: str
+    # Single-use, issued for this node by an operator; spent by the first registration.
+    enrollment_key: Annotated[str, msgspec.Meta(pattern=r"^pnk_\S+$")] | None = None
+    attestation: Literal["none", "aws"] = "none"
+    imds_url: Url = "http://169.254.169.254"
     wg_interface: InterfaceName = "wg0"
     egress_interface: InterfaceName = "eth0"
     listen_port: Port = 51820
-    key_dir: str = "/run/phoenix-node"
+    key_dir: str = DEFAULT_KEY_DIR
     wg_backend: Backend = "netlink"
     wireguard_go: str = "wireguard-go"
     capacity: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 1000
@@ -58,13 +65,18 @@ class NodeSettings(msgspec.Struct, frozen=True, kw_only=True):
     ipv6_egress: bool = False
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
+    def __repr__(self) -> str:  # a traceback or a debug print never shows the enrollment key
+        shown = {name: getattr(self, name) for name in self.__struct_fields__}
+        if shown["enrollment_key"] is not None:
+            shown["enrollment_key"] = "<hidden>"
+        return f"NodeSettings({', '.join(f'{k}={v!r}' for k, v in shown.items())})"
 
-SECRETS: Final = {"node_token"}
-SecretFetcher = Callable[[str], str | None]
+
+SECRETS: Final = {"enrollment_key"}
 
 
 def variable(field: str) -> str:
-    return PREFIX + field.upper().removeprefix("NODE_")  # node_token -> PHOENIX_NODE_TOKEN
+    return PREFIX + field.upper()  # enrollment_key -> PHOENIX_NODE_ENROLLMENT_KEY
 
 
 def read_env_file(path: Path) -> dict[str, str]:
@@ -85,27 +97,24 @@ def read_env_file(path: Path) -> dict[str, str]:
     return values
 
 
-def load(
-    environ: Mapping[str, str],
-    env_file: Path | None = None,
-    fetch_secret: SecretFetcher | None = None,
-) -> NodeSettings:
+def merged(environ: Mapping[str, str], env_file: Path | None = None) -> dict[str, str]:
+    """The variables of ``env_file`` (if any) overridden by ``environ``."""
+    return {**(read_env_file(env_file) if env_file else {}), **environ}
+
+
+def load(environ: Mapping[str, str], env_file: Path | None = None) -> NodeSettings:
     """Settings from ``env_file`` (if any) overridden by ``environ``."""
-    env = {**(read_env_file(env_file) if env_file else {}), **environ}
-    source = env.get(PREFIX + "SECRETS_SOURCE", "env")
-    if source not in ("env", "aws"):
-        raise SettingsError(PREFIX + "SECRETS_SOURCE", "must be 'env' or 'aws'")
-    if source == "aws" and fetch_secret is None:
-        fetch_secret = aws_secret_fetcher()
+    env = merged(environ, env_file)
     raw: dict[str, Any] = {}
     for field in msgspec.structs.fields(NodeSettings):
         name = variable(field.name)
-        value = _raw(env, name, field.name in SECRETS, fetch_secret)
+        secret = field.name in SECRETS
+        value = _raw(env, name, secret)
         if value is None:
             if field.required:
                 raise SettingsError(name, "missing (required)")
             continue
-        raw[field.name] = _convert(name, value, field.type)
+        raw[field.name] = _convert(name, value, field.type, secret)
     try:
         settings = msgspec.convert(raw, NodeSettings)
     except msgspec.ValidationError as error:
@@ -116,9 +125,12 @@ def load(
     return settings
 
 
-def _raw(
-    env: Mapping[str, str], name: str, secret: bool, fetch: SecretFetcher | None
-) -> str | None:
+def key_dir(environ: Mapping[str, str], env_file: Path | None = None) -> Path:
+    """Only ``PHOENIX_NODE_KEY_DIR`` (or its default): ``forget`` must work whatever the rest is."""
+    return Path(merged(environ, env_file).get(variable("key_dir"), DEFAULT_KEY_DIR))
+
+
+def _raw(env: Mapping[str, str], name: str, secret: bool) -> str | None:
     if name in env:
         return env[name]
     if not secret:
@@ -128,12 +140,10 @@ def _raw(
             return Path(env[name + "_FILE"]).read_text().strip()
         except OSError as error:
             raise SettingsError(name + "_FILE", f"cannot read {error.strerror or error}") from None
-    if fetch is not None:
-        return fetch(env.get(PREFIX + "AWS_SECRET_ID", "phoenix/NODE_TOKEN"))
     return None
 
 
-def _convert(name: str, value: str, annotation: Any) -> Any:
+def _convert(name: str, value: str, annotation: Any, secret: bool) -> Any:
     if annotation == tuple[Port, ...]:
         parts: Any = [part.strip() for part in value.split(",") if part.strip()]
     else:
@@ -141,13 +151,18 @@ def _convert(name: str, value: str, annotation: Any) -> Any:
     try:
         return msgspec.convert(parts, type=annotation, strict=False)
     except msgspec.ValidationError as error:
-        shown = "<hidden>" if name.endswith("TOKEN") else repr(value)
+        shown = "<hidden>" if secret else repr(value)
         raise SettingsError(
             name, f"malformed value {shown}: {str(error).split(' - at ')[0]}"
         ) from None
 
 
 def _check(settings: NodeSettings) -> None:
+    if settings.enrollment_key is None and settings.attestation == "none":
+        raise SettingsError(
+            variable("enrollment_key"),
+            f"missing (required unless {variable('attestation')}=aws)",
+        )
     try:
         ipaddress.ip_address(settings.public_ip)
     except ValueError:
@@ -157,33 +172,3 @@ def _check(settings: NodeSettings) -> None:
             ipaddress.ip_network(settings.ssh_from, strict=False)
         except ValueError:
             raise SettingsError(variable("ssh_from"), "is not a CIDR") from None
-
-
-def aws_secret_fetcher() -> SecretFetcher:
-    """AWS Secrets Manager through boto3 (an optional dependency: ``phoenix-node[aws]``)."""
-    try:
-        import boto3
-        from botocore.exceptions import BotoCoreError, ClientError
-    except ImportError:
-        raise SettingsError(
-            PREFIX + "SECRETS_SOURCE", "'aws' needs boto3 (install phoenix-node[aws])"
-        ) from None
-    client = boto3.client("secretsmanager")
-
-    def fetch(secret_id: str) -> str | None:
-        try:
-            answer = client.get_secret_value(SecretId=secret_id)
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
-                return None
-            raise SettingsError(
-                PREFIX + "AWS_SECRET_ID", f"AWS Secrets Manager refused {secret_id!r}"
-            ) from None
-        except BotoCoreError as error:
-            raise SettingsError(
-                PREFIX + "AWS_SECRET_ID", f"AWS Secrets Manager unreachable: {error}"
-            ) from None
-        value = answer.get("SecretString")
-        return None if value is None else str(value)
-
-    return fetch

@@ -26,10 +26,10 @@ from tests.conftest import require
 from tests.harness import netns as netns_harness
 from tests.harness import wireguard as wg_harness
 from tests.harness.netns import Netns, PortForward, kill_wireguard_go
+from tests.harness.nodes import mint_sync
 from tests.harness.processes import RoleServer
 from tests.integration.config.conftest import (  # noqa: F401 - fixtures reused as they are
     MONITOR_TOKEN,
-    NODE_TOKEN,
     Stores,
     config_server,
     config_settings,
@@ -70,7 +70,6 @@ class Daemon:
         self.env = {
             "PATH": os.environ["PATH"],
             "PHOENIX_NODE_API_URL": f"http://127.0.0.1:{forward.port}",
-            "PHOENIX_NODE_TOKEN": NODE_TOKEN,
             "PHOENIX_NODE_REGION": "de-fra",
             "PHOENIX_NODE_PUBLIC_IP": "192.0.2.1",
             "PHOENIX_NODE_WG_BACKEND": "uapi",
@@ -153,10 +152,16 @@ def forward(node_ns: Netns, config_server: RoleServer) -> Iterator[PortForward]:
 
 
 @pytest.fixture
-def daemon_factory(node_ns: Netns, forward: PortForward, tmp_path: Path) -> Iterator[Any]:
+def daemon_factory(
+    node_ns: Netns,
+    forward: PortForward,
+    tmp_path: Path,
+    config_server: RoleServer,  # noqa: F811
+) -> Iterator[Any]:
     made: list[Daemon] = []
 
     def make(**settings: Any) -> Daemon:
+        settings.setdefault("enrollment_key", mint_sync(config_server.base_url))
         daemon = Daemon(node_ns, forward, tmp_path / f"node{len(made)}.log", **settings)
         made.append(daemon)
         return daemon

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import stat
+import subprocess
 import sys
 import time
 from typing import Any
@@ -82,7 +84,7 @@ async def test_an_api_outage_keeps_every_peer_and_the_node_catches_up_after_it(
     daemon.wait_for("sync_live", count=2)
 
 
-async def test_a_node_the_registry_forgot_registers_again(
+async def test_a_node_the_registry_retired_never_comes_back(
     daemon: Daemon, config_server: RoleServer, stores: Stores
 ) -> None:
     node_id = registered(daemon)
@@ -90,12 +92,30 @@ async def test_a_node_the_registry_forgot_registers_again(
     gone = await monitor_post(config_server, f"/v1/nodes/{node_id}/terminated")
     assert gone.status_code == 200
     daemon.wait_for("node_forgotten", timeout=10)
-    again = daemon.wait_for("register_done", count=2)
-    assert again["node_id"] == node_id  # the same key comes back as the same node
+    refused = daemon.wait_for("register_failed", timeout=10)
+    assert "409" in refused["reason"]  # a terminated key never registers again
+    assert len(daemon.logged("register_done")) == 1
     [node] = [n for n in monitor_nodes(config_server) if n["id"] == node_id]
-    assert node["status"] == "active"
+    assert node["status"] == "terminated"
+
+
+async def test_a_restarted_daemon_keeps_its_identity_and_its_peers(
+    daemon: Daemon, config_server: RoleServer, stores: Stores
+) -> None:
+    node_id = registered(daemon)
     key = await grant(stores, node_id)
     wait_until(lambda: key in daemon.peers(), timeout=3)
+    assert daemon.stop() == 0
+    assert key in daemon.peers()  # the interface outlives the daemon
+    daemon.start()
+    restored = daemon.wait_for("register_restored")
+    assert restored["node_id"] == node_id
+    daemon.wait_for("heartbeat_ok", count=2)
+    assert len(daemon.logged("register_done")) == 1  # no second registration
+    assert key in daemon.peers()
+    later = await grant(stores, node_id)
+    wait_until(lambda: later in daemon.peers(), timeout=3)
+    assert [n["id"] for n in monitor_nodes(config_server)] == [node_id]
 
 
 async def test_a_vanished_interface_is_recreated_with_its_peers(
@@ -146,19 +166,35 @@ async def test_a_draining_node_keeps_its_peers_and_reports_them_until_terminated
     assert key in daemon.peers()
 
 
-def test_keys_are_0600_on_tmpfs_erased_on_sigterm_and_never_logged(daemon: Daemon) -> None:
+def test_keys_are_0600_on_tmpfs_kept_on_sigterm_erased_by_forget_and_never_logged(
+    daemon: Daemon,
+) -> None:
     registered(daemon)
     key_file = daemon.key_dir / "private.key"
+    identity = daemon.key_dir / "node.json"
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert stat.S_IMODE(identity.stat().st_mode) == 0o600
     private = key_file.read_text().strip()
+    credential = json.loads(identity.read_text())["registration"]["node_credential"]
     keys_ready: dict[str, Any] = daemon.wait_for("keys_ready")
     assert keys_ready["filesystem"] == "tmpfs"
     assert daemon.stop() == 0
+    assert key_file.exists()
+    assert identity.exists()
+    forget = subprocess.run(
+        daemon.ns.command(*daemon.command, "forget"),
+        env=daemon.env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert forget.returncode == 0, forget.stderr
     assert not key_file.exists()
-    assert daemon.logged("keys_erased")[0]["erased"] is True
-    logs = daemon.text()
-    assert private not in logs
-    assert base64.b64decode(private).hex() not in logs
+    assert not identity.exists()
+    logs = daemon.text() + forget.stdout + forget.stderr
+    for secret in (private, base64.b64decode(private).hex(), credential):
+        assert secret not in logs
 
 
 def test_a_key_directory_on_disk_is_refused(daemon_factory: Any, tmp_path: Any) -> None:

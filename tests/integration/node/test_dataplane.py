@@ -19,7 +19,8 @@ import pytest
 from phoenix_node import sysctl
 from phoenix_node.agent import Agent
 from phoenix_node.api import ApiClient
-from phoenix_node.keys import generate
+from phoenix_node.identity import IdentityStore
+from phoenix_node.keys import KeyStore, generate
 from phoenix_node.metrics import Metrics
 from phoenix_node.peers import PeerSet, Plan, diff, normalise_ips
 from phoenix_node.settings import load
@@ -111,11 +112,13 @@ async def _actual(backend: Backend) -> PeerSet:
     return {key: peer.allowed_ips for key, peer in (await backend.peers()).items()}
 
 
-async def test_the_same_state_twice_writes_nothing(node_ns: Netns, backend: CountingUapi) -> None:
+async def test_the_same_state_twice_writes_nothing(
+    node_ns: Netns, backend: CountingUapi, tmp_path: Path
+) -> None:
     settings = load(
         {
             "PHOENIX_NODE_API_URL": "http://127.0.0.1:9",
-            "PHOENIX_NODE_TOKEN": "unused-token",
+            "PHOENIX_NODE_ENROLLMENT_KEY": "pnk_unused",
             "PHOENIX_NODE_REGION": "de-fra",
             "PHOENIX_NODE_PUBLIC_IP": "192.0.2.1",
             "PHOENIX_NODE_WG_INTERFACE": backend.interface,
@@ -123,7 +126,8 @@ async def test_the_same_state_twice_writes_nothing(node_ns: Netns, backend: Coun
     )
     api = ApiClient(settings.api_url, 1, 0)
     with node_ns.entered():
-        agent = Agent(settings, generate(), backend, api, Metrics())
+        identity = IdentityStore(KeyStore(tmp_path, allow_disk=True))  # never written here
+        agent = Agent(settings, generate(), backend, api, Metrics(), identity)
         await agent.ensure_interface()
         agent.desired = peer_set(100)
         await agent.reconcile()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import shutil
 import subprocess
 import tempfile
@@ -46,6 +47,9 @@ def test_the_systemd_unit_verifies_and_is_hardened(tmp_path: Path) -> None:
     assert seen["CapabilityBoundingSet"] == ["CAP_NET_ADMIN"]
     assert seen["Restart"] == ["always"]
     assert seen["ReadWritePaths"] == ["/run/phoenix-node -/run/wireguard"]  # tmpfs only
+    # The key and the registration outlive a stop or restart (not a reboot: /run is tmpfs).
+    assert seen["RuntimeDirectoryPreserve"] == ["yes"]
+    assert not {"ExecStop", "ExecStopPost"} & set(seen)  # nothing erases them on the way out
 
 
 @functools.cache
@@ -77,8 +81,11 @@ def test_the_cloud_init_user_data_is_valid_and_keeps_the_node_diskless() -> None
     commands = json.dumps(data["runcmd"])
     assert "sha256sum -c" in commands
     env = next(f for f in data["write_files"] if f["path"] == "/etc/phoenix-node/node.env")
-    assert "PHOENIX_NODE_SECRETS_SOURCE=aws" in env["content"]
-    assert "PHOENIX_NODE_TOKEN=" not in env["content"]  # the token never sits in user data
+    assert "PHOENIX_NODE_ATTESTATION=aws" in env["content"]
+    # No secret sits in user data: no enrollment key (in any form), no fleet-wide token.
+    variables = re.findall(r"^\s*(PHOENIX_NODE_[A-Z_]+)=", text, re.MULTILINE)
+    assert not [v for v in variables if "ENROLLMENT_KEY" in v or "TOKEN" in v or "SECRET" in v]
+    assert "pnk_" not in text
     service = next(f for f in data["write_files"] if f["path"] == "/etc/init.d/phoenix-node")
     assert service["content"] == (DEPLOY / "openrc" / "phoenix-node").read_text()
 

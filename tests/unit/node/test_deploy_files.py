@@ -1,4 +1,5 @@
-"""The ruleset and the kernel tuning: rendered from one source, shipped as deploy files."""
+"""The deploy files: ruleset and kernel tuning rendered from one source; the service files keep
+the key directory across a stop or restart."""
 
 from __future__ import annotations
 
@@ -43,3 +44,21 @@ def test_sysctl_reports_what_cannot_be_set_without_failing(tmp_path: Path) -> No
     assert (tmp_path / "net/ipv4/ip_forward").read_text() == "1\n"
     assert report.failed["net.core.default_qdisc"] == "not available here"
     assert "net.ipv4.tcp_congestion_control" in report.failed
+
+
+def test_the_systemd_unit_keeps_the_key_directory_across_stop_and_restart() -> None:
+    lines = (DEPLOY / "systemd" / "phoenix-node.service").read_text().splitlines()
+    directives = [line.partition("=") for line in lines if "=" in line and line[0] != "#"]
+    seen = {key: value for key, _, value in directives}
+    assert seen["RuntimeDirectory"] == "phoenix-node"
+    assert seen["RuntimeDirectoryPreserve"] == "yes"
+    assert not {"ExecStop", "ExecStopPost"} & set(seen)
+
+
+def test_stopping_the_openrc_service_leaves_the_key_directory_alone() -> None:
+    script = (DEPLOY / "openrc" / "phoenix-node").read_text()
+    code = [line for line in script.splitlines() if not line.lstrip().startswith("#")]
+    assert not [line for line in code if "stop" in line]  # no stop(), stop_pre(), stop_post()
+    assert not [line for line in code if "umount" in line or "rm " in line or "forget" in line]
+    # Mounted only when it is not yet: a remount on restart would hide the running node's key.
+    assert "mountpoint -q /run/phoenix-node || mount -t tmpfs" in script

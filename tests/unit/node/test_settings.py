@@ -1,4 +1,4 @@
-"""Settings: environment, env file and ``_FILE``; a bad value names its variable."""
+"""Settings: environment, env file and ``_FILE``; a bad value names its variable, never a secret."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from phoenix_node.settings import SettingsError, load
 
 BASE = {
     "PHOENIX_NODE_API_URL": "http://127.0.0.1:8082",
-    "PHOENIX_NODE_TOKEN": "bootstrap-token-123",
+    "PHOENIX_NODE_ENROLLMENT_KEY": "pnk_enrollment-key-123",
     "PHOENIX_NODE_REGION": "de-fra",
     "PHOENIX_NODE_PUBLIC_IP": "192.0.2.1",
 }
@@ -35,29 +35,59 @@ def test_values_are_converted_and_lists_split() -> None:
     assert settings.blocked_tcp_ports == (25, 465)
 
 
-def test_the_token_may_come_from_a_file_and_the_rest_from_an_env_file(tmp_path: Path) -> None:
-    token = tmp_path / "token"
-    token.write_text("from-a-file-token\n")
+def without(*names: str) -> dict[str, str]:
+    return {k: v for k, v in BASE.items() if k not in names}
+
+
+def test_the_enrollment_key_may_come_from_a_file_and_the_rest_from_an_env_file(
+    tmp_path: Path,
+) -> None:
+    key = tmp_path / "enrollment-key"
+    key.write_text("pnk_from-a-file\n")
     env_file = tmp_path / "node.env"
     env_file.write_text("# comment\nPHOENIX_NODE_REGION='nl-ams'\nPHOENIX_NODE_WG_BACKEND=uapi\n")
-    environ = {k: v for k, v in BASE.items() if k != "PHOENIX_NODE_TOKEN"}
-    settings = load({**environ, "PHOENIX_NODE_TOKEN_FILE": str(token)}, env_file)
-    assert settings.node_token == "from-a-file-token"
+    environ = without("PHOENIX_NODE_ENROLLMENT_KEY")
+    settings = load({**environ, "PHOENIX_NODE_ENROLLMENT_KEY_FILE": str(key)}, env_file)
+    assert settings.enrollment_key == "pnk_from-a-file"
     assert settings.wg_backend == "uapi"
     assert settings.region == "de-fra"  # the environment wins over the file
 
 
-def test_secrets_come_from_the_fetcher_when_the_source_is_aws() -> None:
-    asked: list[str] = []
+def test_aws_attestation_needs_no_enrollment_key_and_asks_the_link_local_imds() -> None:
+    settings = load({**without("PHOENIX_NODE_ENROLLMENT_KEY"), "PHOENIX_NODE_ATTESTATION": "aws"})
+    assert settings.enrollment_key is None
+    assert settings.attestation == "aws"
+    assert settings.imds_url == "http://169.254.169.254"
 
-    def fetch(secret_id: str) -> str:
-        asked.append(secret_id)
-        return "token-from-secrets-manager"
 
-    environ = {k: v for k, v in BASE.items() if k != "PHOENIX_NODE_TOKEN"}
-    settings = load({**environ, "PHOENIX_NODE_SECRETS_SOURCE": "aws"}, fetch_secret=fetch)
-    assert settings.node_token == "token-from-secrets-manager"
-    assert asked == ["phoenix/NODE_TOKEN"]
+def test_without_an_enrollment_key_or_attestation_the_daemon_cannot_start() -> None:
+    with pytest.raises(SettingsError) as raised:
+        load(without("PHOENIX_NODE_ENROLLMENT_KEY"))
+    assert str(raised.value) == (
+        "PHOENIX_NODE_ENROLLMENT_KEY: missing (required unless PHOENIX_NODE_ATTESTATION=aws)"
+    )
+
+
+def test_a_malformed_enrollment_key_is_named_but_never_shown() -> None:
+    # Not an enrollment key (e.g. the old fleet-wide token pasted in): refused at start.
+    with pytest.raises(SettingsError, match="PHOENIX_NODE_ENROLLMENT_KEY: malformed") as raised:
+        load({**BASE, "PHOENIX_NODE_ENROLLMENT_KEY": "old-fleet-token-secret"})
+    assert "old-fleet-token-secret" not in str(raised.value)
+    assert "<hidden>" in str(raised.value)
+
+
+def test_the_settings_repr_hides_the_enrollment_key() -> None:
+    shown = repr(load(BASE))
+    assert "pnk_enrollment-key-123" not in shown
+    assert "enrollment_key='<hidden>'" in shown
+    assert "region='de-fra'" in shown
+
+
+def test_the_old_fleet_token_is_no_way_to_enroll() -> None:
+    # A fleet-wide secret is what this design removes: its variables are not read any more.
+    fleet = {"PHOENIX_NODE_TOKEN": "x" * 40, "PHOENIX_NODE_SECRETS_SOURCE": "aws"}
+    with pytest.raises(SettingsError, match="PHOENIX_NODE_ENROLLMENT_KEY: missing"):
+        load({**without("PHOENIX_NODE_ENROLLMENT_KEY"), **fleet})
 
 
 @pytest.mark.parametrize(
@@ -69,6 +99,8 @@ def test_secrets_come_from_the_fetcher_when_the_source_is_aws() -> None:
         ("PHOENIX_NODE_WG_BACKEND", "kernel", "PHOENIX_NODE_WG_BACKEND"),
         ("PHOENIX_NODE_WG_INTERFACE", "a-name-far-too-long", "PHOENIX_NODE_WG_INTERFACE"),
         ("PHOENIX_NODE_SSH_FROM", "10.0.0.0/99", "PHOENIX_NODE_SSH_FROM"),
+        ("PHOENIX_NODE_ATTESTATION", "gcp", "PHOENIX_NODE_ATTESTATION"),
+        ("PHOENIX_NODE_IMDS_URL", "169.254.169.254", "PHOENIX_NODE_IMDS_URL"),
     ],
 )
 def test_a_bad_value_names_its_variable(variable: str, value: str, message: str) -> None:
@@ -78,7 +110,7 @@ def test_a_bad_value_names_its_variable(variable: str, value: str, message: str)
 
 def test_a_missing_setting_is_named() -> None:
     with pytest.raises(SettingsError, match="PHOENIX_NODE_API_URL: missing"):
-        load({k: v for k, v in BASE.items() if k != "PHOENIX_NODE_API_URL"})
+        load(without("PHOENIX_NODE_API_URL"))
 
 
 def test_the_daemon_exits_2_with_one_line_and_no_traceback() -> None:
@@ -95,6 +127,21 @@ def test_the_daemon_exits_2_with_one_line_and_no_traceback() -> None:
         "Expected `int`, got `str`"
     ]
     assert "Traceback" not in done.stderr
+
+
+def test_the_daemon_without_a_way_to_enroll_exits_2_with_that_one_line() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "phoenix_node"],
+        env=without("PHOENIX_NODE_ENROLLMENT_KEY"),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "phoenix-node: PHOENIX_NODE_ENROLLMENT_KEY: missing"
+        " (required unless PHOENIX_NODE_ATTESTATION=aws)"
+    ]
 
 
 def test_every_setting_is_documented_in_docs_node_md() -> None:
