@@ -33,7 +33,7 @@ class SignedManifest(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     signature: str
 
 
-NodeStatus = Literal["active", "draining", "drained", "terminated"]
+NodeStatus = Literal["pending", "active", "lost", "draining", "drained", "terminated"]
 
 
 class NodeSummary(msgspec.Struct, frozen=True):
@@ -43,6 +43,9 @@ class NodeSummary(msgspec.Struct, frozen=True):
     drain_reason: str | None
     public_ip: str | None
     active_peers: int | None
+    # The EC2 instance of a node enrolled by a signed instance identity document; the only
+    # machine the AWS provider may ever terminate for it (None: left to an operator).
+    instance_id: str | None = None
 
 
 class NodeList(msgspec.Struct, frozen=True):

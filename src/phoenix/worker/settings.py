@@ -60,7 +60,8 @@ class WorkerSettings(CommonSettings, kw_only=True, frozen=True):
     monitor_token: Annotated[str, SECRET] = ""
     # none: no reaper; aws: Auto Scaling; local: development nodes by pid file.
     node_provider: Literal["none", "aws", "local"] = "none"
-    # Auto Scaling groups whose instances are exit nodes (empty: every group in the region).
+    # Auto Scaling groups whose instances are exit nodes; required with the aws provider, which
+    # terminates (and tags) instances in no other group.
     node_aws_groups: list[str] = msgspec.field(default_factory=list)
     # Directory of <public ip>.pid files of development nodes (the local provider).
     node_local_pid_dir: str = ".dev/nodes"
@@ -89,6 +90,12 @@ class WorkerSettings(CommonSettings, kw_only=True, frozen=True):
             raise SettingsError("PHOENIX_BLOCKLIST_MAX_SHRINK", "must be in (0, 1)")
         if self.node_provider != "none" and not self.monitor_token:
             raise SettingsError("PHOENIX_MONITOR_TOKEN", "required by the reaper")
+        if self.node_provider == "aws" and not self.node_aws_groups:
+            raise SettingsError(
+                "PHOENIX_NODE_AWS_GROUPS",
+                "required with PHOENIX_NODE_PROVIDER=aws: the Auto Scaling groups the reaper "
+                "may terminate instances in",
+            )
         if self.canary_zones and not self.monitor_token:
             raise SettingsError("PHOENIX_MONITOR_TOKEN", "required by the canary")
 

@@ -1,53 +1,63 @@
 """The reaper against a real config role (Postgres + Redis), with the local and the AWS provider.
 
 The config role runs as a `phoenix serve` process; the worker reaches it only over HTTP with the
-monitor credential, as in production. AWS Auto Scaling is moto's server.
+monitor credential, as in production. Nodes enroll with single-use enrollment keys. AWS (EC2 and
+Auto Scaling) is moto's server.
 """
 
 from __future__ import annotations
 
 import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import boto3
 import httpx
+import psycopg
 import pytest
+from structlog.testing import capture_logs
 
+from phoenix.config.settings import ConfigSettings
 from phoenix.worker.nodes import ConfigApi
-from phoenix.worker.reaper import AwsProvider, LocalProvider, ProviderError, Reaper
+from phoenix.worker.reaper import NODE_TAG, AwsProvider, LocalProvider, ProviderError, Reaper
+from phoenix.worker.schemas import NodeStatus
+from tests.harness.nodes import enroll_sync
 from tests.harness.processes import RoleServer
 from tests.integration.config.conftest import (  # noqa: F401 - fixtures
     MONITOR_TOKEN,
-    NODE_TOKEN,
     beat,
     config_server,
     config_settings,
-    node_body,
 )
 from tests.integration.worker.conftest import AWS_REGION
+
+STATUSES: tuple[NodeStatus, ...] = (
+    "pending",
+    "active",
+    "lost",
+    "draining",
+    "drained",
+    "terminated",
+)
+DEV_NODE_IP = "203.0.114.10"
 
 
 class Node:
     def __init__(self, server: RoleServer, public_ip: str) -> None:
-        answer = httpx.post(
-            server.base_url + "/v1/nodes/register",
-            json=node_body(public_ip=public_ip),
-            headers={"Authorization": f"Bearer {NODE_TOKEN}"},
-        )
-        assert answer.status_code == 201, answer.text
+        with httpx.Client(base_url=server.base_url, timeout=10) as client:
+            enrolled = enroll_sync(client, location="de-fra", public_ip=public_ip)
         self.server = server
-        self.id = uuid.UUID(answer.json()["node_id"])
-        self.credential = answer.json()["node_credential"]
+        self.id = uuid.UUID(enrolled.id)
+        self.auth = enrolled.auth
 
     def heartbeat(self, active_peers: int = 0) -> dict[str, Any]:
         answer = httpx.post(
             f"{self.server.base_url}/v1/nodes/{self.id}/heartbeat",
             json=beat(active_peers=active_peers, peers=active_peers),
-            headers={"Authorization": f"Bearer {self.credential}"},
+            headers=self.auth,
         )
         assert answer.status_code == 200, answer.text
         result: dict[str, Any] = answer.json()
@@ -70,12 +80,19 @@ class Node:
 
     def status(self) -> str:
         nodes = ConfigApi(httpx.Client(), self.server.base_url, MONITOR_TOKEN)
-        return next(
-            n.status
-            for s in ("active", "draining", "drained", "terminated")
-            for n in nodes.nodes(s)
-            if n.id == self.id
-        )  # type: ignore[arg-type]
+        return next(n.status for s in STATUSES for n in nodes.nodes(s) if n.id == self.id)
+
+
+def attest(settings: ConfigSettings, node: Node, instance_id: str) -> None:
+    """Record the node's EC2 instance id in NodeDB.
+
+    This stands in for the attested registration (a signed AWS instance identity document),
+    the only way config sets it; the config tests cover that registration.
+    """
+    with psycopg.connect(settings.nodedb_url) as connection:
+        connection.execute(
+            "UPDATE nodes SET instance_id = %s WHERE id = %s", (instance_id, node.id)
+        )
 
 
 @pytest.fixture
@@ -90,7 +107,7 @@ def dev_node(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
     directory = tmp_path / "nodes"
     directory.mkdir()
     process = subprocess.Popen(["sleep", "300"])
-    (directory / "198.51.100.7.pid").write_text(str(process.pid))
+    (directory / f"{DEV_NODE_IP}.pid").write_text(str(process.pid))
     yield process, directory
     if process.poll() is None:
         process.kill()
@@ -103,7 +120,7 @@ def test_a_drained_node_is_stopped_then_recorded_terminated_and_a_rerun_does_not
     dev_node: tuple[subprocess.Popen[bytes], Path],
 ) -> None:
     process, directory = dev_node
-    node = Node(config_server, "198.51.100.7")
+    node = Node(config_server, DEV_NODE_IP)
     reaper = Reaper(api, LocalProvider(directory), max_age_hours=0)
     node.drain("compromised")
     node.heartbeat(active_peers=2)
@@ -125,7 +142,7 @@ def test_an_active_node_is_never_terminated_even_when_old(
     dev_node: tuple[subprocess.Popen[bytes], Path],
 ) -> None:
     process, directory = dev_node
-    node = Node(config_server, "198.51.100.7")
+    node = Node(config_server, DEV_NODE_IP)
     node.heartbeat(active_peers=5)
     reaper = Reaper(api, LocalProvider(directory), max_age_hours=24)
     report = reaper.run(now=datetime.now(UTC) + timedelta(hours=25))
@@ -140,77 +157,241 @@ def test_an_active_node_is_never_terminated_even_when_old(
     assert reaper.run(now=datetime.now(UTC) + timedelta(hours=25)).retired == 0
 
 
-@pytest.fixture
-def autoscaling(aws_env: dict[str, str]) -> tuple[Any, Any, str]:
-    ec2 = boto3.client("ec2", region_name=AWS_REGION)
-    asg = boto3.client("autoscaling", region_name=AWS_REGION)
-    group = f"exit-nodes-{uuid.uuid4().hex[:8]}"
-    image = ec2.describe_images()["Images"][0]["ImageId"]
-    asg.create_launch_configuration(
-        LaunchConfigurationName=group, ImageId=image, InstanceType="t3.micro"
-    )
-    asg.create_auto_scaling_group(
-        AutoScalingGroupName=group,
-        LaunchConfigurationName=group,
-        MinSize=1,
-        MaxSize=2,
-        DesiredCapacity=1,
-        AvailabilityZones=[f"{AWS_REGION}a"],
-    )
-    return ec2, asg, group
-
-
-def instance_of(ec2: Any, instance_id: str) -> dict[str, Any]:
-    reservations = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]
-    result: dict[str, Any] = reservations[0]["Instances"][0]
-    return result
-
-
-def test_the_aws_provider_terminates_the_instance_in_its_group_then_config_records_it(
-    config_server: RoleServer,  # noqa: F811
-    api: ConfigApi,
-    autoscaling: tuple[Any, Any, str],
-) -> None:
-    ec2, asg, group = autoscaling
-    instance_id = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[group])[
-        "AutoScalingGroups"
-    ][0]["Instances"][0]["InstanceId"]
-    public_ip = instance_of(ec2, instance_id)["PublicIpAddress"]
-    node = Node(config_server, public_ip)
-    node.drain_fully("blocked")
-    reaper = Reaper(api, AwsProvider(asg, ec2, [group]), max_age_hours=0)
-    assert reaper.run().terminated == 1
-    assert instance_of(ec2, instance_id)["State"]["Name"] in ("shutting-down", "terminated")
-    assert node.status() == "terminated"
-    assert reaper.run().terminated == 0
-
-
-def test_an_instance_outside_the_managed_groups_is_not_terminated_nor_recorded(
-    config_server: RoleServer,  # noqa: F811
-    api: ConfigApi,
-    autoscaling: tuple[Any, Any, str],
-) -> None:
-    ec2, asg, group = autoscaling
-    image = ec2.describe_images()["Images"][0]["ImageId"]
-    stray = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1)["Instances"][0]
-    public_ip = instance_of(ec2, stray["InstanceId"])["PublicIpAddress"]
-    node = Node(config_server, public_ip)
-    node.drain_fully("blocked")
-    reaper = Reaper(api, AwsProvider(asg, ec2, [group]), max_age_hours=0)
-    with pytest.raises(ProviderError):
-        reaper.run()
-    assert instance_of(ec2, stray["InstanceId"])["State"]["Name"] == "running"
-    assert node.status() == "drained"
-
-
 def test_a_config_role_that_fails_leaves_the_node_drained_for_the_next_run(
     config_server: RoleServer,  # noqa: F811
     dev_node: tuple[subprocess.Popen[bytes], Path],
 ) -> None:
     _, directory = dev_node
-    node = Node(config_server, "198.51.100.7")
+    node = Node(config_server, DEV_NODE_IP)
     node.drain_fully("blocked")
     wrong = ConfigApi(httpx.Client(), config_server.base_url, "not-the-monitor-token-" + "x" * 20)
     with pytest.raises(httpx.HTTPStatusError):
         Reaper(wrong, LocalProvider(directory), 0).run()
     assert node.status() == "drained"
+
+
+# --- AWS ------------------------------------------------------------------------------------
+
+
+class Aws:
+    """moto's EC2 and Auto Scaling, and Auto Scaling groups of a test's own."""
+
+    def __init__(self) -> None:
+        self.ec2: Any = boto3.client("ec2", region_name=AWS_REGION)
+        self.asg: Any = boto3.client("autoscaling", region_name=AWS_REGION)
+        self.image = self.ec2.describe_images()["Images"][0]["ImageId"]
+
+    def group(self, size: int = 1) -> tuple[str, list[str]]:
+        """A new Auto Scaling group of ``size`` instances: its name and their ids."""
+        name = f"exit-nodes-{uuid.uuid4().hex[:8]}"
+        self.asg.create_launch_configuration(
+            LaunchConfigurationName=name, ImageId=self.image, InstanceType="t3.micro"
+        )
+        self.asg.create_auto_scaling_group(
+            AutoScalingGroupName=name,
+            LaunchConfigurationName=name,
+            MinSize=size,
+            MaxSize=size + 1,
+            DesiredCapacity=size,
+            AvailabilityZones=[f"{AWS_REGION}a"],
+        )
+        group = self.asg.describe_auto_scaling_groups(AutoScalingGroupNames=[name])
+        return name, [i["InstanceId"] for i in group["AutoScalingGroups"][0]["Instances"]]
+
+    def stray(self) -> str:
+        """An instance in no Auto Scaling group."""
+        run = self.ec2.run_instances(ImageId=self.image, MinCount=1, MaxCount=1)
+        instance_id: str = run["Instances"][0]["InstanceId"]
+        return instance_id
+
+    def state(self, instance_id: str) -> str:
+        state: str = self.instance(instance_id)["State"]["Name"]
+        return state
+
+    def tag(self, instance_id: str) -> str | None:
+        tags = self.instance(instance_id).get("Tags", [])
+        return next((t["Value"] for t in tags if t["Key"] == NODE_TAG), None)
+
+    def set_tag(self, instance_id: str, value: str) -> None:
+        self.ec2.create_tags(Resources=[instance_id], Tags=[{"Key": NODE_TAG, "Value": value}])
+
+    def instance(self, instance_id: str) -> dict[str, Any]:
+        reservations = self.ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]
+        result: dict[str, Any] = reservations[0]["Instances"][0]
+        return result
+
+
+@pytest.fixture
+def aws(aws_env: dict[str, str]) -> Aws:
+    return Aws()
+
+
+def events(lines: list[MutableMapping[str, Any]], name: str) -> list[dict[str, Any]]:
+    """The reaper's lines of that event, whole but for the logger's name."""
+    return [
+        {k: v for k, v in line.items() if k != "logger_name"}
+        for line in lines
+        if line["event"] == name and line.get("logger_name") == "phoenix.worker.reaper"
+    ]
+
+
+def test_a_drained_attested_node_in_a_named_group_is_adopted_then_terminated_and_recorded(
+    config_server: RoleServer,  # noqa: F811
+    config_settings: ConfigSettings,  # noqa: F811
+    api: ConfigApi,
+    aws: Aws,
+) -> None:
+    group, (instance_id,) = aws.group()
+    node = Node(config_server, "203.0.114.11")
+    attest(config_settings, node, instance_id)
+    reaper = Reaper(api, AwsProvider(aws.asg, aws.ec2, [group]), max_age_hours=0)
+    # While it serves, the reaper marks the instance as the node's.
+    assert reaper.run().adopted == 1
+    assert aws.tag(instance_id) == str(node.id)
+    node.drain_fully("blocked")
+    report = reaper.run()
+    assert (report.terminated, report.unattested) == (1, 0)
+    assert aws.state(instance_id) in ("shutting-down", "terminated")
+    assert node.status() == "terminated"
+    # Gone already: nothing left to do, nothing recorded twice.
+    assert reaper.run().terminated == 0
+
+
+def test_a_drained_node_without_an_instance_id_is_left_drained_for_an_operator(
+    config_server: RoleServer,  # noqa: F811
+    api: ConfigApi,
+    aws: Aws,
+) -> None:
+    group, (instance_id,) = aws.group()
+    # Enrolled by key, at the instance's very address: still never looked up by it.
+    address = aws.instance(instance_id)["PublicIpAddress"]
+    node = Node(config_server, address)
+    node.drain_fully("blocked")
+    reaper = Reaper(api, AwsProvider(aws.asg, aws.ec2, [group]), max_age_hours=0)
+    with capture_logs() as lines:
+        report = reaper.run()
+    assert (report.terminated, report.unattested) == (0, 1)
+    assert events(lines, "reaper_not_attested") == [
+        {"event": "reaper_not_attested", "node": str(node.id), "log_level": "warning"}
+    ]
+    assert aws.state(instance_id) == "running"
+    assert node.status() == "drained"
+
+
+@pytest.mark.parametrize("where", ["another group", "no group"])
+def test_an_instance_outside_the_named_groups_is_not_terminated_nor_recorded(
+    config_server: RoleServer,  # noqa: F811
+    config_settings: ConfigSettings,  # noqa: F811
+    api: ConfigApi,
+    aws: Aws,
+    where: str,
+) -> None:
+    named, _ = aws.group()
+    instance_id = aws.group()[1][0] if where == "another group" else aws.stray()
+    node = Node(config_server, "203.0.114.12")
+    attest(config_settings, node, instance_id)
+    aws.set_tag(instance_id, str(node.id))  # only the group is wrong
+    node.drain_fully("blocked")
+    reaper = Reaper(api, AwsProvider(aws.asg, aws.ec2, [named]), max_age_hours=0)
+    with pytest.raises(ProviderError, match="no named Auto Scaling group"):
+        reaper.run()
+    assert aws.state(instance_id) == "running"
+    assert node.status() == "drained"
+
+
+@pytest.mark.parametrize("tagged", ["another node", "untagged"])
+def test_an_instance_not_tagged_with_the_node_id_is_not_terminated_nor_recorded(
+    config_server: RoleServer,  # noqa: F811
+    config_settings: ConfigSettings,  # noqa: F811
+    api: ConfigApi,
+    aws: Aws,
+    tagged: str,
+) -> None:
+    group, (instance_id,) = aws.group()
+    node = Node(config_server, "203.0.114.13")
+    attest(config_settings, node, instance_id)
+    if tagged == "another node":
+        aws.set_tag(instance_id, str(uuid.uuid4()))
+    # Drained before any run adopted it: only draining nodes' instances are never tagged.
+    node.drain_fully("blocked")
+    reaper = Reaper(api, AwsProvider(aws.asg, aws.ec2, [group]), max_age_hours=0)
+    with pytest.raises(ProviderError, match="not node"):
+        reaper.run()
+    assert aws.state(instance_id) == "running"
+    assert node.status() == "drained"
+
+
+def test_adoption_tags_untagged_instances_of_serving_nodes_and_never_overwrites_a_tag(
+    config_server: RoleServer,  # noqa: F811
+    config_settings: ConfigSettings,  # noqa: F811
+    api: ConfigApi,
+    aws: Aws,
+) -> None:
+    group, (fresh, claimed) = aws.group(size=2)
+    _, (elsewhere,) = aws.group()
+    serving = Node(config_server, "203.0.114.14")
+    attest(config_settings, serving, fresh)
+    mistaken = Node(config_server, "203.0.114.15")
+    attest(config_settings, mistaken, claimed)
+    other_node = str(uuid.uuid4())
+    aws.set_tag(claimed, other_node)
+    outside = Node(config_server, "203.0.114.16")
+    attest(config_settings, outside, elsewhere)
+    unattested = Node(config_server, "203.0.114.17")
+    reaper = Reaper(api, AwsProvider(aws.asg, aws.ec2, [group]), max_age_hours=0)
+    with capture_logs() as lines:
+        report = reaper.run()
+    assert report.adopted == 1
+    assert aws.tag(fresh) == str(serving.id)
+    assert aws.tag(claimed) == other_node
+    assert events(lines, "reaper_tag_mismatch") == [
+        {
+            "event": "reaper_tag_mismatch",
+            "node": str(mistaken.id),
+            "instance": claimed,
+            "tagged": other_node,
+            "log_level": "warning",
+        }
+    ]
+    assert aws.tag(elsewhere) is None  # outside the named groups: not ours to mark
+    # Adopting changes nothing in config, and a second run nothing in AWS.
+    assert {n.status() for n in (serving, mistaken, outside, unattested)} == {"active"}
+    assert reaper.run().adopted == 0
+    assert aws.tag(claimed) == other_node
+
+
+@pytest.mark.parametrize("gone", ["terminated", "never there"])
+def test_an_instance_already_gone_leaves_nothing_to_do_and_the_node_is_recorded_terminated(
+    config_server: RoleServer,  # noqa: F811
+    config_settings: ConfigSettings,  # noqa: F811
+    api: ConfigApi,
+    aws: Aws,
+    gone: str,
+) -> None:
+    group, (instance_id,) = aws.group()
+    if gone == "terminated":
+        aws.ec2.terminate_instances(InstanceIds=[instance_id])
+    else:
+        instance_id = "i-0123456789abcdef0"
+    node = Node(config_server, "203.0.114.19")
+    attest(config_settings, node, instance_id)
+    node.drain_fully("blocked")
+    reaper = Reaper(api, AwsProvider(aws.asg, aws.ec2, [group]), max_age_hours=0)
+    assert reaper.run().terminated == 1
+    assert node.status() == "terminated"
+
+
+def test_retirement_reads_the_launch_time_by_instance_id(
+    config_server: RoleServer,  # noqa: F811
+    config_settings: ConfigSettings,  # noqa: F811
+    api: ConfigApi,
+    aws: Aws,
+) -> None:
+    group, (instance_id,) = aws.group()
+    old = Node(config_server, "203.0.114.18")
+    attest(config_settings, old, instance_id)
+    unattested = Node(config_server, aws.instance(instance_id)["PublicIpAddress"])
+    reaper = Reaper(api, AwsProvider(aws.asg, aws.ec2, [group]), max_age_hours=24)
+    assert reaper.run(now=datetime.now(UTC) + timedelta(hours=25)).retired == 1
+    assert old.status() == "draining"
+    assert unattested.status() == "active"  # no instance id: no launch time, never retired
