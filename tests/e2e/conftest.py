@@ -32,6 +32,7 @@ from tests.harness import netns as netns_harness
 from tests.harness import wireguard as wg_harness
 from tests.harness.issuer import mint_tokens, private_keys
 from tests.harness.netns import Netns, PortForward, link
+from tests.harness.nodes import mint_sync
 from tests.harness.processes import RoleServer
 from tests.harness.wireguard import Client, wait_until
 from tests.integration.config.conftest import (  # noqa: F401 - fixtures reused as they are
@@ -135,6 +136,7 @@ def make_world(
         daemon = Daemon(
             node_ns, forward, tmp_path / "node.log", command=command,
             public_ip=NODE_IP, egress_interface="n1", mass_removal_confirm_seconds=3,
+            enrollment_key=mint_sync(config_server.base_url),
         )  # fmt: skip
         cleanup.append(daemon.cleanup)
         daemon.start()

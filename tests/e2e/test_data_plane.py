@@ -153,7 +153,7 @@ async def test_the_built_binary_carries_traffic_and_an_expired_lease_cuts_it_off
     await _expire_client_lease(world, stores)
     assert not world.reachable()
     assert world.daemon.stop() == 0
-    assert not (world.daemon.key_dir / "private.key").exists()
+    assert (world.daemon.key_dir / "private.key").exists()  # kept until the machine stops
 
 
 async def test_a_thousand_peers_come_and_go_while_a_client_pings_without_loss(
@@ -242,6 +242,22 @@ async def test_an_empty_snapshot_does_not_wipe_the_interface(world: World, store
     assert not world.daemon.logged("mass_removal_confirmed")
 
 
+def test_a_daemon_restarted_under_a_ping_keeps_its_node_and_loses_at_most_one_ping(
+    world: World,
+) -> None:
+    ping = world.ping(count=60, interval=0.1)
+    time.sleep(1)
+    assert world.daemon.stop() == 0
+    world.daemon.start()
+    restored = world.daemon.wait_for("register_restored")
+    assert restored["node_id"] == world.node_id
+    world.daemon.wait_for("heartbeat_ok", count=2)
+    sent, got = received(ping)
+    assert sent - got <= 1, (sent, got)
+    assert world.client.public_key in world.daemon.peers()
+    assert len(world.daemon.logged("register_done")) == 1
+
+
 async def test_an_expired_lease_removes_the_peer_and_the_client_is_cut_off(
     world: World, stores: Stores
 ) -> None:
@@ -256,8 +272,9 @@ async def _expire_client_lease(world: World, stores: Stores) -> None:
             text("UPDATE leases SET expires_at = now() - interval '1 second' WHERE node_id = :n"),
             {"n": world.node_id},
         )
-    swept = await monitor_post(world.server, "/v1/admin/leases/sweep")
-    assert swept.json() == {"removed": 1}
+    # The config role's own fleet sweep (no worker runs here).
+    swept = await monitor_post(world.server, "/v1/admin/fleet/sweep")
+    assert swept.json()["leases_ended"] == 1
     wait_until(lambda: world.client.public_key not in world.daemon.peers(), timeout=5)
 
 

@@ -39,7 +39,7 @@ from tests.harness import netns as netns_harness
 from tests.harness import wireguard as wg_harness
 from tests.harness.firebase import FirebaseAuthEmulator
 from tests.harness.netns import Netns, PortForward, kill_wireguard_go, link
-from tests.harness.system import NODE_TOKEN, OPERATOR_TOKEN, PhoenixSystem, running_system
+from tests.harness.system import OPERATOR_TOKEN, PhoenixSystem, running_system
 from tests.harness.wireguard import wait_until
 from tests.integration.node.conftest import Daemon
 
@@ -214,7 +214,13 @@ def test_sign_up_pay_connect_ping_report_delete_and_leave_no_trace(
     system_dir = tmp_path / "system"
     system_dir.mkdir()
     with (
-        running_system(system_dir, postgres_url, firebase_emulator, analytics=True) as system,
+        running_system(
+            system_dir,
+            postgres_url,
+            firebase_emulator,
+            analytics=True,
+            node_networks=[f"{NODE_IP}/32"],  # the node's documentation address, and no other
+        ) as system,
         namespaces() as (client_ns, node_ns, _internet),
     ):
         try:
@@ -227,12 +233,13 @@ def test_sign_up_pay_connect_ping_report_delete_and_leave_no_trace(
 def _journey(
     system: PhoenixSystem, client_ns: Netns, node_ns: Netns, tmp_path: Path, cleanup: list[Any]
 ) -> None:
-    # The exit node: phoenix-node (wireguard-go, nftables, NAT) in its namespace.
+    # The exit node: phoenix-node (wireguard-go, nftables, NAT) in its namespace, enrolled with
+    # a single-use key the operator minted for its location.
     node_forward = PortForward(node_ns, system.servers["config"].port)
     cleanup.append(node_forward.close)
     daemon = Daemon(
         node_ns, node_forward, tmp_path / "node.log", public_ip=NODE_IP, egress_interface="n1",
-        token=NODE_TOKEN,
+        enrollment_key=system.enrollment_key("de-fra"),
     )  # fmt: skip
     cleanup.append(daemon.cleanup)
     daemon.start()

@@ -46,7 +46,7 @@ def test_config_sweeps_expired_leases_when_the_worker_calls_and_twice_changes_no
     config_server: RoleServer,  # noqa: F811
     config_settings: Any,  # noqa: F811
 ) -> None:
-    node = Node(config_server, "198.51.100.20")
+    node = Node(config_server, "203.0.114.20")
     plant_leases(config_settings.nodedb_url, node)
     with httpx.Client(timeout=10) as client:
         retention = Retention(
