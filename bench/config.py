@@ -50,6 +50,7 @@ import base64
 import concurrent.futures
 import contextlib
 import functools
+import ipaddress
 import json
 import logging
 import math
@@ -84,7 +85,9 @@ from bench.servers import (
 )
 from phoenix.config.settings import ConfigSettings
 from phoenix.config.tokens import challenge
+from phoenix.crypto import nodeproof
 from phoenix.crypto.privacypass import TokenChallenge, build_authorization
+from phoenix.crypto.wireguard import generate_keypair
 from phoenix.settings import load
 from tests.harness.issuer import DirectoryServer, mint_tokens, private_keys
 from tests.harness.processes import SpareRedis
@@ -97,9 +100,14 @@ LOCATION: Final = "zz-bench"  # the throughput nodes
 LATENCY_LOCATION: Final = "zz-latency"  # one node alone, so every connect lands on it
 NODES: Final = 8
 NODE_CAPACITY: Final = 100_000  # the most a node may declare: capacity is never the limit
-# Longer than the whole benchmark, so no node goes stale between its heartbeats; each beat
-# still sets its key with this TTL, as in production.
+# Longer than the whole benchmark, so no node goes stale (or "lost", PHOENIX_NODE_LOST_AFTER)
+# between its heartbeats; each beat still sets its key with this TTL, as in production.
 HEARTBEAT_TTL_SECONDS: Final = 300
+# Nodes enroll as in production: single-use keys the operator mints (at most this many per call),
+# a challenge, and the proof of the node's key (phoenix.crypto.nodeproof). Their public addresses
+# are global unicast, as config requires, and never contacted: registration only records them.
+KEYS_PER_MINT: Final = 100
+FIRST_NODE_ADDRESS: Final = ipaddress.IPv4Address("203.0.114.1")
 
 WRK_THREADS: Final = 1
 WRK_CONNECTIONS: Final = 16
@@ -285,10 +293,11 @@ def server_env(nodedb_url: str, redis_url: str, directory_url: str) -> dict[str,
         "PHOENIX_ENV": "test",
         "PHOENIX_NODEDB_URL": nodedb_url,
         "PHOENIX_REDIS_URL": redis_url,
-        "PHOENIX_NODE_TOKENS": "bench-node-token-" + secrets.token_urlsafe(32),
+        "PHOENIX_OPERATOR_TOKEN": "bench-operator-token-" + secrets.token_urlsafe(32),
         "PHOENIX_MONITOR_TOKEN": "bench-monitor-token-" + secrets.token_urlsafe(32),
         "PHOENIX_ISSUER_DIRECTORY_URL": directory_url,
         "PHOENIX_HEARTBEAT_TTL_SECONDS": str(HEARTBEAT_TTL_SECONDS),
+        "PHOENIX_NODE_LOST_AFTER": str(HEARTBEAT_TTL_SECONDS),
     }
 
 
@@ -311,17 +320,55 @@ def _checked(answer: httpx.Response, status: int = 200) -> Any:
     return answer.json()
 
 
-def register_node(client: httpx.Client, node_token: str, location: str, number: int) -> Node:
+def enrollment_keys(
+    client: httpx.Client, operator_token: str, location: str, count: int
+) -> list[str]:
+    """``count`` single-use keys for ``location``, in as few operator calls as allowed."""
+    keys: list[str] = []
+    while len(keys) < count:
+        made = _checked(
+            client.post(
+                "/v1/admin/enrollment-keys",
+                json={"location": location, "count": min(KEYS_PER_MINT, count - len(keys))},
+                headers={"authorization": f"Bearer {operator_token}"},
+            ),
+            201,
+        )
+        keys += made["keys"]
+    return keys
+
+
+def register_fleet(
+    client: httpx.Client, operator_token: str, location: str, count: int, first: int = 0
+) -> list[Node]:
+    """``count`` nodes enrolled in ``location``, each having sent its first heartbeat; ``first``
+    numbers their public addresses."""
+    keys = enrollment_keys(client, operator_token, location, count)
+    return [register_node(client, key, location, first + n) for n, key in enumerate(keys)]
+
+
+def register_node(client: httpx.Client, enrollment_key: str, location: str, number: int) -> Node:
+    private, public = generate_keypair()
+    public_ip, listen_port = str(FIRST_NODE_ADDRESS + number), 51820
+    asked = _checked(client.post("/v1/nodes/challenge"), 201)
+    mac = nodeproof.prove(
+        private,
+        public,
+        base64.b64decode(asked["nonce"]),
+        base64.b64decode(asked["server_key"]),
+        nodeproof.Claims(location, public_ip, listen_port),
+    )
     body = {
-        "public_ip": f"192.0.2.{number + 1}",
-        "public_key": wg_key(),
+        "public_ip": public_ip,
+        "public_key": base64.b64encode(public).decode("ascii"),
         "location": location,
-        "listen_port": 51820,
+        "listen_port": listen_port,
         "capacity": NODE_CAPACITY,
+        "proof": {"nonce": asked["nonce"], "mac": base64.b64encode(mac).decode("ascii")},
     }
     made = _checked(
         client.post(
-            "/v1/nodes/register", json=body, headers={"authorization": f"Bearer {node_token}"}
+            "/v1/nodes/register", json=body, headers={"authorization": f"Bearer {enrollment_key}"}
         ),
         201,
     )
@@ -793,10 +840,12 @@ def run() -> Sequence[Result]:
                 cpus=where.server_cpus,
             ) as hello_url,
         ):
-            node_token = env["PHOENIX_NODE_TOKENS"]
+            operator_token = env["PHOENIX_OPERATOR_TOKEN"]
             with httpx.Client(base_url=config_url, timeout=30, trust_env=False) as client:
-                nodes = [register_node(client, node_token, LOCATION, n) for n in range(NODES)]
-                latency_node = register_node(client, node_token, LATENCY_LOCATION, NODES)
+                nodes = register_fleet(client, operator_token, LOCATION, NODES)
+                [latency_node] = register_fleet(
+                    client, operator_token, LATENCY_LOCATION, 1, first=NODES
+                )
             mint_started = time.monotonic()
             authorizations = [header for future in minting for header in future.result()]
             _note(

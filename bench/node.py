@@ -50,6 +50,7 @@ PEERS: Final = 10_000
 CHURN: Final = 1_000
 ROUNDS: Final = 3
 LATENCY_SAMPLES: Final = 50
+NODE_PUBLIC_IP: Final = "192.0.2.1"  # the daemon's, in its namespace: config allows it (dev only)
 
 
 def peer_set(count: int, offset: int) -> PeerSet:
@@ -151,8 +152,8 @@ def daemon_figures(scratch: Path) -> list[Result]:
     from bench.config import issuer_directory, own_redis
     from bench.scratch import scratch_database
     from tests.harness.issuer import private_keys
+    from tests.harness.nodes import OPERATOR_TOKEN, mint_sync
     from tests.harness.processes import RoleServer
-    from tests.integration.config.conftest import NODE_TOKEN
     from tests.integration.node.conftest import Daemon
 
     with (
@@ -164,15 +165,25 @@ def daemon_figures(scratch: Path) -> list[Result]:
             "PHOENIX_ENV": "test",
             "PHOENIX_NODEDB_URL": nodedb_url,
             "PHOENIX_REDIS_URL": redis.url,
-            "PHOENIX_NODE_TOKENS": NODE_TOKEN,
+            "PHOENIX_OPERATOR_TOKEN": OPERATOR_TOKEN,
             "PHOENIX_MONITOR_TOKEN": "bench-monitor-token-" + "m" * 24,
             "PHOENIX_ISSUER_DIRECTORY_URL": directory.url,
             "PHOENIX_TUNNEL_IPV4_POOL_PREFIX": "17",  # room for 10,000 leases on one node
+            # The daemon's address in its namespace (a documentation one), and no other.
+            "PHOENIX_NODE_DEV_NETWORKS": f"{NODE_PUBLIC_IP}/32",
         }
         server = RoleServer("config", env, scratch / "config.log").start()
+        enrollment_key = mint_sync(server.base_url)  # the operator's, for the one node
         ns = Netns("benchd")
         forward = PortForward(ns, server.port)
-        daemon = Daemon(ns, forward, scratch / "node.log", log_level="info")
+        daemon = Daemon(
+            ns,
+            forward,
+            scratch / "node.log",
+            log_level="info",
+            public_ip=NODE_PUBLIC_IP,
+            enrollment_key=enrollment_key,
+        )
         try:
             daemon.start()
             node_id = str(daemon.wait_for("register_done")["node_id"])

@@ -7,6 +7,11 @@ every key reads only this system's), and the roles: auth, config, the worker pub
 blocklist of a local hosts server every two seconds, and, when asked, analytics on embedded
 chDB. ``client(...)`` runs `python -m phoenix.client` against it, optionally inside a network
 namespace. ``stop`` stops the processes and drops the databases.
+
+Exit nodes enroll as in production: ``enrollment_key`` mints a single-use key through the config
+role's operator route (for a daemon to register with), ``register_node`` enrolls a node over the
+node API (tests.harness.nodes). A node in a network namespace has no global address: the
+networks it lives in are passed as ``node_networks`` (PHOENIX_NODE_DEV_NETWORKS), nothing more.
 """
 
 from __future__ import annotations
@@ -28,14 +33,16 @@ import httpx
 from phoenix.migrations import upgrade
 from tests.conftest import _database_url, drop_database
 from tests.harness import issuer as issuer_keys
+from tests.harness import nodes as node_harness
 from tests.harness import stripe as stripe_harness
 from tests.harness.firebase import FirebaseAuthEmulator
 from tests.harness.hosts_server import HostsServer, Served, hosts_file
 from tests.harness.processes import REPO, RoleServer, SpareRedis
 
-NODE_TOKEN = "system-node-token-" + "n" * 24
 MONITOR_TOKEN = "system-monitor-token-" + "m" * 24
-OPERATOR_TOKEN = "system-operator-token-" + "o" * 24
+OPERATOR_TOKEN = "system-operator-token-" + "o" * 24  # analytics' operator
+# Config's operator (enrollment keys): never the monitor's, which config refuses at start.
+FLEET_OPERATOR_TOKEN = node_harness.OPERATOR_TOKEN
 BLOCKLIST_SEED = base64.b64encode(b"system-test-blocklist-seed-32byt").decode()
 BLOCKED = ["ads.example.com", "tracker.example.net", "pixel.example.org"]
 ISSUER_NAME, ORIGIN_NAME = "auth.phoenix.test", "config.phoenix.test"
@@ -57,6 +64,7 @@ class PhoenixSystem:
     emulator: FirebaseAuthEmulator
     stripe: stripe_harness.StripeStub
     analytics: bool = False
+    node_networks: tuple[str, ...] = ()  # PHOENIX_NODE_DEV_NETWORKS: namespaces' node addresses
     databases: dict[str, str] = field(default_factory=dict)
     servers: dict[str, RoleServer] = field(default_factory=dict)
     redis: SpareRedis | None = None
@@ -103,13 +111,14 @@ class PhoenixSystem:
                 **common,
                 "PHOENIX_NODEDB_URL": self.url("nodedb"),
                 "PHOENIX_REDIS_URL": self.redis.url,
-                "PHOENIX_NODE_TOKENS": NODE_TOKEN,
+                "PHOENIX_OPERATOR_TOKEN": FLEET_OPERATOR_TOKEN,
                 "PHOENIX_MONITOR_TOKEN": MONITOR_TOKEN,
                 "PHOENIX_ISSUER_DIRECTORY_URL": (
                     f"{auth.base_url}/.well-known/private-token-issuer-directory"
                 ),
                 "PHOENIX_ISSUER_NAME": ISSUER_NAME,
                 "PHOENIX_ORIGIN_NAME": ORIGIN_NAME,
+                "PHOENIX_NODE_DEV_NETWORKS": ",".join(self.node_networks),  # none: ""
             },
         )
         if self.analytics:
@@ -242,29 +251,27 @@ class PhoenixSystem:
         )
         assert answer.status_code == 200, answer.text
 
-    def register_node(self, location: str = "de-fra", public_ip: str = "192.0.2.10") -> Any:
-        """A node announced through the node API (for tests without a data plane)."""
-        key = base64.b64encode(os.urandom(32)).decode()
-        base = self.base_url("config")
-        answer = httpx.post(
-            base + "/v1/nodes/register",
-            json={"public_ip": public_ip, "public_key": key, "location": location},
-            headers={"authorization": f"Bearer {NODE_TOKEN}"},
-            timeout=10,
-        )
-        assert answer.status_code == 201, answer.text
-        node = answer.json()
-        beat = httpx.post(
-            f"{base}/v1/nodes/{node['node_id']}/heartbeat",
-            json={
-                "peers": 0, "active_peers": 0, "rx_bytes": 0, "tx_bytes": 0, "cpu": 1.0,
-                "load1": 0.1, "mem_used": 10.0, "applied_revision": 0,
-            },
-            headers={"authorization": f"Bearer {node['node_credential']}"},
-            timeout=10,
-        )  # fmt: skip
+    def enrollment_key(self, location: str = "de-fra") -> str:
+        """A single-use key that enrolls one node in ``location``, minted by the operator."""
+        return node_harness.mint_sync(self.base_url("config"), location)
+
+    def register_node(
+        self, location: str = "de-fra", public_ip: str = node_harness.PUBLIC_IP
+    ) -> Any:
+        """A node enrolled through the node API and beating once (for tests without a data
+        plane): its registration and its public key."""
+        with httpx.Client(base_url=self.base_url("config"), timeout=10) as config:
+            node = node_harness.enroll_sync(config, location, public_ip=public_ip)
+            beat = config.post(
+                f"/v1/nodes/{node.id}/heartbeat",
+                json={
+                    "peers": 0, "active_peers": 0, "rx_bytes": 0, "tx_bytes": 0, "cpu": 1.0,
+                    "load1": 0.1, "mem_used": 10.0, "applied_revision": 0,
+                },
+                headers=node.auth,
+            )  # fmt: skip
         assert beat.status_code == 200, beat.text
-        return {**node, "public_key": key}
+        return {**node.answer, "public_key": node.keys.public_b64}
 
 
 @contextlib.contextmanager
@@ -274,9 +281,10 @@ def running_system(
     emulator: FirebaseAuthEmulator,
     *,
     analytics: bool = False,
+    node_networks: Sequence[str] = (),
 ) -> Iterator[PhoenixSystem]:
     stub = stripe_harness.StripeStub().start()
-    system = PhoenixSystem(directory, postgres_url, emulator, stub, analytics)
+    system = PhoenixSystem(directory, postgres_url, emulator, stub, analytics, tuple(node_networks))
     try:
         yield system.start()
     finally:

@@ -44,4 +44,4 @@ def test_a_taken_relay_port_is_one_line_not_a_traceback(monkeypatch: pytest.Monk
 
     monkeypatch.setattr(devrun, "_Relay", taken)
     with pytest.raises(devrun.DevError, match=r"cannot listen on .*\(Address already in use\)"):
-        devrun.LocalNode({"PHOENIX_NODE_TOKENS": "t"}).start()
+        devrun.LocalNode({}).start()

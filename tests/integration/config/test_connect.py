@@ -22,11 +22,11 @@ from phoenix.config.wgconfig import parse_wg_quick
 from phoenix.crypto.privacypass import build_authorization
 from phoenix.crypto.wireguard import public_key
 from tests.harness.issuer import mint_tokens, private_keys
+from tests.harness.nodes import PUBLIC_IP, enroll
 from tests.harness.processes import RoleServer, SpareRedis
-from tests.integration.config.conftest import NODE_TOKEN, Stores, beat, node_body, wg_key
+from tests.integration.config.conftest import Stores, beat, wg_key
 
 Client = AsyncTestClient[Any]
-BOOT = {"authorization": f"Bearer {NODE_TOKEN}"}
 CLIENT_ADDRESS = "203.0.113.7"
 
 
@@ -40,17 +40,11 @@ def tokens_for(settings: ConfigSettings, count: int = 1) -> list[str]:
 async def live_node(
     client: httpx.AsyncClient | Client, location: str = "de-fra", **changes: Any
 ) -> dict[str, Any]:
-    node = (
-        await client.post("/v1/nodes/register", json=node_body(location, **changes), headers=BOOT)
-    ).json()
-    answer = await client.post(
-        f"/v1/nodes/{node['node_id']}/heartbeat",
-        json=beat(),
-        headers={"authorization": f"Bearer {node['node_credential']}"},
-    )
+    """A node enrolled in ``location`` that has sent its first heartbeat; its registration."""
+    node = await enroll(client, location, **changes)
+    answer = await client.post(f"/v1/nodes/{node.id}/heartbeat", json=beat(), headers=node.auth)
     assert answer.status_code == 200, answer.text
-    result: dict[str, Any] = node
-    return result
+    return node.answer
 
 
 async def connect(
@@ -97,7 +91,7 @@ async def test_a_valid_token_buys_a_config_on_a_live_node(
     )
     assert answer.status_code == 200, answer.text
     config_json = answer.json()
-    assert config_json["peer"]["endpoint"] == "192.0.2.10:51820"
+    assert config_json["peer"]["endpoint"] == f"{PUBLIC_IP}:51820"
     assert config_json["peer"]["allowed_ips"] == ["0.0.0.0/0", "::/0"]
     assert config_json["peer"]["persistent_keepalive"] == 25
     assert config_json["interface"]["addresses"][0].startswith(node["ipv4_pool"].rsplit(".", 2)[0])
@@ -122,7 +116,7 @@ async def test_a_wg_quick_file_is_answered_for_text_plain(
     # Found by schemathesis's content-type check: it was "text/plain; charset=utf-8; charset=utf-8".
     assert answer.headers["content-type"] == "text/plain; charset=utf-8"
     parsed = parse_wg_quick(answer.text)
-    assert parsed.peer.endpoint == "192.0.2.10:51820"
+    assert parsed.peer.endpoint == f"{PUBLIC_IP}:51820"
 
 
 async def test_server_generated_keys_come_sealed_to_the_clients_box_key(

@@ -15,19 +15,18 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from phoenix.config import feed, leases
+from tests.harness.nodes import OPERATOR, enroll, mint
 from tests.harness.processes import RoleServer
-from tests.integration.config.conftest import MONITOR_TOKEN, NODE_TOKEN, Stores, node_body
+from tests.integration.config.conftest import MONITOR_TOKEN, Stores
 
 Client = AsyncTestClient[Any]
-BOOT = {"authorization": f"Bearer {NODE_TOKEN}"}
 LEASE = timedelta(hours=24)
 
 
-async def register(client: Client) -> dict[str, Any]:
-    answer = await client.post("/v1/nodes/register", json=node_body(), headers=BOOT)
-    node: dict[str, Any] = answer.json()
-    node["auth"] = {"authorization": f"Bearer {node['node_credential']}"}
-    return node
+async def register(client: Client | httpx.AsyncClient) -> dict[str, Any]:
+    """A node's registration, with ``auth``: the headers of its node credential."""
+    node = await enroll(client)
+    return {**node.answer, "auth": node.auth}
 
 
 async def lease(stores: Stores, node: dict[str, Any], key: bytes | None = None) -> leases.Allocated:
@@ -106,14 +105,12 @@ async def test_a_waiting_long_poll_is_woken_by_a_change_not_its_timeout(
     config_server: RoleServer, stores: Stores
 ) -> None:
     async with httpx.AsyncClient(base_url=config_server.base_url, timeout=30) as client:
-        answer = await client.post("/v1/nodes/register", json=node_body(), headers=BOOT)
-        node = answer.json()
-        auth = {"authorization": f"Bearer {node['node_credential']}"}
+        node = await register(client)
         waiting = asyncio.create_task(
             client.get(
                 f"/v1/nodes/{node['node_id']}/peers",
                 params={"since": 0, "wait": 10},
-                headers=auth,
+                headers=node["auth"],
             )
         )
         await asyncio.sleep(0.5)  # the poll is blocked in XREAD now
@@ -172,9 +169,12 @@ async def test_a_lost_stream_or_unknown_revision_gets_a_snapshot_from_nodedb(
 
 
 async def test_the_feed_needs_the_node_credential(config: Client, stores: Stores) -> None:
-    node = await register(config)
-    answer = await config.get(f"/v1/nodes/{node['node_id']}/peers", headers=BOOT)
-    assert answer.status_code == 401
+    node, other = await register(config), await register(config)
+    (enrollment_key,) = await mint(config)
+    path = f"/v1/nodes/{node['node_id']}/peers"
+    for refused in ({}, other["auth"], OPERATOR, {"authorization": f"Bearer {enrollment_key}"}):
+        assert (await config.get(path, headers=refused)).status_code == 401
+    assert (await config.get(path, headers=node["auth"])).status_code == 200
 
 
 async def test_expired_leases_are_swept_and_announced(config: Client, stores: Stores) -> None:

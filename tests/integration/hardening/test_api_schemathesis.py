@@ -2,7 +2,8 @@
 no 5xx, and every answer (status, content type, body) as the document says.
 
 Credentials are real: a Firebase user of the emulator for the account and issuer routes, the
-operator token for auth's admin routes, the node bootstrap and monitor tokens for config.
+operator token for auth's admin routes; for config, an enrollment key the operator minted, the
+operator token and the monitor token.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ import httpx
 import pytest
 
 from phoenix.auth.issuer import DIRECTORY_MEDIA_TYPE
+from tests.harness.nodes import OPERATOR, mint_sync
 from tests.harness.processes import RoleServer
 from tests.integration.auth.billing_world import ADMIN_TOKEN, BillingWorld
-from tests.integration.config.conftest import MONITOR_TOKEN, NODE_TOKEN
+from tests.integration.config.conftest import MONITOR_TOKEN
 from tests.integration.hardening.schemathesis_run import report, schemathesis
 
 pytestmark = pytest.mark.slow
@@ -32,6 +34,14 @@ AUTH_REFUSES_VALID_DATA = {
     "GET /v1/account/invoices": "a cursor is one the server handed out (400 otherwise)",
     "POST /v1/webhooks/stripe": "a delivery must carry Stripe's HMAC of its body (400 otherwise)",
     "POST /v1/webhooks/apple": "signedPayload must be a JWS the App Store signed (400 otherwise)",
+}
+# A registration proves the node's key against a challenge the server made, once (BadProof
+# otherwise) and names a public address clients could reach (422 otherwise): random data of the
+# documented shape does neither. So the enrollment routes are checked for answering random input
+# with documented problems, never for accepting it.
+CONFIG_REFUSES_VALID_DATA = {
+    "POST /v1/nodes/register": "a registration carries a proof of a server-made challenge and a "
+    "global unicast public_ip",
 }
 # `from` must precede `to` by at most 400 days (400 otherwise): a relation between two
 # parameters, which OpenAPI cannot state, so random date-times break it.
@@ -72,12 +82,21 @@ async def test_auth_answers_as_its_schema_says_and_never_5xx(billing: BillingWor
 
 def test_config_answers_as_its_schema_says_and_never_5xx(config_server: RoleServer) -> None:
     base = config_server.base_url
+    enrollment_key = mint_sync(base)
     as_node = schemathesis(
-        base, "--include-tag=nodes", headers={"authorization": f"Bearer {NODE_TOKEN}"}
+        base,
+        "--include-tag=nodes",
+        headers={"authorization": f"Bearer {enrollment_key}"},
+        refuses_valid_data=CONFIG_REFUSES_VALID_DATA,
     )
     assert as_node.returncode == 0, report(as_node)
+    as_operator = schemathesis(base, "--include-tag=operator", headers=OPERATOR)
+    assert as_operator.returncode == 0, report(as_operator)
     as_monitor = schemathesis(
-        base, "--exclude-tag=nodes", headers={"authorization": f"Bearer {MONITOR_TOKEN}"}
+        base,
+        "--exclude-tag=nodes",
+        "--exclude-tag=operator",
+        headers={"authorization": f"Bearer {MONITOR_TOKEN}"},
     )
     assert as_monitor.returncode == 0, report(as_monitor)
 

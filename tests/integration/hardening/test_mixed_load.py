@@ -16,6 +16,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
@@ -33,8 +34,8 @@ from tests.integration.analytics.conftest import (
     session_summary,
 )
 from tests.integration.auth.billing_world import BillingWorld
-from tests.integration.config.conftest import beat, wg_key
-from tests.integration.config.test_connect import BOOT, connect, node_body, tokens_for
+from tests.integration.config.conftest import beat
+from tests.integration.config.test_connect import connect, live_node, tokens_for
 from tests.integration.hardening.issuance import Issuance
 
 pytestmark = pytest.mark.slow
@@ -140,7 +141,7 @@ async def test_mixed_load_has_no_5xx_no_leaked_connection_and_flat_memory(
             problems.append(answer.text)
         return answer.status_code
 
-    nodes: list[dict[str, str]] = []
+    nodes: list[dict[str, Any]] = []
 
     async def heartbeat(client: httpx.AsyncClient) -> int:
         node = nodes[answers["heartbeat"].total() % len(nodes)]
@@ -167,19 +168,11 @@ async def test_mixed_load_has_no_5xx_no_leaked_connection_and_flat_memory(
     config_url, auth_url = config_server.base_url, billing.server.base_url
     analytics_url = analytics_server.base_url
     async with httpx.AsyncClient(base_url=config_url, timeout=30) as setup:
-        for _ in range(3):
-            body = node_body(public_key=wg_key(), capacity=100_000)
-            nodes.append((await setup.post("/v1/nodes/register", json=body, headers=BOOT)).json())
-        # Each node beats once before clients come, as a node does right after registering: a
-        # location none of whose nodes has reported yet is rightly a 503 no-capacity, and the
-        # role keeps a location's loads for its cache window (PHOENIX_NODEDB_CACHE_SECONDS).
-        for node in nodes:
-            first = await setup.post(
-                f"/v1/nodes/{node['node_id']}/heartbeat",
-                json=beat(),
-                headers={"authorization": f"Bearer {node['node_credential']}"},
-            )
-            assert first.status_code == 200, first.text
+        # Each node enrolls and beats once before clients come (live_node), as a node does right
+        # after registering: a location none of whose nodes has reported yet is rightly a 503
+        # no-capacity, and the role keeps a location's loads for its cache window
+        # (PHOENIX_NODEDB_CACHE_SECONDS).
+        nodes += [await live_node(setup, capacity=100_000) for _ in range(3)]
 
     async def run(seconds: float) -> None:
         nonlocal stop_at

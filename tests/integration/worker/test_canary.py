@@ -2,23 +2,46 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
+from typing import get_args
 
 import httpx
 import pytest
 
 from phoenix.worker.canary import Canary, DnsblUnavailable, make_resolver, query_name
 from phoenix.worker.nodes import ConfigApi
+from phoenix.worker.schemas import NodeStatus
 from tests.harness.dns_server import DnsServer
+from tests.harness.nodes import enroll_sync
 from tests.harness.processes import RoleServer
 from tests.integration.config.conftest import (  # noqa: F401 - fixtures
     MONITOR_TOKEN,
     config_server,
     config_settings,
 )
-from tests.integration.worker.test_reaper import Node
 
 ZONES = ["zen.dnsbl.test", "bl.example.test"]
+
+
+class Node:
+    """An exit node enrolled at ``public_ip`` (global unicast: the DNSBL is the only one asked
+    about it, on loopback), and its status as the monitor lists it."""
+
+    def __init__(self, server: RoleServer, public_ip: str) -> None:
+        with httpx.Client(base_url=server.base_url, timeout=10) as client:
+            self.id = uuid.UUID(enroll_sync(client, public_ip=public_ip).id)
+        self.server = server
+
+    def status(self) -> str:
+        with httpx.Client(timeout=10) as client:
+            api = ConfigApi(client, self.server.base_url, MONITOR_TOKEN)
+            return next(
+                listed.status
+                for status in get_args(NodeStatus)
+                for listed in api.nodes(status)
+                if listed.id == self.id
+            )
 
 
 @pytest.fixture
@@ -47,11 +70,11 @@ def test_a_listed_node_is_drained_as_blocked_and_a_clean_one_stays(
     canary: Canary,
     dnsbl: DnsServer,
 ) -> None:
-    listed = Node(config_server, "203.0.113.5")
-    clean = Node(config_server, "203.0.113.6")
-    dnsbl.records["5.113.0.203.bl.example.test"] = ["127.0.0.2"]
+    listed = Node(config_server, "203.0.114.5")
+    clean = Node(config_server, "203.0.114.6")
+    dnsbl.records["5.114.0.203.bl.example.test"] = ["127.0.0.2"]
     assert canary.run() == 1
-    assert "6.113.0.203.zen.dnsbl.test" in dnsbl.queries
+    assert "6.114.0.203.zen.dnsbl.test" in dnsbl.queries
     assert listed.status() == "draining"
     assert clean.status() == "active"
     draining = [n for n in canary.api.nodes("draining") if n.id == listed.id]
@@ -66,8 +89,8 @@ def test_a_zone_that_refuses_the_query_concludes_nothing(
     canary: Canary,
     dnsbl: DnsServer,
 ) -> None:
-    node = Node(config_server, "203.0.113.7")
-    dnsbl.records["7.113.0.203.zen.dnsbl.test"] = ["127.255.255.254"]
+    node = Node(config_server, "203.0.114.7")
+    dnsbl.records["7.114.0.203.zen.dnsbl.test"] = ["127.255.255.254"]
     with pytest.raises(DnsblUnavailable):
         canary.run()
     assert node.status() == "active"
@@ -76,7 +99,7 @@ def test_a_zone_that_refuses_the_query_concludes_nothing(
 def test_an_unreachable_resolver_fails_the_job_instead_of_passing_nodes(
     config_server: RoleServer,  # noqa: F811
 ) -> None:
-    Node(config_server, "203.0.113.8")
+    Node(config_server, "203.0.114.8")
     from tests.harness.processes import free_port
 
     api = ConfigApi(httpx.Client(), config_server.base_url, MONITOR_TOKEN)
