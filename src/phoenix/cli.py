@@ -11,9 +11,12 @@ import json
 import os
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from phoenix import __version__
+
+if TYPE_CHECKING:
+    from phoenix.config.settings import ConfigSettings
 
 EXIT_USAGE = 2
 
@@ -188,10 +191,11 @@ def _duration_seconds(text: str) -> int:
     return int(number) * units[unit]
 
 
-def _config_engine_settings() -> object:
+def _config_engine_settings() -> ConfigSettings:
     import structlog
 
     from phoenix.app import load_settings
+    from phoenix.config.settings import ConfigSettings
 
     # Standard output carries the command's answer (keys, one a line); log lines go aside.
     structlog.configure(logger_factory=structlog.PrintLoggerFactory(file=sys.stderr))
@@ -200,7 +204,9 @@ def _config_engine_settings() -> object:
         from phoenix.devrun import environment
 
         os.environ.update(environment(os.environ))  # the databases `make dev` runs with
-    return load_settings("config")
+    settings = load_settings("config")
+    assert isinstance(settings, ConfigSettings)
+    return settings
 
 
 def _node_enroll_key(args: argparse.Namespace) -> int:
@@ -212,10 +218,8 @@ def _node_enroll_key(args: argparse.Namespace) -> int:
     from phoenix.common.database import create_engine
     from phoenix.config.nodes.schemas import EnrollmentKeyRequest
     from phoenix.config.nodes.service import mint_keys
-    from phoenix.config.settings import ConfigSettings
 
     settings = _config_engine_settings()
-    assert isinstance(settings, ConfigSettings)
     try:
         request = msgspec.convert(
             {
@@ -246,10 +250,8 @@ def _node_approve(args: argparse.Namespace) -> int:
 
     from phoenix.common.database import create_engine
     from phoenix.config.nodes.service import NotPending, approve_node
-    from phoenix.config.settings import ConfigSettings
 
     settings = _config_engine_settings()
-    assert isinstance(settings, ConfigSettings)
     try:
         node_id = uuid.UUID(args.node_id)
     except ValueError:

@@ -104,7 +104,7 @@ async def test_a_restarted_daemon_keeps_its_identity_and_its_peers(
 ) -> None:
     node_id = registered(daemon)
     key = await grant(stores, node_id)
-    wait_until(lambda: key in daemon.peers(), timeout=3)
+    wait_until(lambda: key in daemon.peers(), timeout=10)
     assert daemon.stop() == 0
     assert key in daemon.peers()  # the interface outlives the daemon
     daemon.start()
@@ -114,7 +114,7 @@ async def test_a_restarted_daemon_keeps_its_identity_and_its_peers(
     assert len(daemon.logged("register_done")) == 1  # no second registration
     assert key in daemon.peers()
     later = await grant(stores, node_id)
-    wait_until(lambda: later in daemon.peers(), timeout=3)
+    wait_until(lambda: later in daemon.peers(), timeout=10)
     assert [n["id"] for n in monitor_nodes(config_server)] == [node_id]
 
 
