@@ -4,13 +4,15 @@ Each role is its own `phoenix serve` process, exactly as in production, so the b
 here too. Local servers are used where configured or found at their default addresses. As root,
 a local exit node runs too: `phoenix-node` with wireguard-go in the network namespace
 `phoenix-dev-node`, joined to this machine by a veth pair (10.213.0.1 here, 10.213.0.2 there)
-and reaching the config role through a relay on 10.213.0.1. Ctrl-C or SIGTERM stops every
-process this started and removes the namespace.
+and reaching the config role and the worker's blocklist through relays on 10.213.0.1. The worker
+publishes the blocklist from a small hosts file it serves itself, so nothing needs the Internet.
+Ctrl-C or SIGTERM stops every process this started and removes the namespace.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import os
 import shutil
@@ -25,6 +27,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import Any, Final
+
+from nacl.signing import SigningKey
 
 from phoenix.app import DEFAULT_PORTS, ROLES
 
@@ -58,6 +62,10 @@ DEV_ENV: Final = {
     # the manifest key is a fixed development seed (base64 of 32 bytes), never a production one.
     "PHOENIX_BLOCKLIST_TARGET": f"file://{STATE / 'blocklist'}",
     "PHOENIX_BLOCKLIST_SIGNING_KEY": "ZGV2LW9ubHktYmxvY2tsaXN0LXNpZ25pbmctc2VlZCE=",
+    # Its source is the small hosts file the worker itself serves in development (no Internet
+    # needed), checked every minute (a conditional GET: 304) so the first list appears soon.
+    "PHOENIX_BLOCKLIST_BASE_URL": f"http://127.0.0.1:{DEFAULT_PORTS['worker']}/dev-hosts",
+    "PHOENIX_BLOCKLIST_INTERVAL_SECONDS": "60",
     "PHOENIX_ANALYTICS_URL": "http://127.0.0.1:8083",
     # The local exit node's address is private (a veth pair): config accepts that one address
     # as a node's public_ip, in development only.
@@ -67,6 +75,11 @@ DEV_ENV: Final = {
 
 class DevError(Exception):
     pass
+
+
+def blocklist_verify_key(seed: str) -> str:
+    """The public key (standard base64) of a PHOENIX_BLOCKLIST_SIGNING_KEY seed."""
+    return base64.b64encode(SigningKey(base64.b64decode(seed)).verify_key.encode()).decode()
 
 
 def environment(base: Mapping[str, str]) -> dict[str, str]:
@@ -289,7 +302,7 @@ class LocalNode:
 
     def __init__(self, env: Mapping[str, str]) -> None:
         self.env = env
-        self.relay: _Relay | None = None
+        self.relays: list[_Relay] = []
 
     @staticmethod
     def unavailable() -> str | None:
@@ -316,19 +329,26 @@ class LocalNode:
             ("route", "add", "default", "via", HOST_SIDE),
         ):
             _ip("-n", NODE_NETNS, *command)
-        config_port = DEFAULT_PORTS["config"]
-        try:
-            self.relay = _Relay(HOST_SIDE, config_port, config_port)
-        except OSError as error:
-            self.remove()
-            raise DevError(
-                f"cannot listen on {HOST_SIDE}:{config_port} for the local exit node "
-                f"({error.strerror or error}); stop what holds it, or run without root"
-            ) from None
+        # The node reaches the config role (its API) and the worker (the published blocklist).
+        config_port, worker_port = DEFAULT_PORTS["config"], DEFAULT_PORTS["worker"]
+        for port in (config_port, worker_port):
+            try:
+                self.relays.append(_Relay(HOST_SIDE, port, port))
+            except OSError as error:
+                self.remove()
+                raise DevError(
+                    f"cannot listen on {HOST_SIDE}:{port} for the local exit node "
+                    f"({error.strerror or error}); stop what holds it, or run without root"
+                ) from None
         STATE.mkdir(exist_ok=True)
         node_env = {
             "PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
             "PHOENIX_NODE_API_URL": f"http://{HOST_SIDE}:{config_port}",
+            # <variant>/manifest.json and the names files, checked with the worker's public key.
+            "PHOENIX_NODE_BLOCKLIST_URL": f"http://{HOST_SIDE}:{worker_port}/blocklist",
+            "PHOENIX_NODE_BLOCKLIST_KEY": blocklist_verify_key(
+                self.env["PHOENIX_BLOCKLIST_SIGNING_KEY"]
+            ),
             # A single-use key minted now; a node that kept its identity (tmpfs) needs none.
             "PHOENIX_NODE_ENROLLMENT_KEY": self.enrollment_key(),
             "PHOENIX_NODE_REGION": NODE_LOCATION,
@@ -362,9 +382,8 @@ class LocalNode:
 
     def remove(self) -> None:
         """Stop what still runs in the namespace (wireguard-go), by pid, and delete it."""
-        if self.relay is not None:
-            self.relay.close()
-            self.relay = None
+        while self.relays:
+            self.relays.pop().close()
         if not Path(f"/run/netns/{NODE_NETNS}").exists():
             return
         pids = subprocess.run(
@@ -521,6 +540,6 @@ def _summary(why_no_node: str | None, notes: Sequence[str] = ()) -> None:
         "  .venv/bin/phoenix-client tokens fetch --count 10",
         "  .venv/bin/phoenix-client locations",
         f"  .venv/bin/phoenix-client connect --location {NODE_LOCATION} --wg-quick phoenix.conf",
-        "  .venv/bin/phoenix-client blocklist check doubleclick.net   (once the worker published)",
+        "  .venv/bin/phoenix-client blocklist check doubleclick.net   (published within a minute)",
     ]
     print("\n".join(lines), flush=True)

@@ -9,16 +9,21 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from email.utils import formatdate, parsedate_to_datetime
 from functools import partial
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import dramatiq
 import httpx
 import redis
-from litestar import Litestar
+from litestar import Litestar, MediaType, Request, Response, Router, get
+from litestar.di import Provide
 from litestar.static_files import create_static_files_router
 from litestar.types import ControllerRouterHandler
 from nacl.signing import SigningKey
@@ -38,6 +43,8 @@ from phoenix.worker.schedule import Entry, Schedule
 from phoenix.worker.settings import WorkerSettings, signing_key_seed
 
 ROLE = "worker"
+# Development only: where the worker serves its own small hosts file (devdata/hosts).
+DEV_HOSTS_PATH = "/dev-hosts"
 
 _log = get_logger("phoenix.worker")
 
@@ -104,7 +111,7 @@ ScheduleRow = tuple[str, int, str, tuple[Any, ...]]  # schedule name, period, ac
 def _services(
     settings: WorkerSettings, store: redis.Redis, http: httpx.Client
 ) -> tuple[dict[str, Callable[..., object]], list[ScheduleRow], list[ControllerRouterHandler]]:
-    """The jobs this configuration enables, their schedules, and routes (the dev filter files)."""
+    """The jobs this configuration enables, their schedules, and routes (development files)."""
     functions: dict[str, Callable[..., object]] = {}
     entries: list[ScheduleRow] = []
     routes: list[ControllerRouterHandler] = []
@@ -144,6 +151,16 @@ def _services(
             routes.append(
                 create_static_files_router(path="/blocklist", directories=[Path(target.root)])
             )
+    if settings.env == "dev":
+        # A hosts file shipped with the project, so `make dev` publishes a blocklist offline.
+        served = HostsFile.packaged()
+        routes.append(
+            Router(
+                DEV_HOSTS_PATH,
+                route_handlers=[dev_hosts],
+                dependencies={"hosts_file": Provide(lambda: served, sync_to_thread=False)},
+            )
+        )
     api = ConfigApi(http, settings.config_url, settings.monitor_token)
     if settings.node_provider != "none":
         functions["reap"] = Reaper(api, _provider(settings), settings.node_max_age).run
@@ -170,6 +187,49 @@ def _services(
             (f"retention:{role}", settings.retention_interval_seconds, "retention", (role,))
         )
     return functions, entries, routes
+
+
+@dataclass(frozen=True)
+class HostsFile:
+    """The development hosts file, with the validators a real list's server sends."""
+
+    body: bytes
+    etag: str
+    modified: int  # Unix seconds (HTTP dates have no finer resolution)
+
+    @classmethod
+    def packaged(cls) -> HostsFile:
+        resource = resources.files("phoenix.worker").joinpath("devdata", "hosts")
+        with resources.as_file(resource) as path:
+            body, modified = path.read_bytes(), int(path.stat().st_mtime)
+        return cls(body, '"' + hashlib.sha256(body).hexdigest()[:32] + '"', modified)
+
+    def not_modified(self, if_none_match: str | None, if_modified_since: str | None) -> bool:
+        # RFC 9110 §13.2.2: If-None-Match decides when present, If-Modified-Since only without.
+        if if_none_match is not None:
+            tags = [tag.strip().removeprefix("W/") for tag in if_none_match.split(",")]
+            return self.etag in tags or "*" in tags
+        if if_modified_since is None:
+            return False
+        try:
+            return self.modified <= parsedate_to_datetime(if_modified_since).timestamp()
+        except (TypeError, ValueError):
+            return False
+
+
+@get("/hosts", include_in_schema=False, sync_to_thread=False)
+def dev_hosts(request: Request[Any, Any, Any], hosts_file: HostsFile) -> Response[bytes]:
+    """The development hosts file, answering a conditional GET with 304 as GitHub does."""
+    headers = {
+        "ETag": hosts_file.etag,
+        "Last-Modified": formatdate(hosts_file.modified, usegmt=True),
+        "Cache-Control": "no-cache",
+    }
+    if hosts_file.not_modified(
+        request.headers.get("if-none-match"), request.headers.get("if-modified-since")
+    ):
+        return Response(b"", status_code=304, headers=headers)
+    return Response(hosts_file.body, media_type=MediaType.TEXT, headers=headers)
 
 
 def _provider(settings: WorkerSettings) -> Provider:

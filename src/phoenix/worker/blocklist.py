@@ -1,9 +1,10 @@
-"""The blocklist compiler: hosts file → Bloom filter → content-addressed filter + signed manifest.
+"""The blocklist compiler: hosts file → Bloom filter and names file → signed manifest.
 
 Every step can run twice: a 304 does no work, a list that did not change publishes nothing, and
-the filter's name is its SHA-256, so writing it again writes the same bytes. The manifest is
-written last; the HTTP validators are stored only after it, so a run that dies half-way simply
-runs again in full.
+the filter and the names file (the names it holds, one per line, which exit nodes load into
+their resolver) are named by their SHA-256, so writing one again writes the same bytes. The
+manifest is written last; the HTTP validators are stored only after it, so a run that dies
+half-way simply runs again in full.
 """
 
 from __future__ import annotations
@@ -56,10 +57,13 @@ class Compiler:
 
     def compile(self, variant: str, now: datetime | None = None) -> Outcome:
         previous = self.current_manifest(variant)
-        # Validators only count while the manifest they led to is still published.
-        validators = self._validators(variant) if previous is not None else {}
-        if previous is not None and validators.get("sha256") != previous.sha256:
-            validators = {}
+        validators: dict[str, str] = {}
+        # Validators only count while the manifest they led to is still published, and not for
+        # one from before names files: that list is fetched in full, to publish its names.
+        if previous is not None and previous.names is not None:
+            validators = self._validators(variant)
+            if validators.get("sha256") != previous.sha256:
+                validators = {}
         answer = self._fetch(self.source_url(variant), validators)
         if answer is None:
             _log.info("blocklist_not_modified", variant=variant)
@@ -81,11 +85,14 @@ class Compiler:
                     f"{variant}: {n} names against {previous.n} published: more than "
                     f"{self.max_growth:g}x"
                 )
-        data = bloom.build(sorted(parsed.names), self.false_positive_rate)
+        ordered = sorted(parsed.names)
+        data = bloom.build(ordered, self.false_positive_rate)
         digest = hashlib.sha256(data).hexdigest()
+        names = names_file(ordered)
+        names_digest = hashlib.sha256(names).hexdigest()
         outcome: Outcome = "unchanged"
-        if previous is None or previous.sha256 != digest:
-            self._publish(variant, data, digest, now or datetime.now(UTC))
+        if previous is None or (previous.sha256, previous.names_sha256) != (digest, names_digest):
+            self._publish(variant, data, digest, names, names_digest, now or datetime.now(UTC))
             outcome = "published"
         self._store_validators(variant, {**new_validators, "sha256": digest})
         _log.info(
@@ -94,14 +101,18 @@ class Compiler:
             names=n,
             skipped=parsed.skipped,
             sha256=digest,
+            names_sha256=names_digest,
             bytes=len(data),
         )
         return outcome
 
-    def _publish(self, variant: str, data: bytes, digest: str, now: datetime) -> None:
-        path = f"filters/{digest}.bloom"
-        if not self.target.exists(path):
-            self.target.write(path, data, "application/octet-stream", IMMUTABLE)
+    def _publish(
+        self, variant: str, data: bytes, digest: str, names: bytes, names_digest: str, now: datetime
+    ) -> None:
+        path = self._write_once(f"filters/{digest}.bloom", data, "application/octet-stream")
+        names_path = self._write_once(
+            f"names/{names_digest}.txt", names, "text/plain; charset=utf-8"
+        )
         parameters = bloom.BloomFilter(data).parameters
         manifest = Manifest(
             format=MANIFEST_FORMAT,
@@ -113,11 +124,19 @@ class Compiler:
             built_hour=now.astimezone(UTC).strftime("%Y-%m-%dT%H:00:00Z"),
             filter=path,
             variant=variant,
+            names=names_path,
+            names_sha256=names_digest,
         )
-        # Last: until this write, clients keep reading the previous manifest and its filter.
+        # Last: until this write, readers keep the previous manifest and the files it names.
         self.target.write(
             f"{variant}/manifest.json", sign(manifest, self.signing_key), "application/json", SHORT
         )
+
+    def _write_once(self, path: str, data: bytes, content_type: str) -> str:
+        """A content-addressed object: its name is its digest, so one already there is the same."""
+        if not self.target.exists(path):
+            self.target.write(path, data, content_type, IMMUTABLE)
+        return path
 
     def current_manifest(self, variant: str) -> Manifest | None:
         """The published manifest, if it is there and signed by our key."""
@@ -169,6 +188,11 @@ class Compiler:
             pipe.delete(key)
             pipe.hset(key, mapping=values)  # type: ignore[arg-type]
             pipe.execute()
+
+
+def names_file(ordered: list[str]) -> bytes:
+    """The names file: each name on its own line, each line ending in a newline (UTF-8)."""
+    return "".join(f"{name}\n" for name in ordered).encode()
 
 
 def sign(manifest: Manifest, key: SigningKey) -> bytes:

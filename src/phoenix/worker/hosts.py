@@ -32,7 +32,9 @@ LOCAL_NAMES: Final = frozenset(
         "0.0.0.0",  # noqa: S104 - file content
     }
 )
-_LABEL: Final = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)$")
+# Matched whole (fullmatch: "$" would let a label end in a newline), so every name published is
+# plain ASCII labels joined by dots: safe as a line of the names file and of a resolver config.
+_LABEL: Final = re.compile(r"(?!-)[a-z0-9_-]{1,63}(?<!-)")
 MAX_NAME: Final = 253
 # Share of non-comment lines that may be something other than "address name…" (the odd typo)
 # before the file counts as not a hosts file at all.
@@ -53,7 +55,8 @@ class Parsed:
 def normalise(raw: str) -> str | None:
     """The form a name is stored and looked up in: punycode, lowercase, no trailing dot.
 
-    None for a localhost-type name, an address, or anything that is not a valid DNS name.
+    Only labels of ``[a-z0-9_-]`` (no hyphen at either end, 1-63 characters) joined by dots, at
+    most 253 characters, come out; None for a localhost-type name, an address, or anything else.
     """
     name = raw.strip().rstrip(".").lower()
     if not name or name in LOCAL_NAMES:
@@ -70,7 +73,7 @@ def normalise(raw: str) -> str | None:
     # One label (a bare TLD or "router") is no public name; an all-digit last label is an address.
     if len(labels) < 2 or labels[-1].isdigit():
         return None
-    if not all(_LABEL.match(label) for label in labels):
+    if not all(_LABEL.fullmatch(label) for label in labels):
         return None
     return name
 

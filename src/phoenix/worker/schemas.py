@@ -24,6 +24,10 @@ class Manifest(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     built_hour: str  # UTC, to the hour: clients need no more, and it leaks nothing finer
     filter: str  # the filter's path relative to the target's root
     variant: str
+    # The names the filter was built from, one per line (for exit nodes' resolvers): the file's
+    # path relative to the target's root and its SHA-256. None in manifests from before it.
+    names: str | None = None
+    names_sha256: str | None = None
 
 
 class SignedManifest(msgspec.Struct, forbid_unknown_fields=True, frozen=True):

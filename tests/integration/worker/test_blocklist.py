@@ -8,12 +8,15 @@ import time
 from pathlib import Path
 
 import httpx
+import msgspec
 import pytest
 from nacl.signing import SigningKey
 
+from phoenix.worker import hosts
 from phoenix.worker.blocklist import BlocklistRefused, Compiler, verify
 from phoenix.worker.bloom import BloomFilter
 from phoenix.worker.publish import LocalTarget, S3Target
+from phoenix.worker.schemas import SignedManifest
 from tests.harness.hosts_server import HostsServer, Served, hosts_file
 from tests.integration.worker.conftest import make_compiler, s3_client
 
@@ -63,6 +66,25 @@ def test_a_hosts_file_becomes_a_content_addressed_filter_and_a_signed_manifest(
     assert "localhost" not in reader
 
 
+def test_the_names_file_beside_the_filter_holds_the_parsed_names_sorted_one_per_line(
+    compiler: Compiler, hosts_server: HostsServer, local_target: LocalTarget, signing_seed: str
+) -> None:
+    messy = ["ADS7.Tracker.Example.com.", "Bücher.example", "localhost", "-bad.example.com"]
+    body = hosts_file([*NAMES, *messy])
+    hosts_server.files["/hosts"] = Served(body)
+    assert compiler.compile("base") == "published"
+    manifest, _ = published(local_target, signing_seed)
+    names = local_target.read(str(manifest["names"]))
+    assert names is not None
+    digest = hashlib.sha256(names).hexdigest()
+    assert manifest["names_sha256"] == digest
+    assert manifest["names"] == f"names/{digest}.txt"
+    expected = sorted(hosts.parse(body.decode()).names)
+    assert names.decode("utf-8").split("\n") == [*expected, ""]  # a newline after each name
+    assert len(expected) == 2001  # the IDN in punycode; the duplicate and the invalid ones gone
+    assert "xn--bcher-kva.example" in expected
+
+
 def test_a_manifest_signed_by_another_key_does_not_verify(
     compiler: Compiler, hosts_server: HostsServer, local_target: LocalTarget
 ) -> None:
@@ -80,7 +102,7 @@ def test_a_manifest_signed_by_another_key_does_not_verify(
         verify(tampered, compiler.signing_key.verify_key.encode())
 
 
-def test_the_filter_is_written_before_the_manifest(
+def test_the_filter_and_the_names_file_are_written_before_the_manifest(
     hosts_server: HostsServer,
     local_target: LocalTarget,
     redis_url: str,
@@ -97,8 +119,14 @@ def test_the_filter_is_written_before_the_manifest(
     target = Recording(local_target.root)
     serve(hosts_server, NAMES)
     make_compiler(target, hosts_server.url, redis_url, namespace, signing_seed).compile("base")
-    assert [p.split("/")[0] for p in order] == ["filters", "base"]
+    assert [p.split("/")[0] for p in order] == ["filters", "names", "base"]
     assert not list(local_target.root.rglob(".tmp-*"))
+    # Run again over a list that did not change: not a single object is written.
+    order.clear()
+    serve(hosts_server, NAMES, honour_conditions=False)
+    compiler = make_compiler(target, hosts_server.url, redis_url, namespace, signing_seed)
+    assert compiler.compile("base") == "unchanged"
+    assert order == []
 
 
 def test_a_second_run_asks_conditionally_and_a_304_does_no_work(
@@ -134,6 +162,35 @@ def test_the_same_list_from_a_server_ignoring_validators_publishes_nothing(
     files = {p: p.stat().st_mtime_ns for p in local_target.root.rglob("*")}
     assert compiler.compile("base") == "unchanged"
     assert {p: p.stat().st_mtime_ns for p in local_target.root.rglob("*")} == files
+
+
+def test_a_manifest_from_before_names_files_is_republished_with_one(
+    compiler: Compiler, hosts_server: HostsServer, local_target: LocalTarget, signing_seed: str
+) -> None:
+    serve(hosts_server, NAMES)
+    compiler.compile("base")
+    current, data = published(local_target, signing_seed)
+    # What an older worker wrote: the same filter, a body without the two fields, its validators.
+    old_body = msgspec.json.encode(
+        {k: v for k, v in current.items() if k not in ("names", "names_sha256")}
+    )
+    signature = base64.b64encode(compiler.signing_key.sign(old_body).signature).decode()
+    (local_target.root / "base" / "manifest.json").write_bytes(
+        msgspec.json.encode(SignedManifest(body=old_body.decode(), signature=signature))
+    )
+    for path in (local_target.root / "names").iterdir():
+        path.unlink()
+    old = compiler.current_manifest("base")
+    assert old is not None
+    assert (old.names, old.sha256) == (None, current["sha256"])
+    assert compiler.compile("base") == "published"  # fetched in full despite its validators
+    assert hosts_server.requests[-1].if_none_match is None
+    assert hosts_server.requests[-1].status == 200
+    again, same_data = published(local_target, signing_seed)
+    assert (again["sha256"], same_data) == (current["sha256"], data)
+    assert again["names_sha256"] == current["names_sha256"]
+    assert local_target.exists(str(again["names"]))
+    assert compiler.compile("base") == "not-modified"
 
 
 def test_a_changed_list_is_published_and_the_old_filter_stays_for_readers_mid_download(
@@ -236,6 +293,11 @@ def test_publishing_to_s3_writes_the_filter_then_the_manifest_with_cache_headers
     assert hashlib.sha256(data).hexdigest() == manifest.sha256
     assert "immutable" in filter_object["CacheControl"]
     assert NAMES[5] in BloomFilter(data)
+    assert manifest.names is not None
+    names_object = client.get_object(Bucket=bucket, Key="lists/v1/" + manifest.names)
+    assert hashlib.sha256(names_object["Body"].read()).hexdigest() == manifest.names_sha256
+    assert names_object["ContentType"] == "text/plain; charset=utf-8"
+    assert "immutable" in names_object["CacheControl"]
     # Twice: a 304 and nothing rewritten (S3 keeps the same object).
     modified = manifest_object["LastModified"]
     time.sleep(1.1)
