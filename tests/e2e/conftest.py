@@ -1,6 +1,6 @@
 """The data plane end to end: three namespaces the test makes, joined by veth pairs.
 
-    client 192.0.2.2 ──veth── 192.0.2.1 node 198.51.100.1 ──veth── 198.51.100.2 internet
+    client 192.0.2.2 ──veth── 192.0.2.1 node 203.0.114.1 ──veth── 203.0.114.2 internet
 
 The config role and its real Postgres and Redis stay on the host; the daemon runs in the node
 namespace (wireguard-go through UAPI, nftables and sysctl there) and reaches the role through a
@@ -16,7 +16,7 @@ import contextlib
 import ipaddress
 import os
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,7 +44,8 @@ from tests.integration.config.conftest import (  # noqa: F401 - fixtures reused 
 from tests.integration.node.conftest import Daemon
 
 NODE_IP, CLIENT_IP = "192.0.2.1", "192.0.2.2"
-EGRESS_IP, INTERNET_IP = "198.51.100.1", "198.51.100.2"
+# The far side is a public range: a client must not reach documentation or private ranges.
+EGRESS_IP, INTERNET_IP = "203.0.114.1", "203.0.114.2"
 
 
 @dataclass
@@ -119,7 +120,12 @@ def make_world(
     config_settings: ConfigSettings,  # noqa: F811
     tmp_path: Path,
     command: list[str] | None,
+    far_side: Callable[[Netns, Netns], dict[str, Any]] | None = None,
+    dns: str | None = None,
+    **node_settings: Any,
 ) -> Iterator[World]:
+    """The three namespaces, a daemon and one connected client; ``far_side(node, internet)``
+    adds to the far side before the daemon starts, ``dns`` is the connect's blocking variant."""
     ok, why = netns_harness.available()
     require("network namespaces", ok, why)
     ok, why = wg_harness.available()
@@ -131,12 +137,14 @@ def make_world(
         made += [client_ns, node_ns, internet_ns]
         link(client_ns, "c0", f"{CLIENT_IP}/24", node_ns, "n0", f"{NODE_IP}/24")
         link(node_ns, "n1", f"{EGRESS_IP}/24", internet_ns, "i0", f"{INTERNET_IP}/24")
+        if far_side is not None:
+            node_settings = {**node_settings, **far_side(node_ns, internet_ns)}
         forward = PortForward(node_ns, config_server.port)
         cleanup.append(forward.close)
         daemon = Daemon(
             node_ns, forward, tmp_path / "node.log", command=command,
             public_ip=NODE_IP, egress_interface="n1", mass_removal_confirm_seconds=3,
-            enrollment_key=mint_sync(config_server.base_url),
+            enrollment_key=mint_sync(config_server.base_url), **node_settings,
         )  # fmt: skip
         cleanup.append(daemon.cleanup)
         daemon.start()
@@ -147,7 +155,7 @@ def make_world(
         cleanup.append(client.close)
         answer = httpx.post(
             config_server.base_url + "/v1/connect",
-            json={"location": "de-fra", "public_key": client.public_key},
+            json={"location": "de-fra", "public_key": client.public_key, "dns": dns},
             headers={"authorization": token(config_settings)},
             timeout=10,
         )

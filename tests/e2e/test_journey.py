@@ -1,6 +1,6 @@
 """The user's whole path through the running system, then a sweep for what it must not leave.
 
-    client 192.0.2.2 ──veth── 192.0.2.1 node 198.51.100.1 ──veth── 198.51.100.2 internet
+    client 192.0.2.2 ──veth── 192.0.2.1 node 203.0.114.1 ──veth── 203.0.114.2 internet
 
 Every role runs as a `phoenix serve` process on databases and a Redis of this test's own; the
 daemon and wireguard-go run in the node namespace, `phoenix-client` and wireguard-go in the client
@@ -46,7 +46,7 @@ from tests.integration.node.conftest import Daemon
 pytestmark = [pytest.mark.slow, pytest.mark.needs_root]
 
 NODE_IP, CLIENT_IP = "192.0.2.1", "192.0.2.2"
-EGRESS_IP, INTERNET_IP = "198.51.100.1", "198.51.100.2"
+EGRESS_IP, INTERNET_IP = "203.0.114.1", "203.0.114.2"
 CLIENT_LOOPBACK = "127.42.7.9"  # where the client's requests reach the servers from
 PASSWORD = "journey password\n"
 

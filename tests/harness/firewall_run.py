@@ -19,7 +19,7 @@ from phoenix_node.firewall import Firewall, FirewallError, FirewallSpec
 
 def applied_twice() -> dict[str, Any]:
     """Apply one ruleset twice: the listings after each, and whether it is intact."""
-    firewall = Firewall(FirewallSpec(wg_interface="wg0", ssh_from="198.51.100.0/24"))
+    firewall = Firewall(FirewallSpec(wg_interface="wg0", ssh_cidrs=("198.51.100.0/24",)))
     firewall.apply()
     first = firewall.listing()
     firewall.apply()

@@ -12,6 +12,9 @@ Named steps, explicit backoff, and a log line whenever a step changes state:
   until the API accepts us; the answer is stored.
 - **heartbeat** (every ``heartbeat_seconds``): repair what vanished (interface, ruleset), forget
   endpoints of idle peers, send aggregates, hear the drain flag.
+- **dns**: one Unbound per resolver address the registration names (the node's tunnel address
+  unfiltered, each blocking variant at its own address), and the ruleset admits port 53 there
+  only; the blocklists are fetched, verified and loaded every ``blocklist_refresh_seconds``.
 - **sync**: long-poll the peer feed from the last applied revision; apply changes as they
   arrive, a snapshot as a whole (through the mass-removal guard). The API being down changes
   nothing on the interface.
@@ -20,6 +23,9 @@ Named steps, explicit backoff, and a log line whenever a step changes state:
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
+import ipaddress
 import logging
 import random
 import time
@@ -38,6 +44,7 @@ from phoenix_node.api import (
     Registration,
 )
 from phoenix_node.attestation import AttestationError
+from phoenix_node.blocklist import BlocklistError, Fetcher
 from phoenix_node.firewall import Firewall, FirewallError
 from phoenix_node.identity import IdentityStore, StaleIdentity
 from phoenix_node.keys import KeyPair, KeyStoreError
@@ -53,6 +60,7 @@ from phoenix_node.peers import (
     stale_endpoints,
 )
 from phoenix_node.proof import Claims, ProofError, prove
+from phoenix_node.resolver import UNFILTERED, ResolverError, Resolvers
 from phoenix_node.settings import NodeSettings
 from phoenix_node.sysctl import apply as apply_sysctl
 from phoenix_node.wireguard import Backend, InterfaceMissing, WireGuardError
@@ -85,7 +93,11 @@ class Agent:
         metrics: Metrics,
         identity: IdentityStore,
         firewall: Firewall | None = None,
+        resolvers: Resolvers | None = None,
+        blocklists: Fetcher | None = None,
     ) -> None:
+        self.resolvers = resolvers
+        self.blocklists = blocklists
         self.settings = settings
         self.keys = keys
         self.identity = identity
@@ -100,6 +112,8 @@ class Agent:
         self.registration: Registration | None = None
         self.draining = False
         self.states: dict[str, str] = {}
+        self.wake_blocklists = asyncio.Event()
+        self._blocklist_task: asyncio.Task[None] | None = None
 
     # --- logging of state changes ----------------------------------------------------------
 
@@ -113,11 +127,16 @@ class Agent:
     async def run(self) -> None:
         self.registration = self.restore()
         await self.prepare()  # puts a restored registration's addresses on the interface
+        if self.registration is not None:
+            await self.serve_dns(self.registration)
+        if self.blocklists is not None and self.resolvers is not None:
+            self._blocklist_task = asyncio.create_task(self.blocklist_loop(), name="blocklists")
         forgotten = False
         while True:
             if self.registration is None or forgotten:
                 self.registration = await self.register()
                 await self.configure_addresses(self.registration)
+                await self.serve_dns(self.registration)
                 forgotten = False
                 self.states.pop("node", None)
             try:
@@ -167,6 +186,76 @@ class Agent:
         added = await links.configure(self.backend.interface, addresses)
         if added:
             event("interface_addresses_added", interface=self.backend.interface, added=added)
+
+    # --- DNS ----------------------------------------------------------------------------------
+
+    def resolver_addresses(self, registration: Registration) -> dict[str, str]:
+        """Variant → resolver address: the tunnel address unfiltered, then the variants'."""
+        gateway = links.node_addresses(registration.ipv4_pool, registration.ipv6_pool)[0]
+        addresses = {UNFILTERED: str(gateway.ip)}
+        for variant, address in registration.resolvers.items():
+            try:
+                ipaddress.IPv4Address(address)
+            except ValueError:
+                event("resolver_refused", logging.ERROR, variant=variant, address=address)
+                continue
+            addresses[variant] = address
+        return addresses
+
+    async def serve_dns(self, registration: Registration) -> None:
+        """Resolver addresses on the interface, one Unbound on each, port 53 open there only."""
+        addresses = self.resolver_addresses(registration)
+        variants = [
+            ipaddress.ip_interface(f"{address}/32")
+            for variant, address in addresses.items()
+            if variant != UNFILTERED
+        ]
+        added = await links.configure(self.backend.interface, variants)
+        if added:
+            event("interface_addresses_added", interface=self.backend.interface, added=added)
+        if self.firewall is not None:
+            spec = dataclasses.replace(self.firewall.spec, resolvers=tuple(addresses.values()))
+            if spec != self.firewall.spec:
+                self.firewall.reconfigure(spec)
+                event("firewall_applied", table="inet phoenix", resolvers=len(addresses))
+        if self.resolvers is not None:
+            clients = (registration.ipv4_pool, registration.ipv6_pool)
+            await self.resolvers.configure(addresses, clients)
+            self.wake_blocklists.set()
+
+    async def blocklist_loop(self) -> None:
+        assert self.blocklists is not None
+        assert self.resolvers is not None
+        while True:
+            for variant in [v for v in self.resolvers.instances if v != UNFILTERED]:
+                await self.refresh_blocklist(variant)
+            self.wake_blocklists.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    self.wake_blocklists.wait(), self.settings.blocklist_refresh_seconds
+                )
+
+    async def refresh_blocklist(self, variant: str) -> None:
+        assert self.blocklists is not None
+        assert self.resolvers is not None
+        try:
+            fetched = await self.blocklists.fetch(variant)
+            if fetched is None:
+                return
+            changed = await self.resolvers.load(variant, fetched.names)
+        except (BlocklistError, ResolverError) as error:
+            self.state(f"blocklist_{variant}", "refused", logging.WARNING, reason=str(error))
+            return
+        if changed is not None:
+            self.states.pop(f"blocklist_{variant}", None)
+            event(
+                "blocklist_loaded",
+                variant=variant,
+                names=len(fetched.names),
+                added=changed[0],
+                removed=changed[1],
+                sha256=fetched.digest,
+            )
 
     def restore(self) -> Registration | None:
         """The registration stored next to this key, if any (logged as ``register_restored``)."""

@@ -82,6 +82,8 @@ class Registration(msgspec.Struct, frozen=True):
     ipv6_pool: str
     revision: int
     status: Literal["active", "pending"]  # pending: heartbeats, but no users until approved
+    # DNS blocking variant → the resolver address this node serves it on (an older API: none).
+    resolvers: dict[str, str] = msgspec.field(default_factory=dict)
 
     def __repr__(self) -> str:  # never print the credential
         return (

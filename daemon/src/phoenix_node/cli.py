@@ -21,9 +21,11 @@ from typing import TYPE_CHECKING
 from phoenix_node import __version__
 
 if TYPE_CHECKING:
+    from phoenix_node.blocklist import Fetcher
     from phoenix_node.firewall import Firewall
     from phoenix_node.identity import IdentityStore
     from phoenix_node.keys import KeyPair
+    from phoenix_node.resolver import Resolvers
     from phoenix_node.settings import NodeSettings
 
 
@@ -102,9 +104,11 @@ def run(config: Path | None, allow_disk_keys: bool) -> int:
                     wg_interface=settings.wg_interface,
                     egress_interface=settings.egress_interface,
                     listen_port=settings.listen_port,
-                    ssh_from=settings.ssh_from,
+                    ssh_cidrs=settings.ssh_cidrs,
                     blocked_tcp_ports=settings.blocked_tcp_ports,
                     ipv6_egress=settings.ipv6_egress,
+                    private_networks=settings.private_networks,
+                    own_addresses=(settings.public_ip,),
                 )
             )
             firewall.check()
@@ -155,7 +159,8 @@ async def _serve(
         metrics.serve(settings.metrics_port)
     api = ApiClient(settings.api_url, settings.request_timeout_seconds, settings.poll_wait_seconds)
     backend = make_backend(settings.wg_backend, settings.wg_interface, settings.wireguard_go)
-    agent = Agent(settings, keys, backend, api, metrics, identity, firewall)
+    resolvers, blocklists = _dns(settings)
+    agent = Agent(settings, keys, backend, api, metrics, identity, firewall, resolvers, blocklists)
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
 
@@ -176,3 +181,31 @@ async def _serve(
             task.cancel()
         await asyncio.gather(work, waiter, return_exceptions=True)
         await api.aclose()
+        if resolvers is not None:
+            await resolvers.close()
+        if blocklists is not None:
+            await blocklists.aclose()
+
+
+def _dns(settings: NodeSettings) -> tuple[Resolvers | None, Fetcher | None]:
+    """The node's resolvers and, when a publication and its key are set, its blocklists."""
+    import base64
+
+    from phoenix_node.blocklist import Fetcher
+    from phoenix_node.resolver import Options, Resolvers
+
+    if not settings.dns:
+        return None, None
+    options = Options(
+        unbound=settings.unbound,
+        unbound_control=settings.unbound_control,
+        upstreams=settings.dns_upstreams,
+        upstream_tls=settings.dns_upstream_tls,
+        ipv6=settings.ipv6_egress,
+        trust_anchor=settings.dns_trust_anchor,
+    )
+    resolvers = Resolvers(options, Path(settings.key_dir) / "unbound")
+    if settings.blocklist_url is None or settings.blocklist_key is None:
+        return resolvers, None
+    key = base64.b64decode(settings.blocklist_key)
+    return resolvers, Fetcher(settings.blocklist_url, key, settings.request_timeout_seconds)

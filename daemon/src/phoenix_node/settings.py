@@ -9,6 +9,8 @@ with one line naming the variable, never showing a secret's value.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
 from collections.abc import Mapping
 from pathlib import Path
@@ -60,9 +62,28 @@ class NodeSettings(msgspec.Struct, frozen=True, kw_only=True):
     metrics_port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 9586
     firewall: bool = True
     sysctl: bool = True
-    ssh_from: str | None = None
+    # CIDRs SSH may come from (comma-separated); empty: no SSH at all.
+    ssh_cidrs: tuple[str, ...] = ()
     blocked_tcp_ports: tuple[Port, ...] = (25,)
     ipv6_egress: bool = False
+    # The operator's networks (the VPC, its peers) that clients must not reach, beside the
+    # built-in private and special-purpose ranges.
+    private_networks: tuple[str, ...] = ()
+    # The resolver on the tunnel addresses (Unbound). Upstreams: ``IP[@port][#tls-name]``,
+    # Unbound's forward-addr syntax; empty: Unbound resolves from the root servers itself.
+    dns: bool = True
+    unbound: str = "unbound"
+    unbound_control: str = "unbound-control"
+    dns_upstreams: tuple[str, ...] = ()
+    dns_upstream_tls: bool = False
+    # A root trust anchor file (Debian /usr/share/dns/root.key, Alpine
+    # /usr/share/dnssec-root/trusted-key.key): with one, answers are DNSSEC-validated.
+    dns_trust_anchor: str = ""
+    # Where the worker publishes blocklists (``<url>/<variant>/manifest.json``) and the Ed25519
+    # key (base64) that signs their manifests; without both, blocking variants answer unfiltered.
+    blocklist_url: Url | None = None
+    blocklist_key: str | None = None
+    blocklist_refresh_seconds: Seconds = 900.0
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     def __repr__(self) -> str:  # a traceback or a debug print never shows the enrollment key
@@ -144,7 +165,7 @@ def _raw(env: Mapping[str, str], name: str, secret: bool) -> str | None:
 
 
 def _convert(name: str, value: str, annotation: Any, secret: bool) -> Any:
-    if annotation == tuple[Port, ...]:
+    if getattr(annotation, "__origin__", None) is tuple:  # a comma-separated list
         parts: Any = [part.strip() for part in value.split(",") if part.strip()]
     else:
         parts = value
@@ -167,8 +188,24 @@ def _check(settings: NodeSettings) -> None:
         ipaddress.ip_address(settings.public_ip)
     except ValueError:
         raise SettingsError(variable("public_ip"), "is not an IP address") from None
-    if settings.ssh_from is not None:
+    for field in ("ssh_cidrs", "private_networks"):
+        for cidr in getattr(settings, field):
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError:
+                raise SettingsError(variable(field), f"{cidr!r} is not a CIDR") from None
+    for upstream in settings.dns_upstreams:
+        address = upstream.partition("#")[0].partition("@")[0]
         try:
-            ipaddress.ip_network(settings.ssh_from, strict=False)
+            ipaddress.ip_address(address)
         except ValueError:
-            raise SettingsError(variable("ssh_from"), "is not a CIDR") from None
+            raise SettingsError(
+                variable("dns_upstreams"), f"{upstream!r} is not IP[@port][#name]"
+            ) from None
+    if settings.blocklist_key is not None:
+        try:
+            key = base64.b64decode(settings.blocklist_key, validate=True)
+        except binascii.Error:
+            key = b""
+        if len(key) != 32:
+            raise SettingsError(variable("blocklist_key"), "is not a base64 Ed25519 public key")

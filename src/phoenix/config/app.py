@@ -65,6 +65,7 @@ def create_app(settings: ConfigSettings) -> Litestar:
         challenge=tokens.challenge(settings),
         lease=timedelta(hours=settings.lease_hours),
         dns=tuple(settings.tunnel_dns),
+        dns_variants=settings.dns_resolvers,
         rng=random.Random(),  # noqa: S311 - which node a client gets is not a secret
         location_loads=location_loads,
         feed_writes=writes,
@@ -104,6 +105,7 @@ def create_app(settings: ConfigSettings) -> Litestar:
             approval=settings.node_approval,
         ),
         on_change=changed,
+        resolvers=settings.dns_resolvers,
     )
     sweeper = FleetSweeper(
         engine,

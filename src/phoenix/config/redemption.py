@@ -11,6 +11,7 @@ import base64
 import binascii
 import random
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Final
@@ -54,6 +55,12 @@ class NoCapacity(Problem):
         super().__init__(detail, headers={"Retry-After": "30"})
 
 
+class UnknownDnsVariant(Problem):
+    status = 422
+    slug = "unknown-dns-variant"
+    title = "No such DNS blocking variant"
+
+
 class InvalidClientKey(Problem):
     status = 422
     slug = "invalid-client-key"
@@ -77,6 +84,8 @@ class Redeemer:
     challenge: TokenChallenge
     lease: timedelta
     dns: tuple[str, ...]
+    # DNS blocking variant → its resolver address on every node (phoenix.config.settings).
+    dns_variants: Mapping[str, str]
     rng: random.Random
     # A location's nodes and their last heartbeats, reused for a moment (phoenix.config.recent):
     # power of two choices keeps a burst from herding onto one node even on a view a second
@@ -92,6 +101,7 @@ class Redeemer:
             authorization, self.directory, tokens.accepted_digests(self.challenge), self.challenge
         )
         client_key, sealed = _client_key(request)
+        resolver = self._resolver(request.dns)
         candidates = await self._candidates(request.location)
         spent_header = tokens.challenge_header(self.challenge, self.directory, "token-spent")
         async with self.spent.spending(tokens.token_digest(token), www_authenticate=spent_header):
@@ -99,7 +109,7 @@ class Redeemer:
             config = build_config(
                 ipv4=allocated.ipv4,
                 ipv6=allocated.ipv6,
-                dns=self.dns or (node.tunnel_address,),
+                dns=(resolver,) if resolver else self.dns or (node.tunnel_address,),
                 node_public_key=node.public_key,
                 node_address=node.public_ip,
                 node_port=node.listen_port,
@@ -108,6 +118,18 @@ class Redeemer:
             )
         await feed.publish(self.redis, allocated.changes, writes=self.feed_writes)
         return config
+
+    def _resolver(self, variant: str | None) -> str | None:
+        """The resolver address of a blocking variant; checked before the token is spent."""
+        if variant is None:
+            return None
+        try:
+            return self.dns_variants[variant]
+        except KeyError:
+            offered = ", ".join(sorted(self.dns_variants)) or "none"
+            raise UnknownDnsVariant(
+                f"dns: {variant!r} is not offered (offered: {offered})"
+            ) from None
 
     async def _candidates(self, location: str) -> list[NodeLoad]:
         loads = await self.location_loads.get_or_load(location, lambda: self._loads(location))

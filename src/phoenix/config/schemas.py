@@ -75,6 +75,9 @@ class ConnectRequest(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     location: LocationCode
     public_key: str | None = None
     box_public_key: str | None = None
+    # DNS blocking for this connection: a variant the service offers (``base``); absent or
+    # null, the node's unfiltered resolver.
+    dns: Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9-]{0,31}$")] | None = None
 
 
 class ChallengeEntry(msgspec.Struct):

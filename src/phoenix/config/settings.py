@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from typing import Annotated, Literal
 
 import msgspec
 
 from phoenix.settings import SECRET, CommonSettings, SettingsError
+
+DNS_VARIANT = re.compile(r"[a-z0-9][a-z0-9-]{0,31}")
 
 
 class ConfigSettings(CommonSettings, kw_only=True, frozen=True):
@@ -63,6 +66,11 @@ class ConfigSettings(CommonSettings, kw_only=True, frozen=True):
     # Empty: each client is told its own node's tunnel address (the pool's first host), which
     # is the only resolver a client can reach once client-to-client traffic is dropped.
     tunnel_dns: list[str] = msgspec.field(default_factory=list)
+    # DNS blocking a client may ask for per connection (``"dns": "base"``): each variant is
+    # served on every node at its own resolver address, outside the client pools. The node
+    # learns this list when it registers; a connect without ``dns`` gets the node's unfiltered
+    # resolver (its tunnel address).
+    dns_variants: list[str] = msgspec.field(default_factory=lambda: ["base=100.64.0.2"])
 
     def __post_init__(self) -> None:
         for variable, supernet, prefix, version in (
@@ -101,6 +109,34 @@ class ConfigSettings(CommonSettings, kw_only=True, frozen=True):
             # The worker holds the monitor credential; it must not be able to enroll nodes.
             raise SettingsError("PHOENIX_OPERATOR_TOKEN", "must differ from PHOENIX_MONITOR_TOKEN")
         self._check_fleet()
+        self._check_dns()
+
+    @property
+    def dns_resolvers(self) -> dict[str, str]:
+        """Variant → the resolver address that serves it on every node."""
+        return dict(pair.split("=", 1) for pair in self.dns_variants)
+
+    def _check_dns(self) -> None:
+        supernet = ipaddress.ip_network(self.tunnel_ipv4_supernet)
+        seen: set[str] = set()
+        for pair in self.dns_variants:
+            variant, equals, address = pair.partition("=")
+            problem = None
+            if not equals or not DNS_VARIANT.fullmatch(variant) or variant == "none":
+                problem = "expected variant=IPv4 address, the variant a-z0-9- (not none)"
+            else:
+                try:
+                    parsed = ipaddress.IPv4Address(address)
+                except ValueError:
+                    problem = f"{address!r} is not an IPv4 address"
+                else:
+                    if parsed in supernet:
+                        problem = f"{address} is inside the client pools' supernet"
+                    elif address in seen:
+                        problem = f"{address} serves two variants"
+                    seen.add(address)
+            if problem:
+                raise SettingsError("PHOENIX_DNS_VARIANTS", f"{pair!r}: {problem}")
 
     def _check_fleet(self) -> None:
         if self.node_dev_networks and self.env == "prod":

@@ -193,6 +193,34 @@ async def test_bad_bodies_are_4xx_and_do_not_spend_the_token(
     assert (await connect(config, token)).status_code == 200
 
 
+async def test_a_blocking_variant_is_asked_per_connect_and_the_node_learns_its_address(
+    config: Client, config_settings: ConfigSettings
+) -> None:
+    node = await live_node(config)
+    assert node["resolvers"] == {"base": "100.64.0.2"}  # what the node serves, and where
+    tokens = tokens_for(config_settings, 2)
+    body = {"location": "de-fra", "public_key": wg_key()}
+    blocked = await connect(config, tokens[0], {**body, "dns": "base"})
+    assert blocked.status_code == 200, blocked.text
+    assert blocked.json()["interface"]["dns"] == ["100.64.0.2"]
+    plain = await connect(config, tokens[1], {**body, "public_key": wg_key(), "dns": None})
+    pool = ipaddress.ip_network(node["ipv4_pool"])
+    assert plain.json()["interface"]["dns"] == [str(pool.network_address + 1)]
+
+
+async def test_an_unknown_dns_variant_is_422_and_does_not_spend_the_token(
+    config: Client, config_settings: ConfigSettings
+) -> None:
+    await live_node(config)
+    token = tokens_for(config_settings)[0]
+    body = {"location": "de-fra", "public_key": wg_key()}
+    problem = assert_problem(await connect(config, token, {**body, "dns": "everything"}), 422)
+    assert problem["type"].endswith("unknown-dns-variant")
+    assert "base" in problem["detail"]
+    assert_problem(await connect(config, token, {**body, "dns": "Not A Variant!"}), 422)
+    assert (await connect(config, token, {**body, "dns": "base"})).status_code == 200
+
+
 async def test_a_full_node_sends_the_client_elsewhere_and_all_full_is_503(
     config_settings: ConfigSettings,
 ) -> None:

@@ -105,6 +105,7 @@ async def test_a_restarted_daemon_keeps_its_identity_and_its_peers(
     node_id = registered(daemon)
     key = await grant(stores, node_id)
     wait_until(lambda: key in daemon.peers(), timeout=10)
+    daemon.wait_for("heartbeat_ok")
     assert daemon.stop() == 0
     assert key in daemon.peers()  # the interface outlives the daemon
     daemon.start()
@@ -136,11 +137,13 @@ async def test_a_vanished_or_altered_ruleset_is_put_back(daemon: Daemon) -> None
     registered(daemon)
     daemon.wait_for("heartbeat_ok")
     original = daemon.ns.exec("nft", "list", "table", "inet", "phoenix").stdout
+    assert "100.64.0.2" in original  # the resolver addresses, set once registered
+    applied = len(daemon.logged("firewall_applied"))  # at start, then with the resolvers
     daemon.ns.exec("nft", "delete", "table", "inet", "phoenix")
-    daemon.wait_for("firewall_applied", timeout=10, count=2)  # the first one is at start
+    daemon.wait_for("firewall_applied", timeout=10, count=applied + 1)
     assert daemon.ns.exec("nft", "list", "table", "inet", "phoenix").stdout == original
-    daemon.ns.exec("nft", "flush", "chain", "inet", "phoenix", "forward")
-    daemon.wait_for("firewall_applied", timeout=10, count=3)
+    daemon.ns.exec("nft", "flush", "chain", "inet", "phoenix", "to_internet")
+    daemon.wait_for("firewall_applied", timeout=10, count=applied + 2)
     assert daemon.ns.exec("nft", "list", "table", "inet", "phoenix").stdout == original
 
 

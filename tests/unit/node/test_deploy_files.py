@@ -20,8 +20,8 @@ def test_the_shipped_sysctl_conf_is_the_rendered_default() -> None:
 
 
 def test_ssh_can_be_limited_to_a_bastion_and_extra_ports_blocked() -> None:
-    text = render(FirewallSpec(ssh_from="198.51.100.0/24", blocked_tcp_ports=(25, 465)))
-    assert "ip saddr 198.51.100.0/24 tcp dport 22 accept" in text
+    text = render(FirewallSpec(ssh_cidrs=("198.51.100.0/24",), blocked_tcp_ports=(25, 465)))
+    assert "ip saddr { 198.51.100.0/24 } tcp dport 22 accept" in text
     assert "tcp dport { 25, 465 } reject" in text
 
 

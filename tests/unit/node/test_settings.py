@@ -98,7 +98,7 @@ def test_the_old_fleet_token_is_no_way_to_enroll() -> None:
         ("PHOENIX_NODE_PUBLIC_IP", "not-an-ip", "PHOENIX_NODE_PUBLIC_IP: is not an IP address"),
         ("PHOENIX_NODE_WG_BACKEND", "kernel", "PHOENIX_NODE_WG_BACKEND"),
         ("PHOENIX_NODE_WG_INTERFACE", "a-name-far-too-long", "PHOENIX_NODE_WG_INTERFACE"),
-        ("PHOENIX_NODE_SSH_FROM", "10.0.0.0/99", "PHOENIX_NODE_SSH_FROM"),
+        ("PHOENIX_NODE_SSH_CIDRS", "10.0.0.0/8,10.0.0.0/99", "PHOENIX_NODE_SSH_CIDRS"),
         ("PHOENIX_NODE_ATTESTATION", "gcp", "PHOENIX_NODE_ATTESTATION"),
         ("PHOENIX_NODE_IMDS_URL", "169.254.169.254", "PHOENIX_NODE_IMDS_URL"),
     ],

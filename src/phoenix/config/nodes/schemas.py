@@ -52,6 +52,9 @@ class Registration(msgspec.Struct):
     ipv6_pool: str
     revision: int
     status: NodeState
+    # DNS blocking variant → the resolver address the node serves it on (beside its own
+    # tunnel address, which answers unfiltered).
+    resolvers: dict[str, str] = msgspec.field(default_factory=dict)
 
 
 class EnrollmentKeyRequest(msgspec.Struct, forbid_unknown_fields=True, frozen=True):

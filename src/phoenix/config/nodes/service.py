@@ -16,7 +16,7 @@ from __future__ import annotations
 import base64
 import secrets
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Final, Literal, cast
@@ -121,7 +121,9 @@ class Registrar:
         policy: Policy,
         on_change: Callable[[uuid.UUID], None] = lambda _: None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        resolvers: Mapping[str, str] | None = None,
     ) -> None:
+        self.resolvers = dict(resolvers or {})
         self.on_change = on_change  # the role's caches of node records and location loads
         self.engine = engine
         self.redis = redis
@@ -214,8 +216,9 @@ class Registrar:
                 assert existing.pool_index is not None  # only a terminated node has none
                 v4, v6 = self.pools.carve(existing.pool_index)
                 return Registration(
-                    existing.id, credential, v4, v6, existing.revision, _state(status)
-                )
+                    existing.id, credential, v4, v6, existing.revision, _state(status),
+                    dict(self.resolvers),
+                )  # fmt: skip
             now = self.clock()
             if instance is not None:
                 if await store.instance_taken(connection, instance.instance_id):
@@ -259,7 +262,7 @@ class Registrar:
             status=status,
             by="attestation" if instance is not None else "enrollment-key",
         )
-        return Registration(node_id, credential, v4, v6, 0, _state(status))
+        return Registration(node_id, credential, v4, v6, 0, _state(status), dict(self.resolvers))
 
     @staticmethod
     def _check_return(

@@ -1,0 +1,117 @@
+"""What a node accepts as a blocklist: a manifest signed by the worker's key, a names file with
+the manifest's digest, and nothing but host names in it (each becomes a line of Unbound's
+configuration). The worker's own signing code makes the manifests here."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import msgspec
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from nacl.signing import SigningKey
+
+from phoenix.worker.blocklist import sign
+from phoenix.worker.schemas import MANIFEST_FORMAT, Manifest
+from phoenix_node.blocklist import BlocklistError, parse_names, verify_manifest
+from phoenix_node.resolver import Options, render, zone_lines
+
+NAMES = b"ads.example.com\ndoubleclick.net\n"
+DIGEST = hashlib.sha256(NAMES).hexdigest()
+
+
+def manifest(key: SigningKey, variant: str = "base", **changes: object) -> bytes:
+    fields: dict[str, object] = {
+        "format": MANIFEST_FORMAT,
+        "sha256": "0" * 64,
+        "n": 2,
+        "p": 1e-6,
+        "m": 64,
+        "k": 20,
+        "built_hour": "2026-12-05T12:00:00Z",
+        "filter": f"filters/{'0' * 64}.bloom",
+        "variant": variant,
+        "names": f"names/{DIGEST}.txt",
+        "names_sha256": DIGEST,
+        **changes,
+    }
+    return sign(msgspec.convert(fields, Manifest), key)
+
+
+def public(key: SigningKey) -> Ed25519PublicKey:
+    return Ed25519PublicKey.from_public_bytes(bytes(key.verify_key))
+
+
+def test_a_manifest_signed_by_the_key_is_taken_for_its_variant() -> None:
+    key = SigningKey.generate()
+    taken = verify_manifest(manifest(key), public(key), "base")
+    assert (taken.names, taken.names_sha256) == (f"names/{DIGEST}.txt", DIGEST)
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (lambda key: manifest(SigningKey.generate()), "not signed"),
+        (lambda key: manifest(key).replace(b"T12:00", b"T13:00"), "not signed"),
+        (lambda key: manifest(key, variant="social"), "is for 'social'"),
+        (lambda key: manifest(key, names=None, names_sha256=None), "no names file"),
+        (lambda key: b"<html>", "not signed"),
+    ],
+    ids=["other-key", "altered", "other-variant", "older-worker", "not-json"],
+)
+def test_anything_else_is_refused(raw: object, reason: str) -> None:
+    key = SigningKey.generate()
+    with pytest.raises(BlocklistError, match=reason):
+        verify_manifest(raw(key), public(key), "base")  # type: ignore[operator]
+
+
+def test_a_names_file_is_taken_only_with_the_manifests_digest() -> None:
+    assert parse_names(NAMES, DIGEST, "base") == {"ads.example.com", "doubleclick.net"}
+    with pytest.raises(BlocklistError, match="sha256"):
+        parse_names(NAMES + b"more.example\n", DIGEST, "base")
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        'evil.com." always_transparent\nlocal-zone: "bank.com',  # config injection
+        "Upper.example",
+        "-leading.example",
+        "space in.example",
+        "a" * 64 + ".example",
+        "tab\t.example",
+        "",
+        "dot..example",
+        "ünïcode.example",
+    ],
+)
+def test_a_names_file_with_one_line_not_a_host_name_is_refused_whole(line: str) -> None:
+    data = b"good.example\n" + line.encode() + b"\n"
+    with pytest.raises(BlocklistError):
+        parse_names(data, hashlib.sha256(data).hexdigest(), "base")
+
+
+def test_unbound_keeps_no_log_listens_on_its_address_and_answers_only_the_nodes_pools() -> None:
+    text = render(
+        Options(upstreams=("9.9.9.9@853#dns.quad9.net",), upstream_tls=True),
+        Path("/run/phoenix-node/unbound/base"),
+        "100.64.0.2",
+        ("10.64.16.0/20", "fd10:7068:6f65:1::/64"),
+        Path("/run/phoenix-node/unbound/base/zones.conf"),
+    )
+    lines = [line.strip() for line in text.splitlines()]
+    assert [line for line in lines if line.startswith("interface:")] == ["interface: 100.64.0.2@53"]
+    assert "access-control: 0.0.0.0/0 refuse" in lines
+    assert "access-control: 10.64.16.0/20 allow" in lines
+    for setting in ("log-queries: no", "log-replies: no", 'logfile: ""', "use-syslog: no"):
+        assert setting in lines
+    assert "verbosity: 0" in lines
+    assert "forward-tls-upstream: yes" in lines
+    assert "forward-addr: 9.9.9.9@853#dns.quad9.net" in lines
+
+
+def test_each_blocked_name_is_an_nxdomain_zone() -> None:
+    assert zone_lines({"b.example", "a.example"}) == (
+        'local-zone: "a.example." always_nxdomain\nlocal-zone: "b.example." always_nxdomain\n'
+    )
