@@ -58,6 +58,9 @@ def _parser() -> argparse.ArgumentParser:
     conn.add_argument(
         "--server-keys", action="store_true", help="let the server make the key pair (sealed)"
     )
+    conn.add_argument(
+        "--dns", metavar="VARIANT", help="DNS blocking for this tunnel (e.g. base); default none"
+    )
     block = commands.add_parser("blocklist", help="the ad and tracker blocklist")
     block_commands = block.add_subparsers(dest="blocklist_command", required=True)
     check = block_commands.add_parser("check", help="is NAME (or a parent) listed?")
@@ -102,7 +105,9 @@ def _run(args: argparse.Namespace, endpoints: Endpoints, http: httpx.Client) -> 
     elif command == "locations":
         _locations(http, endpoints)
     elif command == "connect":
-        made = tunnel.connect(http, endpoints, args.location, server_keys=args.server_keys)
+        made = tunnel.connect(
+            http, endpoints, args.location, server_keys=args.server_keys, dns=args.dns
+        )
         if args.wg_quick is None:
             sys.stdout.write(made.wg_quick())
         else:

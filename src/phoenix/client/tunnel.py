@@ -72,10 +72,17 @@ def _drop(endpoints: Endpoints, token: StoredToken) -> None:
 
 
 def connect(
-    http: httpx.Client, endpoints: Endpoints, location: str, *, server_keys: bool
+    http: httpx.Client,
+    endpoints: Endpoints,
+    location: str,
+    *,
+    server_keys: bool,
+    dns: str | None = None,
 ) -> Tunnel:
     token = _take(endpoints)
     body: dict[str, str] = {"location": location}
+    if dns is not None:
+        body["dns"] = dns  # a blocking variant: the config's DNS is the node's filtered resolver
     if server_keys:
         box = nacl.public.PrivateKey.generate()
         body["box_public_key"] = base64.b64encode(bytes(box.public_key)).decode()

@@ -114,6 +114,11 @@ def test_signup_subscribe_fetch_and_connect_the_way_a_user_does(
     assert made_by_server in leases(system)
     assert len(wallet(home)) == 38
 
+    # DNS blocking asked for on this tunnel: the node's filtered resolver address.
+    blocked = ok(system.client(home, "connect", "--location", "de-fra", "--dns", "base"))
+    assert "DNS = 100.64.0.2" in blocked.splitlines()
+    assert "DNS = 100.64.0.2" not in sealed.splitlines()
+
 
 def test_every_refusal_is_one_line_and_a_token_is_kept_unless_it_is_spent(
     system: PhoenixSystem, tmp_path: Path
@@ -131,6 +136,9 @@ def test_every_refusal_is_one_line_and_a_token_is_kept_unless_it_is_spent(
     line = refused(system.client(home, "connect", "--location", "xx-nowhere"))
     assert "config answered 404" in line
     assert len(wallet(home)) == 2  # not spent: kept
+    line = refused(system.client(home, "connect", "--location", "de-fra", "--dns", "all-of-it"))
+    assert "config answered 422" in line
+    assert len(wallet(home)) == 2
     first = wallet(home)[0]
     ok(system.client(home, "connect", "--location", "de-fra"))
     # The same token again (as a copied wallet would hold it): refused as spent, then dropped.
