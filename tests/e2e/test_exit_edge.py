@@ -79,6 +79,13 @@ for name in sys.argv[2:]:
     answer = dns.query.udp(dns.message.make_query(name, "A"), sys.argv[1], timeout=3)
     print(name, dns.rcode.to_text(answer.rcode()), *[r.to_text() for s in answer.answer for r in s])
 """
+# A non-recursive query: would tell whether anyone on the node looked the name up lately.
+SNOOP = """
+import sys, dns.flags, dns.message, dns.query, dns.rcode
+query = dns.message.make_query(sys.argv[2], "A")
+query.flags &= ~dns.flags.RD
+print(dns.rcode.to_text(dns.query.udp(query, sys.argv[1], timeout=3).rcode()))
+"""
 # Queries one after another for ``seconds``; prints how many got an answer and how many not.
 FLOOD = """
 import sys, time, dns.message, dns.query, dns.exception
@@ -205,6 +212,8 @@ def test_the_handed_out_resolver_answers_through_the_node_and_keeps_no_client_ad
     assert answers["www.phoenix-e2e.net"] == ["NOERROR", INTERNET_IP]
     assert answers["doubleclick.net"] == ["NOERROR", INTERNET_IP]  # no blocking asked for
     assert answers["nowhere.invalid"][0] == "NXDOMAIN"
+    snoop = world.client_ns.exec(sys.executable, "-c", SNOOP, resolver, "www.phoenix-e2e.net")
+    assert snoop.stdout.strip() == "REFUSED"  # the cache is not for reading
     unbound = world.node_ns.exec("ss", "-Hnulp").stdout
     assert f"{resolver}:53" in unbound
     assert "0.0.0.0:53" not in unbound  # the tunnel addresses only

@@ -1,0 +1,57 @@
+"""The node's resolvers live and die with the daemon: real Unbound, started by the daemon in its
+namespace, one per resolver address; restarted when it exits, gone when the daemon is."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import pytest
+
+from tests.harness.wireguard import wait_until
+from tests.integration.node.conftest import Daemon
+
+pytestmark = pytest.mark.needs_root
+
+
+def resolvers(daemon: Daemon) -> dict[str, int]:
+    """Variant → pid of each Unbound running for this daemon (found by its config path)."""
+    found = {}
+    marker = str(daemon.key_dir / "unbound").encode()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if Path(argv[0].decode()).name == "unbound" and any(marker in a for a in argv):
+            config = next(a for a in argv if marker in a).decode()
+            found[Path(config).parent.name] = int(entry.name)
+    return found
+
+
+def test_each_resolver_is_restarted_when_it_dies_and_dies_with_the_daemon(daemon: Daemon) -> None:
+    daemon.wait_for("resolver_ready", count=2)
+    running = resolvers(daemon)
+    assert set(running) == {"none", "base"}
+    os.kill(running["base"], signal.SIGKILL)
+    exited = daemon.wait_for("resolver_exited")
+    assert exited["variant"] == "base"
+    daemon.wait_for("resolver_ready", count=3)
+    again = resolvers(daemon)
+    assert again["none"] == running["none"]  # the other one never blinked
+    assert again["base"] != running["base"]
+    assert daemon.process is not None
+    daemon.process.kill()  # no chance to stop its children
+    daemon.process.wait()
+    daemon.process = None
+    wait_until(lambda: not resolvers(daemon), timeout=5)
+
+
+def test_a_stopped_daemon_leaves_no_resolver_behind(daemon: Daemon) -> None:
+    daemon.wait_for("resolver_ready", count=2)
+    assert len(resolvers(daemon)) == 2
+    assert daemon.stop() == 0
+    assert not resolvers(daemon)  # stopped before the daemon exited
