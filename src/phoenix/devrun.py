@@ -349,6 +349,8 @@ class LocalNode:
             "PHOENIX_NODE_BLOCKLIST_KEY": blocklist_verify_key(
                 self.env["PHOENIX_BLOCKLIST_SIGNING_KEY"]
             ),
+            # The worker publishes within a minute of start; the node looks as often.
+            "PHOENIX_NODE_BLOCKLIST_REFRESH_SECONDS": "60",
             # A single-use key minted now; a node that kept its identity (tmpfs) needs none.
             "PHOENIX_NODE_ENROLLMENT_KEY": self.enrollment_key(),
             "PHOENIX_NODE_REGION": NODE_LOCATION,

@@ -141,6 +141,17 @@ def test_dev_up_serves_a_new_user_and_a_stop_signal_leaves_nothing_behind(
                 assert time.monotonic() < deadline, "the local exit node never became available"
                 time.sleep(0.5)
             assert "Endpoint = 10.213.0.2:51820" in client("connect", "--location", NODE_LOCATION)
+        # Offline blocking: the worker publishes the shipped hosts list (its schedule fires
+        # within a minute), the client's check finds a listed name, the node loads the list.
+        deadline = time.monotonic() + 150
+        while "doubleclick.net: listed (" not in blocklist_check(dev_env):
+            assert time.monotonic() < deadline, "no blocklist was published"
+            time.sleep(2)
+        if root:
+            log = DEV_STATE / "phoenix-node.log"
+            while '"blocklist_loaded"' not in log.read_text(errors="replace"):
+                assert time.monotonic() < deadline + 70, log.read_text()[-3000:]
+                time.sleep(2)
         seen = descendants(up.pid)
         assert len(seen) >= 5, seen  # four roles and the emulator, at least
     finally:
@@ -159,6 +170,14 @@ def test_dev_up_serves_a_new_user_and_a_stop_signal_leaves_nothing_behind(
             for entry in Path("/proc").iterdir()
             if entry.name.isdigit() and mark in _cmdline(entry)
         ], mark
+
+
+def blocklist_check(env: dict[str, str]) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "phoenix.client", "blocklist", "check", "doubleclick.net"],
+        env=env, cwd=REPO, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    return done.stdout + done.stderr
 
 
 def _cmdline(entry: Path) -> bytes:
