@@ -12,5 +12,10 @@ else
   sudo=
 fi
 echo "installing Debian packages: ${missing[*]}"
+# cloud-init is here for its schema check of the node's user data, never to configure this
+# machine: the marker file keeps it from running at the next boot.
+if printf '%s\n' "${missing[@]}" | grep -qx cloud-init; then
+  $sudo mkdir -p /etc/cloud && $sudo touch /etc/cloud/cloud-init.disabled
+fi
 $sudo apt-get update -qq
 DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -54,8 +54,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             return forget(args.config, args.allow_disk_keys)
         case ["render", "nftables"]:
             from phoenix_node.firewall import FirewallSpec, render_conf
+            from phoenix_node.settings import SettingsError, firewall_values
 
-            sys.stdout.write(render_conf(FirewallSpec()))
+            try:  # the ruleset's settings only, from --config and the environment
+                values = firewall_values(os.environ, args.config)
+            except SettingsError as error:
+                return fail(str(error))
+            sys.stdout.write(render_conf(FirewallSpec(**values)))
             return 0
         case ["render", "sysctl"]:
             from phoenix_node.sysctl import render_conf as render_sysctl

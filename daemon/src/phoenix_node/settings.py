@@ -146,6 +146,36 @@ def load(environ: Mapping[str, str], env_file: Path | None = None) -> NodeSettin
     return settings
 
 
+FIREWALL_FIELDS: Final = (
+    "wg_interface",
+    "egress_interface",
+    "listen_port",
+    "ssh_cidrs",
+    "blocked_tcp_ports",
+    "ipv6_egress",
+    "private_networks",
+)
+
+
+def firewall_values(environ: Mapping[str, str], env_file: Path | None = None) -> dict[str, Any]:
+    """Only the ruleset's settings, checked as ``load`` checks them: the boot renders the
+    ruleset from the deployment's settings before the node's own (address, region) exist."""
+    env = merged(environ, env_file)
+    fields = {field.name: field for field in msgspec.structs.fields(NodeSettings)}
+    values: dict[str, Any] = {}
+    for name in FIREWALL_FIELDS:
+        value = _raw(env, variable(name), secret=False)
+        if value is not None:
+            values[name] = _convert(variable(name), value, fields[name].type, secret=False)
+    for name in ("ssh_cidrs", "private_networks"):
+        for cidr in values.get(name, ()):
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError:
+                raise SettingsError(variable(name), f"{cidr!r} is not a CIDR") from None
+    return values
+
+
 def key_dir(environ: Mapping[str, str], env_file: Path | None = None) -> Path:
     """Only ``PHOENIX_NODE_KEY_DIR`` (or its default): ``forget`` must work whatever the rest is."""
     return Path(merged(environ, env_file).get(variable("key_dir"), DEFAULT_KEY_DIR))

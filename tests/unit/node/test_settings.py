@@ -156,3 +156,14 @@ def test_every_setting_is_documented_in_docs_node_md() -> None:
         if f"`{variable(field.name)}`" not in docs
     ]
     assert not missing
+
+
+def test_the_boot_ruleset_takes_only_the_firewall_settings_and_checks_them(tmp_path: Path) -> None:
+    from phoenix_node.settings import firewall_values
+
+    deployment = tmp_path / "deployment.env"
+    deployment.write_text("PHOENIX_NODE_SSH_CIDRS=198.51.100.0/24\nPHOENIX_NODE_API_URL=x\n")
+    values = firewall_values({"PHOENIX_NODE_PRIVATE_NETWORKS": "10.1.0.0/16"}, deployment)
+    assert values == {"ssh_cidrs": ("198.51.100.0/24",), "private_networks": ("10.1.0.0/16",)}
+    with pytest.raises(SettingsError, match="PHOENIX_NODE_SSH_CIDRS"):
+        firewall_values({"PHOENIX_NODE_SSH_CIDRS": "not-a-cidr"})
