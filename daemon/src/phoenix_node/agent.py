@@ -131,6 +131,14 @@ class Agent:
             await self.serve_dns(self.registration)
         if self.blocklists is not None and self.resolvers is not None:
             self._blocklist_task = asyncio.create_task(self.blocklist_loop(), name="blocklists")
+        try:
+            await self.serve()
+        finally:
+            if self._blocklist_task is not None:
+                self._blocklist_task.cancel()
+
+    async def serve(self) -> None:
+        """Register when needed, then heartbeat and sync until the API forgets us; again."""
         forgotten = False
         while True:
             if self.registration is None or forgotten:
@@ -220,7 +228,10 @@ class Agent:
                 event("firewall_applied", table="inet phoenix", resolvers=len(addresses))
         if self.resolvers is not None:
             clients = (registration.ipv4_pool, registration.ipv6_pool)
-            await self.resolvers.configure(addresses, clients)
+            started = await self.resolvers.configure(addresses, clients)
+            if self.blocklists is not None:
+                for variant in started:
+                    self.blocklists.forget(variant)
             self.wake_blocklists.set()
 
     async def blocklist_loop(self) -> None:
@@ -243,7 +254,7 @@ class Agent:
             if fetched is None:
                 return
             changed = await self.resolvers.load(variant, fetched.names)
-        except (BlocklistError, ResolverError) as error:
+        except (BlocklistError, ResolverError, OSError) as error:
             self.state(f"blocklist_{variant}", "refused", logging.WARNING, reason=str(error))
             return
         if changed is not None:

@@ -101,6 +101,11 @@ class Fetcher:
     async def aclose(self) -> None:
         await self._pool.aclose()
 
+    def forget(self, variant: str) -> None:
+        """Fetch ``variant`` in full next time (its resolver lost the list)."""
+        self._etags.pop(variant, None)
+        self._digests.pop(variant, None)
+
     async def fetch(self, variant: str) -> Blocklist | None:
         headers: dict[bytes | str, bytes | str] = {}
         if variant in self._etags:

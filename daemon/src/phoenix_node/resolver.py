@@ -159,8 +159,8 @@ class Unbound:
 
     def start(self) -> None:
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        if not self.zones.exists():
-            _write(self.zones, zone_lines(self.names))
+        # A file left by an earlier instance would block names this one does not know about.
+        _write(self.zones, zone_lines(self.names))
         _write(
             self.config,
             render(self.options, self.directory, self.address, self.clients, self.zones),
@@ -288,8 +288,10 @@ class Resolvers:
         self.directory = directory
         self.instances: dict[str, Unbound] = {}
 
-    async def configure(self, addresses: dict[str, str], clients: tuple[str, ...]) -> None:
-        """Run exactly one Unbound per variant at its address; others are stopped."""
+    async def configure(self, addresses: dict[str, str], clients: tuple[str, ...]) -> set[str]:
+        """Run exactly one Unbound per variant at its address, others stopped; the variants
+        whose Unbound is new (its blocklist is empty until loaded)."""
+        started = set()
         for variant, instance in list(self.instances.items()):
             if addresses.get(variant) != instance.address or instance.clients != clients:
                 await instance.stop()
@@ -301,6 +303,8 @@ class Resolvers:
                 )
                 instance.start()
                 self.instances[variant] = instance
+                started.add(variant)
+        return started
 
     async def load(self, variant: str, names: frozenset[str]) -> tuple[int, int] | None:
         instance = self.instances.get(variant)
