@@ -37,5 +37,6 @@ BENCHMARKS: Final[tuple[Benchmark, ...]] = (
     Benchmark("analytics", "bench.analytics:run"),
     Benchmark("node", "bench.node:run"),
     Benchmark("worker", "bench.worker:run"),
+    Benchmark("resolver", "bench.resolver:run"),
     # Benchmark("<name>", "bench.<name>:run"),
 )
