@@ -116,6 +116,17 @@ def render(
     return text
 
 
+def without_covered(names: frozenset[str]) -> frozenset[str]:
+    """``names`` less those under another listed name: an ``always_nxdomain`` zone covers its
+    subdomains already, and every zone makes each query's tree walk longer."""
+    kept = set()
+    for name in names:
+        labels = name.split(".")
+        if not any(".".join(labels[i:]) in names for i in range(1, len(labels))):
+            kept.add(name)
+    return frozenset(kept)
+
+
 def zone_lines(names: Iterable[str]) -> str:
     """``local-zone`` lines: each name and everything under it answers NXDOMAIN."""
     return "".join(f'local-zone: "{name}." always_nxdomain\n' for name in sorted(names))
@@ -240,7 +251,9 @@ class Unbound:
         return text
 
     async def load(self, names: frozenset[str]) -> tuple[int, int]:
-        """Block exactly ``names`` from now on; (added, removed). Unbound keeps serving."""
+        """Block ``names`` (and all under them) from now on; the zones (added, removed).
+        Unbound keeps serving."""
+        names = without_covered(names)
         async with self._lock:
             _write(self.zones, zone_lines(names))
             previous, self.names = self.names, names

@@ -15,7 +15,7 @@ from nacl.signing import SigningKey
 from phoenix.worker.blocklist import sign
 from phoenix.worker.schemas import MANIFEST_FORMAT, Manifest
 from phoenix_node.blocklist import BlocklistError, parse_names, verify_manifest
-from phoenix_node.resolver import Options, render, zone_lines
+from phoenix_node.resolver import Options, render, without_covered, zone_lines
 
 NAMES = b"ads.example.com\ndoubleclick.net\n"
 DIGEST = hashlib.sha256(NAMES).hexdigest()
@@ -115,3 +115,10 @@ def test_each_blocked_name_is_an_nxdomain_zone() -> None:
     assert zone_lines({"b.example", "a.example"}) == (
         'local-zone: "a.example." always_nxdomain\nlocal-zone: "b.example." always_nxdomain\n'
     )
+
+
+def test_a_name_under_another_listed_name_needs_no_zone_of_its_own() -> None:
+    names = frozenset(
+        {"doubleclick.net", "ad.doubleclick.net", "a.b.doubleclick.net", "net-ads.com", "ads.x.org"}
+    )
+    assert without_covered(names) == {"doubleclick.net", "net-ads.com", "ads.x.org"}
