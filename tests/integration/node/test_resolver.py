@@ -47,7 +47,7 @@ def test_each_resolver_is_restarted_when_it_dies_and_dies_with_the_daemon(daemon
     daemon.process.kill()  # no chance to stop its children
     daemon.process.wait()
     daemon.process = None
-    wait_until(lambda: not resolvers(daemon), timeout=5)
+    wait_until(lambda: not resolvers(daemon), timeout=15)
 
 
 def test_a_stopped_daemon_leaves_no_resolver_behind(daemon: Daemon) -> None:
