@@ -92,6 +92,11 @@ def render(
         f"do-ip6: {'yes' if options.ipv6 else 'no'}",
         *(f"private-address: {network}" for network in PRIVATE_ANSWERS),
     ]
+    if not options.upstreams:
+        # Recursing itself, Unbound follows whatever delegation a name's owner publishes: a
+        # client's own domain pointing its name servers at the VPC or the metadata address
+        # must not make the node send queries there. (Forwarders are the operator's choice.)
+        server += [f"do-not-query-address: {n}" for n in PRIVATE_ANSWERS if n != "127.0.0.0/8"]
     if options.trust_anchor:
         server += [
             'module-config: "validator iterator"',

@@ -4,11 +4,15 @@ namespace, one per resolver address; restarted when it exits, gone when the daem
 from __future__ import annotations
 
 import os
+import shutil
 import signal
+import subprocess
 from pathlib import Path
 
 import pytest
 
+from phoenix_node.resolver import Options, render, zone_lines
+from tests.conftest import require
 from tests.harness.wireguard import wait_until
 from tests.integration.node.conftest import Daemon
 
@@ -55,3 +59,31 @@ def test_a_stopped_daemon_leaves_no_resolver_behind(daemon: Daemon) -> None:
     assert len(resolvers(daemon)) == 2
     assert daemon.stop() == 0
     assert not resolvers(daemon)  # stopped before the daemon exited
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        Options(),
+        Options(
+            upstreams=("9.9.9.9@853#dns.quad9.net", "149.112.112.112@853#dns.quad9.net"),
+            upstream_tls=True,
+        ),
+        Options(upstreams=("169.254.169.253",), ipv6=True),
+    ],
+    ids=["recursive", "dns-over-tls", "vpc-forwarder"],
+)
+def test_every_rendered_configuration_is_one_unbound_accepts(
+    options: Options, tmp_path: Path
+) -> None:
+    require("unbound-checkconf", shutil.which("unbound-checkconf") is not None, "Debian unbound")
+    zones = tmp_path / "zones.conf"
+    zones.write_text(zone_lines(frozenset({"doubleclick.net", "ads.example.com"})))
+    config = tmp_path / "unbound.conf"
+    config.write_text(
+        render(options, tmp_path, "100.64.0.2", ("10.64.0.0/20", "fd10:7068:6f65::/64"), zones)
+    )
+    checked = subprocess.run(
+        ["unbound-checkconf", str(config)], capture_output=True, text=True, check=False
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr

@@ -122,3 +122,13 @@ def test_a_name_under_another_listed_name_needs_no_zone_of_its_own() -> None:
         {"doubleclick.net", "ad.doubleclick.net", "a.b.doubleclick.net", "net-ads.com", "ads.x.org"}
     )
     assert without_covered(names) == {"doubleclick.net", "net-ads.com", "ads.x.org"}
+
+
+def test_recursing_from_the_roots_unbound_never_queries_private_space() -> None:
+    def queried_never(options: Options) -> list[str]:
+        text = render(options, Path("/run/x"), "100.64.0.2", ("10.64.0.0/20",), Path("/run/z"))
+        return [line.split()[1] for line in text.splitlines() if "do-not-query-address" in line]
+
+    refused = queried_never(Options())
+    assert {"169.254.0.0/16", "10.0.0.0/8", "172.16.0.0/12", "fc00::/7"} <= set(refused)
+    assert queried_never(Options(upstreams=("169.254.169.253",))) == []  # the VPC's resolver
