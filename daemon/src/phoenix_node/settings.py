@@ -167,13 +167,17 @@ def firewall_values(environ: Mapping[str, str], env_file: Path | None = None) ->
         value = _raw(env, variable(name), secret=False)
         if value is not None:
             values[name] = _convert(variable(name), value, fields[name].type, secret=False)
+    _check_cidrs(values)
+    return values
+
+
+def _check_cidrs(values: Mapping[str, Any]) -> None:
     for name in ("ssh_cidrs", "private_networks"):
         for cidr in values.get(name, ()):
             try:
                 ipaddress.ip_network(cidr, strict=False)
             except ValueError:
                 raise SettingsError(variable(name), f"{cidr!r} is not a CIDR") from None
-    return values
 
 
 def key_dir(environ: Mapping[str, str], env_file: Path | None = None) -> Path:
@@ -218,12 +222,7 @@ def _check(settings: NodeSettings) -> None:
         ipaddress.ip_address(settings.public_ip)
     except ValueError:
         raise SettingsError(variable("public_ip"), "is not an IP address") from None
-    for field in ("ssh_cidrs", "private_networks"):
-        for cidr in getattr(settings, field):
-            try:
-                ipaddress.ip_network(cidr, strict=False)
-            except ValueError:
-                raise SettingsError(variable(field), f"{cidr!r} is not a CIDR") from None
+    _check_cidrs(msgspec.structs.asdict(settings))
     for upstream in settings.dns_upstreams:
         address = upstream.partition("#")[0].partition("@")[0]
         try:
