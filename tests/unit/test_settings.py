@@ -23,6 +23,15 @@ def test_fields_are_read_from_prefixed_variables_and_converted() -> None:
     assert settings.redis_url == "redis://127.0.0.1:6379/0"
 
 
+def test_dns_variants_map_each_variant_to_its_resolver_address() -> None:
+    settings = load(
+        ConfigSettings,
+        {"PHOENIX_NODEDB_URL": URL, "PHOENIX_DNS_VARIANTS": "base=100.64.0.2,social=100.64.0.3"},
+    )
+    assert settings.dns_resolvers == {"base": "100.64.0.2", "social": "100.64.0.3"}
+    assert load(ConfigSettings, {"PHOENIX_NODEDB_URL": URL}).dns_resolvers == {"base": "100.64.0.2"}
+
+
 def test_a_missing_required_setting_names_its_variable() -> None:
     with pytest.raises(SettingsError) as error:
         load(ConfigSettings, {})
@@ -38,6 +47,16 @@ def test_a_missing_required_setting_names_its_variable() -> None:
         ("PHOENIX_READINESS_TIMEOUT", "soon"),
         ("PHOENIX_LOG_LEVEL", "loud"),
         ("PHOENIX_ENV", "staging"),
+        # DNS variants: variant=address, the address a private tunnel-only one, once each.
+        ("PHOENIX_DNS_VARIANTS", "base"),
+        ("PHOENIX_DNS_VARIANTS", "none=100.64.0.3"),
+        ("PHOENIX_DNS_VARIANTS", "Base=100.64.0.3"),
+        ("PHOENIX_DNS_VARIANTS", "base=fd00::53"),
+        ("PHOENIX_DNS_VARIANTS", "base=10.64.0.53"),  # a client pool address
+        ("PHOENIX_DNS_VARIANTS", "base=100.64.0.2,social=100.64.0.2"),
+        ("PHOENIX_DNS_VARIANTS", "base=8.8.8.8"),  # would capture clients' own DNS
+        ("PHOENIX_DNS_VARIANTS", "base=169.254.169.254"),
+        ("PHOENIX_DNS_VARIANTS", "base=127.0.0.53"),
     ],
 )
 def test_a_malformed_setting_names_its_variable(variable: str, value: str) -> None:

@@ -202,9 +202,7 @@ class Agent:
         gateway = links.node_addresses(registration.ipv4_pool, registration.ipv6_pool)[0]
         addresses = {UNFILTERED: str(gateway.ip)}
         for variant, address in registration.resolvers.items():
-            try:
-                ipaddress.IPv4Address(address)
-            except ValueError:
+            if not tunnel_only(address):
                 event("resolver_refused", logging.ERROR, variant=variant, address=address)
                 continue
             addresses[variant] = address
@@ -521,6 +519,24 @@ class Agent:
                 self.metrics.peer_changes.labels(op).inc(count)
         plan.apply_to(self.applied)
         self.metrics.peers.set(len(self.applied))
+
+
+def tunnel_only(address: str) -> bool:
+    """Whether ``address`` may be a resolver address on the tunnel: IPv4, not a public address
+    (the node would capture clients' traffic to it), not loopback, link-local (the metadata
+    service), multicast or unspecified."""
+    try:
+        parsed = ipaddress.IPv4Address(address)
+    except ValueError:
+        return False
+    return not (
+        parsed.is_global
+        or parsed.is_loopback
+        or parsed.is_link_local
+        or parsed.is_multicast
+        or parsed.is_unspecified
+        or parsed.is_reserved
+    )
 
 
 def _shown(registration: Registration) -> dict[str, Any]:

@@ -132,6 +132,10 @@ class ConfigSettings(CommonSettings, kw_only=True, frozen=True):
                 else:
                     if parsed in supernet:
                         problem = f"{address} is inside the client pools' supernet"
+                    elif not _tunnel_only(parsed):
+                        # Nodes refuse these (phoenix_node.agent.tunnel_only): a public address
+                        # would capture clients' traffic to it, link-local is the metadata's.
+                        problem = f"{address} is public, loopback, link-local or reserved"
                     elif address in seen:
                         problem = f"{address} serves two variants"
                     seen.add(address)
@@ -175,3 +179,14 @@ class ConfigSettings(CommonSettings, kw_only=True, frozen=True):
     @property
     def location_regions(self) -> dict[str, str]:
         return dict(pair.partition("=")[::2] for pair in self.node_location_regions)
+
+
+def _tunnel_only(address: ipaddress.IPv4Address) -> bool:
+    return not (
+        address.is_global
+        or address.is_loopback
+        or address.is_link_local
+        or address.is_multicast
+        or address.is_unspecified
+        or address.is_reserved
+    )

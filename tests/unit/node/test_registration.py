@@ -408,3 +408,24 @@ async def test_an_imds_failure_is_logged_as_attestation_failed_and_retried(
     assert failed["level"] == "WARNING"
     assert "api/token: HTTP 503" in failed["reason"]
     assert len(role.issued) == 1  # no challenge was spent while IMDS failed
+
+
+@pytest.mark.parametrize(
+    ("address", "taken"),
+    [
+        ("100.64.0.2", True),
+        ("10.200.0.53", True),
+        ("8.8.8.8", False),  # the node would capture clients' traffic to a public resolver
+        ("169.254.169.254", False),  # the metadata service
+        ("127.0.0.53", False),
+        ("224.0.0.251", False),
+        ("0.0.0.0", False),
+        ("240.0.0.1", False),
+        ("fd00::53", False),
+        ("not an address", False),
+    ],
+)
+def test_a_registration_names_only_tunnel_resolver_addresses(address: str, taken: bool) -> None:
+    from phoenix_node.agent import tunnel_only
+
+    assert tunnel_only(address) is taken
