@@ -156,9 +156,10 @@ def http_ingest(url: str, body: bytes, work: Path) -> tuple[float, float, str]:
     """Rows/s landed in ClickHouse through the role, its CPU per row in microseconds, and a
     note on the run."""
     cpus = placement()
-    port = free_port()
+    port, ops_port = free_port(), free_port()
     env = {
         **os.environ,
+        "PHOENIX_OPS_PORT": str(ops_port),
         "PHOENIX_ROLE": "analytics",
         "PHOENIX_ENV": "test",
         "PHOENIX_LOG_LEVEL": "warning",
@@ -178,7 +179,7 @@ def http_ingest(url: str, body: bytes, work: Path) -> tuple[float, float, str]:
         f"wrk.body = [[{body.decode()}]]\n"
     )
     try:
-        _wait_healthy(port, process)
+        _wait_ready(ops_port, process)
         before = count_events(url)
         cpu = _tree_cpu_seconds(process.pid)
         started = time.perf_counter()
@@ -205,15 +206,16 @@ def http_ingest(url: str, body: bytes, work: Path) -> tuple[float, float, str]:
     return rows / elapsed, cpu / rows * 1e6, note
 
 
-def _wait_healthy(port: int, process: subprocess.Popen[bytes]) -> None:
+def _wait_ready(ops_port: int, process: subprocess.Popen[bytes]) -> None:
+    """Until /readyz (on the role's ops port) answers 200."""
     import httpx
 
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise BenchError("the analytics role exited before answering /healthz")
+            raise BenchError("the analytics role exited before answering /readyz")
         try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+            if httpx.get(f"http://127.0.0.1:{ops_port}/readyz", timeout=1).status_code == 200:
                 return
         except httpx.HTTPError:
             pass

@@ -74,7 +74,13 @@ def _apps() -> tuple[App, ...]:
             "/healthz",
             "phoenix.app:app_from_environment",
             "/healthz",
-            {"PHOENIX_ROLE": "analytics", "PYTHONPATH": pythonpath},
+            {
+                "PHOENIX_ROLE": "analytics",
+                "PHOENIX_ENV": "test",
+                # Its own operations port (shared by its servers: the socket is SO_REUSEPORT).
+                "PHOENIX_OPS_PORT": str(free_port()),
+                "PYTHONPATH": pythonpath,
+            },
         ),
         App("hello-world", "bench.hello:create_app", hello.PATH, {"PYTHONPATH": pythonpath}),
     )

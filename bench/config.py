@@ -298,7 +298,20 @@ def server_env(nodedb_url: str, redis_url: str, directory_url: str) -> dict[str,
         "PHOENIX_ISSUER_DIRECTORY_URL": directory_url,
         "PHOENIX_HEARTBEAT_TTL_SECONDS": str(HEARTBEAT_TTL_SECONDS),
         "PHOENIX_NODE_LOST_AFTER": str(HEARTBEAT_TTL_SECONDS),
+        # /readyz is on the ops listener, here on a port of its own (not the role's default).
+        "PHOENIX_OPS_PORT": str(free_port()),
     }
+
+
+def _wait_ready(url: str) -> None:
+    """Until the role's readiness (on its ops port) answers 200: its dependencies are up."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url, timeout=1, trust_env=False).status_code == 200:
+                return
+        time.sleep(0.1)
+    raise BenchError(f"the config role did not become ready ({url})")
 
 
 class Node(msgspec.Struct, frozen=True):
@@ -828,7 +841,7 @@ def run() -> Sequence[Result]:
             running(
                 config_command,
                 port=config_port,
-                ready_path="/readyz",
+                ready_path="/healthz",
                 env=env,
                 cpus=where.server_cpus,
             ) as config_url,
@@ -840,6 +853,7 @@ def run() -> Sequence[Result]:
                 cpus=where.server_cpus,
             ) as hello_url,
         ):
+            _wait_ready(f"http://127.0.0.1:{env['PHOENIX_OPS_PORT']}/readyz")
             operator_token = env["PHOENIX_OPERATOR_TOKEN"]
             with httpx.Client(base_url=config_url, timeout=30, trust_env=False) as client:
                 nodes = register_fleet(client, operator_token, LOCATION, NODES)

@@ -48,7 +48,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Final, Literal
 from urllib.parse import urlsplit
@@ -297,8 +297,8 @@ def entitle(url: str, accounts: Sequence[tuple[str, str | None]]) -> None:
 
 
 def signing_bundle() -> str:
-    """One fresh RSA-2048 issuer key, valid since 2020, as PHOENIX_ISSUER_SIGNING_KEYS wants."""
-    not_before = datetime(2020, 1, 1, tzinfo=UTC)
+    """One fresh RSA-2048 issuer key, valid since yesterday (a key signs for 30 days)."""
+    not_before = (datetime.now(UTC) - timedelta(days=1)).replace(microsecond=0)
     return render_key(generate([], not_before).private_key, not_before)
 
 
@@ -324,6 +324,8 @@ def server_env(
         "PHOENIX_ISSUER_SIGNING_KEYS": bundle,
         "PHOENIX_ISSUER_QUOTA": str(QUOTA),
         "PHOENIX_FIREBASE_PROJECT_ID": PROJECT_ID,
+        # Its own operations port: never make dev's, which may be running.
+        "PHOENIX_OPS_PORT": str(free_port()),
         # phoenix serve with more than one worker: prometheus_client's multiprocess mode.
         "PROMETHEUS_MULTIPROC_DIR": metrics_dir,
         issuance_app.MODE_VARIABLE: mode,

@@ -33,6 +33,12 @@ DEFAULT_PORTS: Final[dict[Role, int]] = {
     "analytics": 8083,
     "worker": 8084,
 }
+DEFAULT_OPS_PORTS: Final[dict[Role, int]] = {
+    "auth": 9081,
+    "config": 9082,
+    "analytics": 9083,
+    "worker": 9084,
+}
 
 
 def check_role(role: str) -> Role:
@@ -48,7 +54,12 @@ def settings_type(role: Role) -> type[settings_module.CommonSettings]:
 
 
 def load_settings(role: Role) -> settings_module.CommonSettings:
-    return settings_module.load(settings_type(role))
+    """``role``'s settings from the environment, ``ops_port`` 0 resolved to the role's default
+    (here, where the defaults live: `phoenix serve` and each of its workers see the same port)."""
+    loaded = settings_module.load(settings_type(role))
+    if loaded.ops_port == 0:
+        loaded = msgspec.structs.replace(loaded, ops_port=DEFAULT_OPS_PORTS[role])
+    return loaded
 
 
 def create_app(role: Role, settings: msgspec.Struct | None = None) -> Litestar:
@@ -61,10 +72,14 @@ def create_app(role: Role, settings: msgspec.Struct | None = None) -> Litestar:
 
 
 def app_from_environment() -> Litestar:
-    """ASGI factory for the server's worker processes: the role comes from PHOENIX_ROLE."""
+    """ASGI factory for the server's worker processes: the role comes from PHOENIX_ROLE; the
+    role's operations app listens on PHOENIX_OPS_HOST:PHOENIX_OPS_PORT while the app runs."""
     from phoenix.common.logging import configure_logging
+    from phoenix.common.web import listen_for_operations
 
     role = check_role(os.environ.get("PHOENIX_ROLE", ""))
     role_settings = load_settings(role)
     configure_logging(role_settings.log_level, role)
-    return create_app(role, role_settings)
+    app = create_app(role, role_settings)
+    listen_for_operations(app, role_settings.ops_host, role_settings.ops_port)
+    return app

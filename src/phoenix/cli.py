@@ -1,4 +1,4 @@
-"""`phoenix` — serve a role, migrate its database, report what a role's process imports.
+"""`phoenix` — serve a role, check its settings, migrate its database, rotate issuer keys.
 
 Imports are deferred into each command so that `phoenix serve --role config` never so much as
 loads another role's package (DESIGN §3: the boundary is a start-up fact).
@@ -11,7 +11,9 @@ import json
 import os
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, NoReturn
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
 from phoenix import __version__
 
@@ -52,12 +54,20 @@ def _parser() -> argparse.ArgumentParser:
         default=os.environ.get("PHOENIX_ROLE"),
         help="auth|config|analytics|worker (or PHOENIX_ROLE)",
     )
-    serve.add_argument("--host", default=os.environ.get("PHOENIX_HOST", "127.0.0.1"))
+    # --host and --workers default to PHOENIX_HOST / PHOENIX_WORKERS, read (and checked) by the
+    # settings loader when the command runs: never here, where a bad value would be a traceback.
+    serve.add_argument("--host", default=None, help="default: PHOENIX_HOST (127.0.0.1)")
     serve.add_argument(
         "--port", type=int, default=None, help="default: the role's development port"
     )
-    serve.add_argument("--workers", type=int, default=int(os.environ.get("PHOENIX_WORKERS", "1")))
+    serve.add_argument("--workers", type=int, default=None, help="default: PHOENIX_WORKERS (1)")
     serve.set_defaults(handler=_serve)
+
+    check = commands.add_parser(
+        "check", help="JSON: a role's effective settings (secrets masked) and every problem"
+    )
+    check.add_argument("--role", required=True)
+    check.set_defaults(handler=_check)
 
     migrate = commands.add_parser("migrate", help="create (if missing) and upgrade a database")
     migrate.add_argument("--db", required=True, choices=["userdb", "nodedb", "analytics"])
@@ -76,6 +86,25 @@ def _parser() -> argparse.ArgumentParser:
     keygen.add_argument("--out", required=True, help="bundle file (created, or appended to)")
     keygen.add_argument("--not-before", default=None, help="ISO 8601 time (default: now)")
     keygen.set_defaults(handler=_issuer_keygen)
+    rotate = issuer_commands.add_parser(
+        "rotate", help="add the next key (not-before: now + lead) and drop retired ones"
+    )
+    target = rotate.add_mutually_exclusive_group(required=True)
+    target.add_argument("--bundle", help="bundle file, rewritten in place")
+    target.add_argument(
+        "--secret",
+        action="store_true",
+        help="a new version of Secrets Manager's BLINDED_SIGNING_PRIVATE_KEY "
+        "(under PHOENIX_AWS_SECRETS_PREFIX)",
+    )
+    rotate.add_argument("--lead", default="24h", help="time until the key signs (default 24h)")
+    rotate.add_argument(
+        "--max-age", default=None, help="ISO 8601 or seconds (default PHOENIX_ISSUER_KEY_MAX_AGE)"
+    )
+    rotate.add_argument(
+        "--overlap-hours", type=int, default=None, help="default PHOENIX_ISSUER_KEY_OVERLAP_HOURS"
+    )
+    rotate.set_defaults(handler=_issuer_rotate)
 
     node = commands.add_parser("node", help="exit-node enrollment (config role, against NodeDB)")
     node_commands = node.add_subparsers(dest="node_command", required=True)
@@ -113,13 +142,37 @@ def _serve(args: argparse.Namespace) -> int:
     if not args.role:
         _fail("PHOENIX_ROLE: missing (or pass --role)")
     role = check_role(args.role)
-    if args.workers < 1:
+    if args.workers is not None and args.workers < 1:
         _fail("--workers must be at least 1")
     # Fail fast here, in one process, rather than once per server worker.
     settings = load_settings(role)
     port = args.port if args.port is not None else DEFAULT_PORTS[role]
-    serve(role, settings, host=args.host, port=port, workers=args.workers)
+    host = args.host if args.host is not None else settings.host
+    workers = args.workers if args.workers is not None else settings.workers
+    serve(role, settings, host=host, port=port, workers=workers)
     return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    """What `serve` would run with, and everything it would refuse (not only the first)."""
+    from phoenix.app import check_role, settings_type
+    from phoenix.settings import SettingsError, load, production_problems, redacted
+
+    role = check_role(args.role)
+    shown: dict[str, object] | None = None
+    try:
+        # serve's own loader, with the production refusals collected rather than raised.
+        settings = load(settings_type(role), refuse_development_defaults=False)
+    except SettingsError as error:
+        problems = [str(error)]  # nothing to show: the role cannot even be built
+    else:
+        shown = redacted(settings)
+        problems = [str(problem) for problem in production_problems(settings)]
+    report = {"role": role, "ok": not problems, "problems": problems, "settings": shown}
+    print(json.dumps(report, indent=2, sort_keys=True))
+    for problem in problems:
+        print("phoenix: " + " ".join(problem.split()), file=sys.stderr)
+    return EXIT_USAGE if problems else 0
 
 
 def _migrate(args: argparse.Namespace) -> int:
@@ -183,11 +236,190 @@ def _issuer_keygen(args: argparse.Namespace) -> int:
     return 0
 
 
-def _duration_seconds(text: str) -> int:
+def _issuer_rotate(args: argparse.Namespace) -> int:
+    """Add the next key and drop the retired ones; never two upcoming keys (docs/issuer-keys.md)."""
+    from datetime import UTC, datetime, timedelta
+
+    from phoenix.auth.keys import KeyBundleError, KeyLife, generate, parse_bundle, render_key
+
+    life_settings = _key_life_settings()
+    lead = timedelta(seconds=_duration_seconds(args.lead, "--lead"))
+    refresh = timedelta(seconds=life_settings.issuer_directory_refresh_seconds)
+    if lead <= refresh:
+        # Config must have fetched the directory that lists the key before any token is signed
+        # with it, or those tokens are refused until its next refresh.
+        _fail(
+            f"--lead {args.lead}: must be longer than config's directory refresh "
+            "(PHOENIX_ISSUER_DIRECTORY_REFRESH_SECONDS="
+            f"{life_settings.issuer_directory_refresh_seconds})"
+        )
+    life = KeyLife(
+        max_age=_max_age(args.max_age) if args.max_age else life_settings.issuer_key_max_age,
+        overlap=timedelta(
+            hours=args.overlap_hours
+            if args.overlap_hours is not None
+            else life_settings.issuer_key_overlap_hours
+        ),
+    )
+    if life.overlap < timedelta(0):
+        _fail("--overlap-hours must not be negative")
+    store = _SecretBundle() if args.secret else _FileBundle(args.bundle)
+    now = datetime.now(UTC).replace(microsecond=0)
+    try:
+        keys = parse_bundle(store.read())
+        upcoming = [key for key in keys if key.not_before > now]
+        if upcoming:
+            first = upcoming[0]
+            _fail(
+                f"{store.name}: an upcoming key already exists (truncated id "
+                f"{first.truncated_id}, not before {first.not_before.isoformat()}): nothing added"
+            )
+        # A key whose acceptance window is over (config takes none of its tokens, and the key
+        # added now is newer) only holds a truncated id from reuse: dropping it keeps the
+        # bundle far from the 256 ids a request can name.
+        retired = [key for key in keys if life.listed_until(key) < now]
+        kept = [key for key in keys if key not in retired]
+        not_before = now + lead
+        key = generate(kept, not_before)
+    except KeyBundleError as error:
+        _fail(f"{store.name}: {error}")
+    text = "".join(render_key(old.private_key, old.not_before) for old in kept)
+    version = store.write(text + render_key(key.private_key, not_before))
+    # The last moment a key of the old bundle signs (retired ones included: one may be the
+    # only key there was). A gap until the new key's not-before is worth a warning.
+    newest_signs_until = max((life.signs_until(old) for old in keys), default=None)
+    if newest_signs_until is not None and newest_signs_until < not_before:
+        print(
+            f"phoenix: warning: no key signs from {newest_signs_until.isoformat()} until "
+            f"{not_before.isoformat()}: rotate earlier, or with a shorter --lead",
+            file=sys.stderr,
+        )
+    print(
+        json.dumps(
+            {
+                store.kind: store.name,
+                **({"version_id": version} if version else {}),
+                "truncated_key_id": key.truncated_id,
+                "not_before": not_before.isoformat(),
+                "signs_until": life.signs_until(key).isoformat(),
+                "listed_until": life.listed_until(key).isoformat(),
+                # The issuer cannot sign between these two times, when the first is earlier.
+                "previous_signs_until": newest_signs_until.isoformat()
+                if newest_signs_until
+                else None,
+                "dropped": [old.truncated_id for old in retired],
+                "keys": len(kept) + 1,
+            }
+        )
+    )
+    return 0
+
+
+class _KeyLifeDefaults(Protocol):
+    @property
+    def issuer_key_max_age(self) -> timedelta: ...
+    @property
+    def issuer_key_overlap_hours(self) -> int: ...
+    @property
+    def issuer_directory_refresh_seconds(self) -> int: ...
+
+
+def _key_life_settings() -> _KeyLifeDefaults:
+    """The key-life settings as auth and config read them (same variables, same defaults)."""
+    import msgspec
+
+    from phoenix.auth.settings import AuthSettings
+    from phoenix.settings import load
+
+    def default(cls: type[msgspec.Struct], name: str) -> Any:
+        return next(f.default for f in msgspec.structs.fields(cls) if f.name == name)
+
+    class KeyLife(msgspec.Struct, frozen=True):
+        issuer_key_max_age: timedelta = default(AuthSettings, "issuer_key_max_age")
+        issuer_key_overlap_hours: int = default(AuthSettings, "issuer_key_overlap_hours")
+        # Config's default (phoenix.config.settings), kept here rather than imported: this
+        # command runs with the issuer's code and so never loads the config role's.
+        issuer_directory_refresh_seconds: int = 300
+
+    return load(KeyLife)
+
+
+def _max_age(text: str) -> timedelta:
+    from datetime import timedelta
+
+    import msgspec
+
+    try:
+        return msgspec.convert(text, timedelta, strict=False)
+    except msgspec.ValidationError:
+        _fail(f"--max-age {text!r}: an ISO 8601 duration (P30D) or seconds")
+
+
+class _FileBundle:
+    kind = "bundle"
+
+    def __init__(self, path: str) -> None:
+        self.path = Path(path)
+        self.name = path
+
+    def read(self) -> str:
+        try:
+            return self.path.read_text()
+        except OSError as error:
+            _fail(f"{self.name}: cannot read ({error.strerror or error}); start one with keygen")
+
+    def write(self, text: str) -> None:
+        # Written beside, then renamed: a reader (auth starting) sees the old or the new bundle.
+        temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(text)
+        os.replace(temporary, self.path)
+
+
+class _SecretBundle:
+    """The Secrets Manager secret auth reads with PHOENIX_SECRETS_SOURCE=aws."""
+
+    kind = "secret"
+
+    def __init__(self) -> None:
+        import boto3
+
+        from phoenix.auth.settings import AuthSettings
+        from phoenix.settings import secret_name
+
+        prefix = os.environ.get("PHOENIX_AWS_SECRETS_PREFIX", "phoenix/")
+        self.name = prefix + secret_name(AuthSettings, "issuer_signing_keys")
+        self.client = boto3.client("secretsmanager")
+
+    def read(self) -> str:
+        answer = self._call("get_secret_value", SecretId=self.name)
+        return str(answer.get("SecretString") or "")
+
+    def write(self, text: str) -> str:
+        # A new version, labelled AWSCURRENT; the previous one stays as AWSPREVIOUS.
+        return str(
+            self._call("put_secret_value", SecretId=self.name, SecretString=text)["VersionId"]
+        )
+
+    def _call(self, operation: str, **kwargs: str) -> dict[str, Any]:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            answer: dict[str, Any] = getattr(self.client, operation)(**kwargs)
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code", "error")
+            _fail(f"{self.name}: Secrets Manager {operation} failed: {code}")
+        except BotoCoreError as error:
+            _fail(f"{self.name}: Secrets Manager unreachable: {error}")
+        return answer
+
+
+def _duration_seconds(text: str, option: str = "--expires") -> int:
     units = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
     number, unit = text[:-1], text[-1:]
     if unit not in units or not number.isdigit():
-        _fail(f"--expires {text!r}: a number and one of s, m, h, d (e.g. 1h)")
+        _fail(f"{option} {text!r}: a number and one of s, m, h, d (e.g. 1h)")
     return int(number) * units[unit]
 
 
@@ -312,20 +544,12 @@ def _dev_grant(args: argparse.Namespace) -> int:
 
 
 def _dev_settings(args: argparse.Namespace) -> int:
+    """`phoenix check` under the environment `make dev` gives its roles (in another terminal)."""
     _require_dev()
-    import msgspec
+    from phoenix.devrun import environment
 
-    from phoenix.app import check_role, load_settings, settings_type
-    from phoenix.settings import secret_fields
-
-    role = check_role(args.role)
-    settings = load_settings(role)
-    shown = msgspec.to_builtins(settings)
-    for name in secret_fields(settings_type(role)):
-        if shown.get(name):
-            shown[name] = "***"
-    print(json.dumps(shown, indent=2, sort_keys=True))
-    return 0
+    os.environ.update(environment(os.environ))
+    return _check(args)
 
 
 def _dev_up(_: argparse.Namespace) -> int:

@@ -15,6 +15,7 @@ import asyncio
 import base64
 import contextlib
 import os
+import re
 import shutil
 import signal
 import socket
@@ -24,13 +25,15 @@ import threading
 import time
 import urllib.request
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
 from types import FrameType
 from typing import Any, Final
 
 from nacl.signing import SigningKey
 
-from phoenix.app import DEFAULT_PORTS, ROLES
+from phoenix.app import DEFAULT_OPS_PORTS, DEFAULT_PORTS, ROLES
+from phoenix.production import DEV_BLOCKLIST_SIGNING_SEED, DEV_MONITOR_TOKEN, DEV_OPERATOR_TOKEN
 
 REPO: Final = Path(__file__).resolve().parents[2]
 STATE: Final = REPO / ".dev"
@@ -53,15 +56,19 @@ DEV_ENV: Final = {
     "PHOENIX_ISSUER_SIGNING_KEYS_FILE": str(STATE / "issuer-keys.pem"),
     "PHOENIX_FIREBASE_PROJECT_ID": "demo-phoenix",
     "FIREBASE_AUTH_EMULATOR_HOST": f"127.0.0.1:{EMULATOR_PORT}",
-    # Development-only credentials (never used outside PHOENIX_ENV=dev).
-    "PHOENIX_MONITOR_TOKEN": "dev-monitor-token-0123456789abcdef012345",
+    # The token challenge names the auth role by the address it is reachable at, so any
+    # RFC 9578 client that follows issuer_name finds its directory; origin_name likewise.
+    "PHOENIX_ISSUER_NAME": f"127.0.0.1:{DEFAULT_PORTS['auth']}",
+    "PHOENIX_ORIGIN_NAME": f"127.0.0.1:{DEFAULT_PORTS['config']}",
+    # Development-only credentials (phoenix.production: refused under PHOENIX_ENV=prod).
+    "PHOENIX_MONITOR_TOKEN": DEV_MONITOR_TOKEN,
     # Analytics on the embedded engine (chDB) unless PHOENIX_CLICKHOUSE_URL names a server.
     "PHOENIX_CHDB_PATH": str(STATE / "analytics-chdb"),
-    "PHOENIX_OPERATOR_TOKEN": "dev-operator-token-0123456789abcdef01234",
+    "PHOENIX_OPERATOR_TOKEN": DEV_OPERATOR_TOKEN,
     # The worker publishes the blocklist into .dev/blocklist and serves it at :8084/blocklist/;
     # the manifest key is a fixed development seed (base64 of 32 bytes), never a production one.
     "PHOENIX_BLOCKLIST_TARGET": f"file://{STATE / 'blocklist'}",
-    "PHOENIX_BLOCKLIST_SIGNING_KEY": "ZGV2LW9ubHktYmxvY2tsaXN0LXNpZ25pbmctc2VlZCE=",
+    "PHOENIX_BLOCKLIST_SIGNING_KEY": DEV_BLOCKLIST_SIGNING_SEED,
     # Its source is the small hosts file the worker itself serves in development (no Internet
     # needed), checked every minute (a conditional GET: 304) so the first list appears soon.
     "PHOENIX_BLOCKLIST_BASE_URL": f"http://127.0.0.1:{DEFAULT_PORTS['worker']}/dev-hosts",
@@ -112,10 +119,40 @@ def _reachable(port: int) -> bool:
         return False
 
 
+# A key signs for 30 days (PHOENIX_ISSUER_KEY_MAX_AGE): make dev adds the next one a week
+# ahead, so a development machine used for months never finds its issuer unable to sign.
+KEY_RENEWAL_SECONDS: Final = 23 * 86_400
+
+
+def needs_new_key(bundle: Path, now: float) -> bool:
+    """True when the development bundle is missing or its newest key is three weeks old."""
+    try:
+        text = bundle.read_text()
+    except FileNotFoundError:
+        return True
+    stamps = re.findall(r"^Not-Before:\s*(\S+)\s*$", text, re.MULTILINE)
+    if not stamps:
+        return True
+    newest = max(datetime.fromisoformat(stamp.replace("Z", "+00:00")) for stamp in stamps)
+    return now - newest.timestamp() > KEY_RENEWAL_SECONDS
+
+
+def role_environment(env: Mapping[str, str], role: str) -> dict[str, str]:
+    """``env`` as ``role`` runs with it: the worker on a Redis database of its own, not config's
+    (as in production: phoenix.worker.settings)."""
+    own = dict(env)
+    if role == "worker":
+        for variable in ("PHOENIX_REDIS_URL", "PHOENIX_BROKER_URL"):
+            if variable in own:
+                own[variable] = re.sub(r"^(redis://[^/]+)/0$", r"\1/1", own[variable])
+    return own
+
+
 def preflight(env: Mapping[str, str]) -> None:
     for role in ROLES:
-        if not port_free(DEFAULT_PORTS[role]):
-            raise DevError(f"port {DEFAULT_PORTS[role]} ({role}) is in use: stop what holds it")
+        for port in (DEFAULT_PORTS[role], DEFAULT_OPS_PORTS[role]):
+            if not port_free(port):
+                raise DevError(f"port {port} ({role}) is in use: stop what holds it")
     if not port_free(EMULATOR_PORT):
         raise DevError(
             f"port {EMULATOR_PORT} (Firebase Auth emulator) is in use: stop what holds it"
@@ -195,7 +232,7 @@ def up() -> int:
 def _up(env: dict[str, str], stores: EmbeddedStores) -> int:
     preflight(env)
     keys = Path(env["PHOENIX_ISSUER_SIGNING_KEYS_FILE"])
-    if "PHOENIX_ISSUER_SIGNING_KEYS" not in env and not keys.exists():
+    if "PHOENIX_ISSUER_SIGNING_KEYS" not in env and needs_new_key(keys, time.time()):
         subprocess.run(
             [sys.executable, "-m", "phoenix", "issuer", "keygen", "--out", str(keys)],
             env=env,
@@ -212,7 +249,10 @@ def _up(env: dict[str, str], stores: EmbeddedStores) -> int:
             stdout=subprocess.DEVNULL,
         )
     processes = {"firebase-emulator": emulator} | {
-        role: subprocess.Popen([sys.executable, "-m", "phoenix", "serve", "--role", role], env=env)
+        role: subprocess.Popen(
+            [sys.executable, "-m", "phoenix", "serve", "--role", role],
+            env=role_environment(env, role),
+        )
         for role in ROLES
     }
     node: LocalNode | None = None
@@ -260,13 +300,17 @@ def _wait_until_serving(processes: Mapping[str, subprocess.Popen[bytes]]) -> Non
     """The summary invites the user to try the roles: print it only once each one answers."""
     deadline = time.monotonic() + SERVING_TIMEOUT_SECONDS
     for role in ROLES:
-        url = f"http://127.0.0.1:{DEFAULT_PORTS[role]}/healthz"
-        while not _healthy(url):
-            if processes[role].poll() is not None:
-                raise DevError(f"{role} exited with {processes[role].returncode} while starting")
-            if time.monotonic() > deadline:
-                raise DevError(f"{role} did not answer {url} within {SERVING_TIMEOUT_SECONDS} s")
-            time.sleep(0.2)
+        for port in (DEFAULT_PORTS[role], DEFAULT_OPS_PORTS[role]):
+            url = f"http://127.0.0.1:{port}/healthz"
+            while not _healthy(url):
+                if processes[role].poll() is not None:
+                    code = processes[role].returncode
+                    raise DevError(f"{role} exited with {code} while starting")
+                if time.monotonic() > deadline:
+                    raise DevError(
+                        f"{role} did not answer {url} within {SERVING_TIMEOUT_SECONDS} s"
+                    )
+                time.sleep(0.2)
 
 
 def _healthy(url: str) -> bool:
@@ -512,8 +556,8 @@ def _summary(why_no_node: str | None, notes: Sequence[str] = ()) -> None:
     lines = ["", "Phoenix is running (Ctrl-C stops everything):"]
     lines += [f"  {note}" for note in notes]
     for role in ROLES:
-        url = f"http://127.0.0.1:{DEFAULT_PORTS[role]}"
-        lines.append(f"  {role:<10} {url}  (/healthz /readyz /metrics /schema/openapi.json)")
+        url, ops = (f"http://127.0.0.1:{port[role]}" for port in (DEFAULT_PORTS, DEFAULT_OPS_PORTS))
+        lines.append(f"  {role:<10} {url}  ops {ops}  (/readyz /metrics /schema/openapi.json)")
     lines.append(
         f"  firebase   http://127.0.0.1:{EMULATOR_PORT}  (Auth emulator, project demo-phoenix)"
     )

@@ -3,18 +3,26 @@
 Granian (a Rust HTTP server) was chosen over uvicorn by measurement: see bench/asgi_servers.py
 and the README's "Performance" section. Its access log stays off — it would print client
 addresses; our own access log (phoenix.common.accesslog) carries none.
+
+Granian serves the public port. Each worker also serves the role's operations app (``/metrics``,
+``/readyz``, ``/schema``) on ``PHOENIX_OPS_HOST:PHOENIX_OPS_PORT`` (phoenix.common.opslistener);
+that address is checked here, once, so a taken port is one line and exit 2 rather than a crash
+loop of workers.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
+import socket
 import tempfile
 
 from granian.log import LogLevels
 
 from phoenix.common.logging import server_log_config
-from phoenix.settings import CommonSettings
+from phoenix.common.opslistener import check_free
+from phoenix.settings import CommonSettings, SettingsError
 
 FACTORY = "phoenix.app:app_from_environment"
 
@@ -23,6 +31,7 @@ def serve(role: str, settings: CommonSettings, *, host: str, port: int, workers:
     from granian import Granian
     from granian.constants import Interfaces
 
+    _check_ops_address(settings, port)
     os.environ["PHOENIX_ROLE"] = role
     metrics_dir = _multiprocess_metrics_dir() if workers > 1 else None
     try:
@@ -43,6 +52,21 @@ def serve(role: str, settings: CommonSettings, *, host: str, port: int, workers:
     finally:
         if metrics_dir is not None:
             shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _check_ops_address(settings: CommonSettings, public_port: int) -> None:
+    host, port = settings.ops_host, settings.ops_port
+    if port == 0:  # phoenix.app.load_settings resolves it to the role's default
+        raise SettingsError("PHOENIX_OPS_PORT", "0 was not resolved to the role's default")
+    if port == public_port:
+        raise SettingsError("PHOENIX_OPS_PORT", f"{port} is the public port; choose another")
+    try:
+        check_free(host, port)
+    except socket.gaierror as error:
+        raise SettingsError("PHOENIX_OPS_HOST", f"{host!r}: {error.strerror}") from None
+    except OSError as error:
+        variable = "PHOENIX_OPS_HOST" if error.errno == errno.EADDRNOTAVAIL else "PHOENIX_OPS_PORT"
+        raise SettingsError(variable, f"cannot listen on {host}:{port}: {error.strerror}") from None
 
 
 def _multiprocess_metrics_dir() -> str:

@@ -5,7 +5,8 @@ how to fill one. A field ``foo_bar`` is read from ``PHOENIX_FOO_BAR``. A field m
 :data:`SECRET` may instead come from the file named by ``PHOENIX_FOO_BAR_FILE`` or, when
 ``PHOENIX_SECRETS_SOURCE=aws``, from AWS Secrets Manager under ``PHOENIX_AWS_SECRETS_PREFIX`` +
 the field's secret name. Because a role's Struct has no field for another role's secrets, a
-process cannot even be handed them.
+process cannot even be handed them. Under ``PHOENIX_ENV=prod`` the development defaults are
+refused too (:mod:`phoenix.production`), whichever role's Struct is loaded.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from pathlib import Path
 from typing import Annotated, Any, Final, Literal, TypeVar, get_args, get_origin
 
 import msgspec
+
+from phoenix import production
 
 ENV_PREFIX: Final = "PHOENIX_"
 
@@ -56,6 +59,13 @@ class CommonSettings(msgspec.Struct, kw_only=True, frozen=True):
     max_body_bytes: int = 1_048_576
     # Readiness checks give up after this many seconds and report the dependency as down.
     readiness_timeout: float = 2.0
+    # The public listener (`phoenix serve --host/--workers` override these).
+    host: str = "127.0.0.1"
+    workers: Annotated[int, msgspec.Meta(ge=1)] = 1
+    # The operations listener: /metrics, /readyz and /schema, never on the public port. Port 0
+    # means the role's default (phoenix.app.DEFAULT_OPS_PORTS).
+    ops_host: str = "127.0.0.1"
+    ops_port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 0
 
 
 def variable_name(field: str) -> str:
@@ -66,8 +76,14 @@ def load(
     cls: type[S],
     environ: Mapping[str, str] | None = None,
     fetch_secret: SecretFetcher | None = None,
+    *,
+    refuse_development_defaults: bool = True,
 ) -> S:
-    """Build ``cls`` from the environment; raise :class:`SettingsError` naming the bad variable."""
+    """Build ``cls`` from the environment; raise :class:`SettingsError` naming the bad variable.
+
+    With ``refuse_development_defaults`` (what every role process does), the first of
+    :func:`production_problems` is raised too; `phoenix check` turns it off to list them all.
+    """
     env = os.environ if environ is None else environ
     source = env.get(ENV_PREFIX + "SECRETS_SOURCE", "env")
     if source not in ("env", "aws"):
@@ -86,11 +102,34 @@ def load(
             continue
         values[field.name] = _convert(variable, raw, field.type)
     try:
-        return cls(**values)
+        settings = cls(**values)
     except SettingsError:
         raise
     except (TypeError, ValueError) as error:  # __post_init__ checks across fields
         raise SettingsError(ENV_PREFIX + "*", str(error)) from None
+    if refuse_development_defaults:
+        problems = production_problems(settings)
+        if problems:
+            raise problems[0]
+    return settings
+
+
+def production_problems(settings: msgspec.Struct) -> list[SettingsError]:
+    """Each development default a production process refuses (none outside ``env == "prod"``).
+
+    Here, not in ``CommonSettings.__post_init__``: role Structs define their own and do not
+    call it, and a generic walk over the loaded values also covers defaults nobody passed.
+    A Struct without an ``env`` field (a migration's database URL alone) is not a role's.
+    """
+    if getattr(settings, "env", None) != "prod":
+        return []
+    cls = type(settings)
+    secrets = set(secret_fields(cls))
+    named = [
+        (variable_name(field.encode_name), getattr(settings, field.name), field.name in secrets)
+        for field in msgspec.structs.fields(cls)
+    ]
+    return [SettingsError(variable, problem) for variable, problem in production.refusals(named)]
 
 
 def documented_variables(cls: type[msgspec.Struct]) -> list[str]:
@@ -106,6 +145,24 @@ def documented_variables(cls: type[msgspec.Struct]) -> list[str]:
 
 def secret_fields(cls: type[msgspec.Struct]) -> list[str]:
     return [f.name for f in msgspec.structs.fields(cls) if _secret_marker(f.type) is not None]
+
+
+def secret_name(cls: type[msgspec.Struct], field_name: str) -> str:
+    """The Secrets Manager id of a secret field, without ``PHOENIX_AWS_SECRETS_PREFIX``."""
+    for field in msgspec.structs.fields(cls):
+        marker = _secret_marker(field.type)
+        if field.name == field_name and marker is not None:
+            return marker.aws_name or field.encode_name.upper()
+    raise KeyError(f"{cls.__name__} has no secret field {field_name!r}")
+
+
+def redacted(settings: msgspec.Struct) -> dict[str, Any]:
+    """The settings as JSON-ready builtins, every non-empty secret shown as ``***``."""
+    shown: dict[str, Any] = msgspec.to_builtins(settings)
+    for name in secret_fields(type(settings)):
+        if shown.get(name):
+            shown[name] = "***"
+    return shown
 
 
 def _secret_marker(annotation: Any) -> Secret | None:
@@ -145,7 +202,8 @@ def _convert(variable: str, raw: str, annotation: Any) -> Any:
     else:
         source = raw
     try:
-        return msgspec.convert(source, type=target, strict=False)
+        # The whole annotation: its msgspec.Meta bounds apply (msgspec ignores Secret markers).
+        return msgspec.convert(source, type=annotation, strict=False)
     except msgspec.ValidationError as error:
         shown = "<hidden>" if "_FILE" in variable or len(raw) > 40 else repr(raw)
         reason = str(error).split(" - at ")[0]

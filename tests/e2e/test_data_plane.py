@@ -81,8 +81,8 @@ async def churn(stores: Stores, node_id: str, count: int) -> None:
                     connection,
                     uuid.UUID(node_id),
                     os.urandom(32),
-                    timedelta(seconds=-1),
-                    datetime.now(UTC),
+                    timedelta(hours=1),
+                    datetime.now(UTC) - timedelta(hours=2),  # ended within the last hour
                 )
                 changes += done.changes
         await feed.publish(stores.redis, changes)

@@ -14,6 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from phoenix.analytics.api import decode_batch
+from phoenix.analytics.coarse import Coarsening
 from phoenix.analytics.service import InvalidEvents, to_columns
 from phoenix.common.bodies import MalformedBody, UnsupportedBodyType
 from tests.fuzz.budget import FUZZ
@@ -24,7 +25,7 @@ from tests.integration.analytics.conftest import (
     session_summary,
 )
 
-REGIONS = frozenset({"de-fra", "nl-ams"})
+COARSENING = Coarsening(["de-fra", "nl-ams"], ["1.4"])
 EVENTS = [connection_attempt(), session_summary(), blocking_summary()]
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12),
@@ -40,7 +41,9 @@ def batches(draw: st.DrawFn) -> Any:
         if events:
             target = draw(st.sampled_from(events))
             key = draw(st.sampled_from([*target, "type", "ip", "hour", "session_id"]))
-            target[key] = draw(json_values | st.sampled_from(["de-fra", "xx-yyy", "9.9", "1.4"]))
+            target[key] = draw(
+                json_values | st.sampled_from(["de-fra", "xx-yyy", "9.9", "1.4", "1.4\n"])
+            )
     return {"events": events} if draw(st.integers(0, 9)) else draw(json_values)
 
 
@@ -55,7 +58,7 @@ bodies = batches().map(lambda value: json.dumps(value).encode())
 def test_any_body_is_a_batch_or_a_declared_problem(content_type: str, body: bytes) -> None:
     try:
         batch = decode_batch(content_type, body)
-        columns = to_columns(batch.events, 490000, REGIONS)
+        columns = to_columns(batch.events, 490000, COARSENING)
     except UnsupportedBodyType:
         assert not content_type.startswith("application/json")
         return
@@ -65,6 +68,8 @@ def test_any_body_is_a_batch_or_a_declared_problem(content_type: str, body: byte
         index = problem.index
     else:
         assert all(len(column) == len(batch.events) >= 1 for column in columns)
+        assert set(columns[4]) <= COARSENING.regions | {""}  # region: listed, other, or none
+        assert set(columns[3]) <= COARSENING.app_versions
         assert msgspec.json.decode(msgspec.json.encode(batch), type=type(batch)) == batch
         return
     if index is not None:
@@ -75,7 +80,7 @@ def test_any_body_is_a_batch_or_a_declared_problem(content_type: str, body: byte
 
 def test_a_valid_batch_is_accepted() -> None:
     batch = decode_batch("application/json", json.dumps({"events": EVENTS}).encode())
-    assert len(to_columns(batch.events, 1, REGIONS)[0]) == 3
+    assert len(to_columns(batch.events, 1, COARSENING)[0]) == 3
 
 
 def test_bad_utf8_inside_a_string_is_a_malformed_body() -> None:

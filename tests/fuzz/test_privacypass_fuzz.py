@@ -17,6 +17,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from phoenix.config.directory import DirectoryEntry
 from phoenix.config.tokens import TokenRejected, parse_and_verify, token_digest
 from phoenix.crypto.batch import (
     decode_batch_request,
@@ -65,8 +66,10 @@ class OneKeyDirectory:
     def ready(self) -> bool:
         return True
 
-    def key_for(self, token_key_id: bytes) -> TokenKey | None:
-        return token_key() if token_key_id == token_key().token_key_id else None
+    def entry_for(self, token_key_id: bytes, now: float | None = None) -> DirectoryEntry | None:
+        if token_key_id != token_key().token_key_id:
+            return None
+        return DirectoryEntry(token_key(), 0, 2**40)
 
     def keys(self) -> list[TokenKey]:
         return [token_key()]

@@ -10,6 +10,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from phoenix.auth.keys import SigningKey, generate, render_key
 
 LONG_AGO = datetime(2020, 1, 1, tzinfo=UTC)
+# The default not-before: a day before this session, well inside a key's signing life (30 days).
+RECENT = (datetime.now(UTC) - timedelta(days=1)).replace(microsecond=0)
 
 
 @functools.cache
@@ -26,8 +28,8 @@ def private_keys(count: int) -> tuple[rsa.RSAPrivateKey, ...]:
 
 
 def bundle(*not_before: datetime) -> str:
-    """A PEM bundle with one key per given not-before (default: one key valid since 2020)."""
-    moments = not_before or (LONG_AGO,)
+    """A PEM bundle with one key per given not-before (default: one key valid since yesterday)."""
+    moments = not_before or (RECENT,)
     return "".join(
         render_key(key, moment)
         for key, moment in zip(private_keys(len(moments)), moments, strict=True)
@@ -44,7 +46,7 @@ class DirectoryServer:
     Stands in for the auth role where a test exercises the config role alone (config learns
     keys only over HTTP, so a directory served from the same keys is the same to it)."""
 
-    def __init__(self, keys: tuple[rsa.RSAPrivateKey, ...]) -> None:
+    def __init__(self, keys: tuple[rsa.RSAPrivateKey, ...], not_before: datetime = RECENT) -> None:
         import http.server
         import json
         import threading
@@ -58,7 +60,7 @@ class DirectoryServer:
                     {
                         "token-type": 2,
                         "token-key": TokenKey(key.public_key()).to_base64url(),
-                        "not-before": int(LONG_AGO.timestamp()),
+                        "not-before": int(not_before.timestamp()),
                     }
                     for key in keys
                 ],

@@ -78,13 +78,15 @@ class SpareRedis:
 
 
 class RoleServer:
-    """`phoenix serve --role R` in a subprocess, its output captured to a file."""
+    """`phoenix serve --role R` in a subprocess, its output captured to a file; its public port
+    at ``base_url``, its ops port (``/readyz``, ``/metrics``, ``/schema``) at ``ops_url``."""
 
     def __init__(self, role: str, env: Mapping[str, str], log_path: Path, workers: int = 1) -> None:
         self.role = role
         self.port = free_port()
+        self.ops_port = free_port()
         self.log_path = log_path
-        self.env = {**os.environ, **env}
+        self.env = {**os.environ, "PHOENIX_OPS_PORT": str(self.ops_port), **env}
         self.env.pop("PROMETHEUS_MULTIPROC_DIR", None)
         self.workers = workers
         self.process: subprocess.Popen[bytes] | None = None
@@ -92,6 +94,10 @@ class RoleServer:
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ops_url(self) -> str:
+        return f"http://127.0.0.1:{self.ops_port}"
 
     def start(self) -> RoleServer:
         log = self.log_path.open("wb")
@@ -118,7 +124,10 @@ class RoleServer:
             if self.process.poll() is not None:
                 raise RuntimeError(f"{self.role} exited {self.process.returncode}: {self.logs()}")
             try:
-                if httpx.get(self.base_url + "/healthz", timeout=1).status_code == 200:
+                if all(
+                    httpx.get(url + "/healthz", timeout=1).status_code == 200
+                    for url in (self.base_url, self.ops_url)
+                ):
                     return self
             except httpx.HTTPError:
                 pass

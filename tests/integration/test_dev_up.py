@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from phoenix.app import DEFAULT_PORTS
+from phoenix.app import DEFAULT_OPS_PORTS, DEFAULT_PORTS
 from phoenix.devrun import EMULATOR_PORT, NODE_LOCATION, NODE_NETNS, LocalNode, port_free
 from phoenix.devrun import STATE as DEV_STATE
 from tests.conftest import _database_url, drop_database, require
@@ -56,7 +56,7 @@ def alive(pid: int) -> bool:
 
 @pytest.fixture
 def dev_env(tmp_path: Path, postgres_url: str) -> Iterator[dict[str, str]]:
-    ports = [*DEFAULT_PORTS.values(), EMULATOR_PORT]
+    ports = [*DEFAULT_PORTS.values(), *DEFAULT_OPS_PORTS.values(), EMULATOR_PORT]
     require("free development ports", all(map(port_free, ports)), f"ports {ports} are in use")
     require("the Firebase Auth emulator", FirebaseAuthEmulator.available(), "npm firebase-tools")
     redis = SpareRedis(tmp_path)

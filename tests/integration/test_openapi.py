@@ -1,13 +1,16 @@
-"""Every role publishes its OpenAPI document, and it lists the role's own routes."""
+"""Every role publishes its OpenAPI document on its ops port: the public port's routes, the
+role's own and ``/healthz``, and none of the ops port's."""
 
 from __future__ import annotations
 
+import re
 from typing import get_args
 
 import pytest
 from litestar.testing import TestClient
 
 from phoenix.app import create_app, settings_type
+from phoenix.common.web import ops_app
 from phoenix.settings import load
 from tests.harness import issuer
 
@@ -39,17 +42,22 @@ def test_the_role_serves_its_openapi(role: str, monkeypatch: pytest.MonkeyPatch)
     settings = load(settings_type(role), ENV)  # type: ignore[arg-type]
     app = create_app(role, settings)  # type: ignore[arg-type]
     # Route listing only: the lifespan (and so any connection or worker) is not started.
-    client = TestClient(app)
-    schema = client.get("/schema/openapi.json").json()
+    schema = TestClient(ops_app(app)).get("/schema/openapi.json").json()
     assert schema["info"]["title"] == f"Phoenix {role}"
-    assert {"/healthz", "/readyz"} | ROUTES[role] <= set(schema["paths"])
+    assert {"/healthz"} | ROUTES[role] <= set(schema["paths"])
+    assert not {"/readyz", "/metrics"} & set(schema["paths"])
+    assert TestClient(app).get("/schema/openapi.json").status_code == 404
+    # Every reference resolves: no route leans on a component only an ops route brought in.
+    components = set(schema.get("components", {}).get("schemas", {}))
+    for reference in re.findall(r"#/components/schemas/([^'\"]+)", str(schema)):
+        assert reference in components, reference
 
 
 def test_the_analytics_event_schema_publishes_every_bucket() -> None:
     from phoenix.analytics.schemas import LatencyBucket
 
     app = create_app("analytics", load(settings_type("analytics"), ENV))  # type: ignore[arg-type]
-    schema = TestClient(app).get("/schema/openapi.json").json()
+    schema = TestClient(ops_app(app)).get("/schema/openapi.json").json()
     body = schema["paths"]["/v1/events"]["post"]["requestBody"]["content"]["application/json"]
     published = str(body["schema"])
     assert "connection_attempt" in published

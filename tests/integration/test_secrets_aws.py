@@ -33,6 +33,7 @@ def aws_env() -> Iterator[dict[str, str]]:
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_DEFAULT_REGION": "eu-central-1",
+        "PHOENIX_ENV": "test",
         "PHOENIX_SECRETS_SOURCE": "aws",
         "PHOENIX_AWS_SECRETS_PREFIX": "phoenix-test/",
     }

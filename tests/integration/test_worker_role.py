@@ -9,6 +9,7 @@ import dramatiq
 import pytest
 from litestar.testing import TestClient
 
+from phoenix.common.web import ops_app
 from phoenix.worker.app import create_app
 from phoenix.worker.broker import make_broker
 from phoenix.worker.settings import WorkerSettings
@@ -38,8 +39,9 @@ def test_the_role_processes_messages_while_its_app_runs(
         record, broker=broker, queue_name=f"test-{unique}", actor_name=f"record_{unique}"
     )
     try:
-        with TestClient(create_app(settings, broker=broker)) as client:
-            assert client.get("/readyz").json()["checks"] == {"broker": "ok"}
+        app = create_app(settings, broker=broker)
+        with TestClient(app), TestClient(ops_app(app)) as ops:
+            assert ops.get("/readyz").json()["checks"] == {"broker": "ok"}
             actor.send(42)
             assert done.wait(20), "the worker did not process the message"
         assert seen == [42]
@@ -63,8 +65,8 @@ def _delete_queues(url: str, queue: str) -> None:
 
 def test_readiness_reports_an_unreachable_broker() -> None:
     settings = _settings("redis", "redis://127.0.0.1:1/0", "phoenix-test-down")
-    with TestClient(create_app(settings)) as client:
-        answer = client.get("/readyz")
+    with TestClient(ops_app(create_app(settings))) as ops:
+        answer = ops.get("/readyz")
     assert answer.status_code == 503
     assert answer.json()["checks"] == {"broker": "down"}
 
@@ -84,7 +86,7 @@ def test_serve_role_worker_answers_health_and_stops_on_sigterm(
     try:
         import httpx
 
-        assert httpx.get(server.base_url + "/readyz").json()["checks"] == {"broker": "ok"}
+        assert httpx.get(server.ops_url + "/readyz").json()["checks"] == {"broker": "ok"}
     finally:
         assert server.stop() == 0
     assert "workers_stopped" in server.logs()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from phoenix import devrun
@@ -45,3 +47,56 @@ def test_a_taken_relay_port_is_one_line_not_a_traceback(monkeypatch: pytest.Monk
     monkeypatch.setattr(devrun, "_Relay", taken)
     with pytest.raises(devrun.DevError, match=r"cannot listen on .*\(Address already in use\)"):
         devrun.LocalNode({}).start()
+
+
+def test_make_devs_environment_is_refused_in_production() -> None:
+    """A deployment that copies `make dev`'s environment does not start: its credentials and
+    its names for the roles are each refused under PHOENIX_ENV=prod."""
+    from phoenix.config.settings import ConfigSettings
+    from phoenix.settings import load, production_problems
+
+    # Without the one setting config's own checks refuse first in production.
+    env = {**devrun.DEV_ENV, "PHOENIX_ENV": "prod", "PHOENIX_NODE_DEV_NETWORKS": ""}
+    settings = load(ConfigSettings, env, refuse_development_defaults=False)
+    refused = {problem.variable for problem in production_problems(settings)}
+    assert {
+        "PHOENIX_NODEDB_URL",
+        "PHOENIX_REDIS_URL",
+        "PHOENIX_MONITOR_TOKEN",
+        "PHOENIX_OPERATOR_TOKEN",
+        "PHOENIX_ISSUER_NAME",
+        "PHOENIX_ORIGIN_NAME",
+    } <= refused
+
+
+def test_in_development_the_challenge_names_the_auth_role_where_it_listens() -> None:
+    from phoenix.app import DEFAULT_PORTS
+
+    assert devrun.DEV_ENV["PHOENIX_ISSUER_NAME"] == f"127.0.0.1:{DEFAULT_PORTS['auth']}"
+    assert devrun.DEV_ENV["PHOENIX_ORIGIN_NAME"] == f"127.0.0.1:{DEFAULT_PORTS['config']}"
+
+
+def test_make_dev_runs_the_worker_on_a_redis_database_of_its_own() -> None:
+    env = {
+        "PHOENIX_REDIS_URL": "redis://127.0.0.1:6379/0",
+        "PHOENIX_BROKER_URL": "redis://127.0.0.1:7001/0",
+    }
+    assert devrun.role_environment(env, "worker") == {
+        "PHOENIX_REDIS_URL": "redis://127.0.0.1:6379/1",
+        "PHOENIX_BROKER_URL": "redis://127.0.0.1:7001/1",
+    }
+    assert devrun.role_environment(env, "config") == env
+
+
+def test_make_dev_adds_an_issuer_key_before_the_last_one_stops_signing(tmp_path: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from tests.harness import issuer
+
+    bundle = tmp_path / "keys.pem"
+    now = datetime.now(UTC)
+    assert devrun.needs_new_key(bundle, now.timestamp())  # none yet
+    bundle.write_text(issuer.bundle(now - timedelta(days=22)))
+    assert not devrun.needs_new_key(bundle, now.timestamp())
+    bundle.write_text(issuer.bundle(now - timedelta(days=24)))
+    assert devrun.needs_new_key(bundle, now.timestamp())

@@ -14,10 +14,15 @@ from phoenix.settings import SettingsError, documented_variables, load, secret_f
 from phoenix.worker.settings import WorkerSettings
 
 URL = "postgresql://postgres@127.0.0.1:5432/phoenix_nodes"
+# The loader's own behaviour, apart from what production refuses (tests/unit/
+# test_production_settings.py): these local URLs are development values.
+TEST = {"PHOENIX_ENV": "test"}
 
 
 def test_fields_are_read_from_prefixed_variables_and_converted() -> None:
-    settings = load(ConfigSettings, {"PHOENIX_NODEDB_URL": URL, "PHOENIX_NODEDB_POOL_SIZE": "3"})
+    settings = load(
+        ConfigSettings, {**TEST, "PHOENIX_NODEDB_URL": URL, "PHOENIX_NODEDB_POOL_SIZE": "3"}
+    )
     assert settings.nodedb_url == URL
     assert settings.nodedb_pool_size == 3
     assert settings.redis_url == "redis://127.0.0.1:6379/0"
@@ -26,10 +31,16 @@ def test_fields_are_read_from_prefixed_variables_and_converted() -> None:
 def test_dns_variants_map_each_variant_to_its_resolver_address() -> None:
     settings = load(
         ConfigSettings,
-        {"PHOENIX_NODEDB_URL": URL, "PHOENIX_DNS_VARIANTS": "base=100.64.0.2,social=100.64.0.3"},
+        {
+            **TEST,
+            "PHOENIX_NODEDB_URL": URL,
+            "PHOENIX_DNS_VARIANTS": "base=100.64.0.2,social=100.64.0.3",
+        },
     )
     assert settings.dns_resolvers == {"base": "100.64.0.2", "social": "100.64.0.3"}
-    assert load(ConfigSettings, {"PHOENIX_NODEDB_URL": URL}).dns_resolvers == {"base": "100.64.0.2"}
+    assert load(ConfigSettings, {**TEST, "PHOENIX_NODEDB_URL": URL}).dns_resolvers == {
+        "base": "100.64.0.2"
+    }
 
 
 def test_a_missing_required_setting_names_its_variable() -> None:
@@ -61,20 +72,20 @@ def test_a_missing_required_setting_names_its_variable() -> None:
 )
 def test_a_malformed_setting_names_its_variable(variable: str, value: str) -> None:
     with pytest.raises(SettingsError) as error:
-        load(ConfigSettings, {"PHOENIX_NODEDB_URL": URL, variable: value})
+        load(ConfigSettings, {**TEST, "PHOENIX_NODEDB_URL": URL, variable: value})
     assert error.value.variable == variable
 
 
 def test_a_secret_can_come_from_a_file(tmp_path: Path) -> None:
     secret = tmp_path / "nodedb-url"
     secret.write_text(URL + "\n")
-    settings = load(ConfigSettings, {"PHOENIX_NODEDB_URL_FILE": str(secret)})
+    settings = load(ConfigSettings, {**TEST, "PHOENIX_NODEDB_URL_FILE": str(secret)})
     assert settings.nodedb_url == URL
 
 
 def test_an_unreadable_secret_file_names_the_file_variable(tmp_path: Path) -> None:
     with pytest.raises(SettingsError) as error:
-        load(ConfigSettings, {"PHOENIX_NODEDB_URL_FILE": str(tmp_path / "absent")})
+        load(ConfigSettings, {**TEST, "PHOENIX_NODEDB_URL_FILE": str(tmp_path / "absent")})
     assert error.value.variable == "PHOENIX_NODEDB_URL_FILE"
 
 
@@ -82,7 +93,7 @@ def test_the_plain_variable_wins_over_the_file(tmp_path: Path) -> None:
     secret = tmp_path / "nodedb-url"
     secret.write_text("postgresql://elsewhere/db")
     settings = load(
-        ConfigSettings, {"PHOENIX_NODEDB_URL": URL, "PHOENIX_NODEDB_URL_FILE": str(secret)}
+        ConfigSettings, {**TEST, "PHOENIX_NODEDB_URL": URL, "PHOENIX_NODEDB_URL_FILE": str(secret)}
     )
     assert settings.nodedb_url == URL
 
@@ -91,7 +102,8 @@ def test_non_secret_fields_have_no_file_form(tmp_path: Path) -> None:
     size = tmp_path / "size"
     size.write_text("7")
     settings = load(
-        ConfigSettings, {"PHOENIX_NODEDB_URL": URL, "PHOENIX_NODEDB_POOL_SIZE_FILE": str(size)}
+        ConfigSettings,
+        {**TEST, "PHOENIX_NODEDB_URL": URL, "PHOENIX_NODEDB_POOL_SIZE_FILE": str(size)},
     )
     assert settings.nodedb_pool_size == 10
 
@@ -103,7 +115,7 @@ def test_secrets_come_from_the_fetcher_when_given() -> None:
         asked.append(name)
         return URL if name == "NODEDB_URL" else None
 
-    settings = load(ConfigSettings, {}, fetch_secret=fetch)
+    settings = load(ConfigSettings, TEST, fetch_secret=fetch)
     assert settings.nodedb_url == URL
     assert "NODEDB_URL" in asked
     assert "NODEDB_POOL_SIZE" not in asked  # only secrets are looked up
@@ -111,7 +123,7 @@ def test_secrets_come_from_the_fetcher_when_given() -> None:
 
 def test_an_unknown_secrets_source_is_refused() -> None:
     with pytest.raises(SettingsError) as error:
-        load(ConfigSettings, {"PHOENIX_NODEDB_URL": URL, "PHOENIX_SECRETS_SOURCE": "vault"})
+        load(ConfigSettings, {**TEST, "PHOENIX_NODEDB_URL": URL, "PHOENIX_SECRETS_SOURCE": "vault"})
     assert error.value.variable == "PHOENIX_SECRETS_SOURCE"
 
 

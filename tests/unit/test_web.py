@@ -1,4 +1,5 @@
-"""What every role's app shares: problem documents for every error, the body limit, no traces."""
+"""What every role's app shares: problem documents for every error, the body limit, no traces,
+and the split between the public app and its operations app."""
 
 from __future__ import annotations
 
@@ -8,14 +9,14 @@ from typing import Any
 
 import msgspec
 import pytest
-from litestar import Request, get, post
+from litestar import Litestar, Request, get, post
 from litestar.params import FromQuery, JSONBody
 from litestar.testing import TestClient
 
 from phoenix.common.bodies import JSON_BODY_PROBLEMS, decode_json
 from phoenix.common.openapi import json_body, problem_answers
 from phoenix.common.problems import Problem
-from phoenix.common.web import build_app
+from phoenix.common.web import build_app, ops_app
 from phoenix.settings import CommonSettings
 
 
@@ -34,14 +35,39 @@ async def explode() -> None:
 
 
 @pytest.fixture
-def client() -> Iterator[TestClient]:  # type: ignore[type-arg]
-    app = build_app(
+def app() -> Litestar:
+    return build_app(
         role="test",
         settings=CommonSettings(max_body_bytes=256),
         route_handlers=[echo, explode],
     )
+
+
+@pytest.fixture
+def client(app: Litestar) -> Iterator[TestClient]:  # type: ignore[type-arg]
     with TestClient(app, raise_server_exceptions=False) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def ops(app: Litestar) -> Iterator[TestClient]:  # type: ignore[type-arg]
+    with TestClient(ops_app(app)) as test_client:
+        yield test_client
+
+
+def test_the_public_app_serves_its_api_and_healthz_only(client: TestClient) -> None:  # type: ignore[type-arg]
+    assert client.get("/healthz").status_code == 200
+    assert client.post("/echo", json={"name": "ada"}).status_code == 200
+    for path in ("/readyz", "/metrics", "/schema", "/schema/openapi.json", "/schema/swagger"):
+        answer = client.get(path)
+        assert answer.status_code == 404, path
+        assert answer.headers["content-type"] == "application/problem+json"
+
+
+def test_the_operations_app_serves_the_ops_routes_only(ops: TestClient) -> None:  # type: ignore[type-arg]
+    for path in ("/healthz", "/readyz", "/metrics", "/schema/openapi.json"):
+        assert ops.get(path).status_code == 200, path
+    assert ops.post("/echo", json={"name": "ada"}).status_code == 404
 
 
 def test_a_valid_body_is_answered(client: TestClient) -> None:  # type: ignore[type-arg]
@@ -106,11 +132,12 @@ def test_a_lost_database_connection_is_a_503_problem_not_a_500() -> None:
 
 def test_request_metrics_label_route_templates_and_never_a_concrete_path(
     client: TestClient,  # type: ignore[type-arg]
+    ops: TestClient,  # type: ignore[type-arg]
 ) -> None:
     client.post("/echo", json={"name": "ada"})
     client.get("/nothing/203.0.113.7")
     client.post("/explode")
-    metrics = client.get("/metrics").text
+    metrics = ops.get("/metrics").text
     assert (
         'phoenix_requests_total{app_name="phoenix_test",method="POST",path="/echo",'
         'status_code="200"}' in metrics
@@ -123,10 +150,11 @@ def test_request_metrics_label_route_templates_and_never_a_concrete_path(
 
 def test_request_metrics_count_made_up_methods_as_one(
     client: TestClient,  # type: ignore[type-arg]
+    ops: TestClient,  # type: ignore[type-arg]
 ) -> None:
     for method in ("BREW", "WHEN-203-0-113-7"):
         client.request(method, "/echo")
-    metrics = client.get("/metrics").text
+    metrics = ops.get("/metrics").text
     assert 'method="OTHER",path="<unmatched>",status_code="405"' in metrics
     assert "BREW" not in metrics
     assert "WHEN-203" not in metrics
@@ -159,7 +187,7 @@ async def listed(limit: FromQuery[int] = 1) -> dict[str, int]:
 
 def _document() -> dict[str, Any]:
     app = build_app(role="test", settings=CommonSettings(), route_handlers=[count, listed])
-    with TestClient(app) as test_client:
+    with TestClient(ops_app(app)) as test_client:
         document: dict[str, Any] = test_client.get("/schema/openapi.json").json()
     return document
 

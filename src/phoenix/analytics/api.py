@@ -23,6 +23,7 @@ from litestar.params import QueryParameter
 from litestar.types import ControllerRouterHandler, ExceptionHandlersMap
 
 from phoenix.analytics import page, service
+from phoenix.analytics.coarse import Coarsening
 from phoenix.analytics.schemas import (
     MAX_EVENTS,
     Accepted,
@@ -32,6 +33,7 @@ from phoenix.analytics.schemas import (
     UsageReport,
     ValueReport,
     decode_events,
+    whole,
 )
 from phoenix.analytics.service import (
     BadWindow,
@@ -69,7 +71,7 @@ To = Annotated[
         name="to", format="date-time", description="End hour (UTC, exclusive); default: now"
     ),
 ]
-Format = Annotated[str | None, QueryParameter(name="format", pattern="^(json|csv)$")]
+Format = Annotated[str | None, QueryParameter(name="format", pattern=whole("json|csv"))]
 
 
 class NotADateTime(Problem):
@@ -178,9 +180,9 @@ def _csv(header: Sequence[str], rows: Sequence[Sequence[object]]) -> Response[by
 
 def failures_csv(report: FailureReport) -> Response[bytes]:
     return _csv(
-        ("region", "hour", "suppressed", "attempts", "failures", "failure_rate"),
+        ("region", "hour", "attempts", "failures", "failure_rate"),
         [
-            (c.region, c.hour.isoformat(), c.suppressed, c.attempts, c.failures, c.failure_rate)
+            (c.region, c.hour.isoformat(), c.attempts, c.failures, c.failure_rate)
             for c in report.cells
         ],
     )
@@ -218,7 +220,7 @@ def routes(
     limiter: TokenBucket,
     reports: Reports,
     operator_token: str,
-    regions: frozenset[str],
+    coarsening: Coarsening,
     retention_months: int,
 ) -> list[ControllerRouterHandler]:
     def operator(request: Request[Any, Any, Any], challenge: str = BEARER_CHALLENGE) -> None:
@@ -243,7 +245,7 @@ def routes(
     )
     async def ingest(request: Request[Any, Any, Any]) -> Response[bytes]:
         batch = decode_batch(request.headers.get("content-type", ""), await request.body())
-        columns = service.to_columns(batch.events, service.current_hour(), regions)
+        columns = service.to_columns(batch.events, service.current_hour(), coarsening)
         accepted = len(batch.events)
         limiter.take(accepted)
         writer.offer(columns)

@@ -69,7 +69,7 @@ def create_app(settings: AnalyticsSettings, store: Store | None = None) -> Lites
             limiter=TokenBucket(settings.ingest_events_per_second, settings.ingest_burst_events),
             reports=Reports(store, settings.report_min_events),
             operator_token=settings.operator_token,
-            regions=frozenset(settings.analytics_regions),
+            coarsening=settings.coarsening,
             retention_months=settings.retention_months,
         ),
         checks=[ReadinessCheck("clickhouse", ping)],

@@ -36,7 +36,10 @@ def heatmap(report: FailureReport) -> str:
     regions = sorted({cell.region for cell in report.cells})
     hours = sorted({cell.hour for cell in report.cells})
     if not regions:
-        return '<p class="note">No connection attempts in this window.</p>'
+        return (
+            '<p class="note">No region and hour with at least '
+            f"{report.min_events} connection attempts in this window.</p>"
+        )
     column = {hour: index for index, hour in enumerate(hours)}
     row = {region: index for index, region in enumerate(regions)}
     width = max(MIN_WIDTH, LABEL_WIDTH + CELL * len(hours) + 10)
@@ -51,24 +54,26 @@ def heatmap(report: FailureReport) -> str:
     for region, index in row.items():
         y = index * CELL + CELL - 5
         parts.append(f'<text x="0" y="{y}" font-size="12">{escape(region)}</text>')
-    for cell in report.cells:
-        x = LABEL_WIDTH + column[cell.hour] * CELL
-        y = row[cell.region] * CELL
-        common = (
-            f'class="cell" x="{x}" y="{y}" width="{CELL - 1}" height="{CELL - 1}" '
-            f'data-region="{escape(cell.region)}" data-hour="{_iso(cell.hour)}"'
-        )
-        if cell.suppressed or cell.failure_rate is None:
-            parts.append(f'<rect {common} data-suppressed="true" fill="url(#hatch)">'
-                         f"<title>{escape(cell.region)} {_iso(cell.hour)}: too few events</title>"
-                         "</rect>")  # fmt: skip
-        else:
-            parts.append(
-                f'<rect {common} data-rate="{cell.failure_rate}" '
-                f'data-attempts="{cell.attempts}" fill="{_rate_colour(cell.failure_rate)}">'
-                f"<title>{escape(cell.region)} {_iso(cell.hour)}: "
-                f"{cell.failure_rate:.1%} of {cell.attempts}</title></rect>"
+    shown = {(cell.region, cell.hour): cell for cell in report.cells}
+    for region, y_index in row.items():
+        for hour, x_index in column.items():
+            common = (
+                f'class="cell" x="{LABEL_WIDTH + x_index * CELL}" y="{y_index * CELL}" '
+                f'width="{CELL - 1}" height="{CELL - 1}" '
+                f'data-region="{escape(region)}" data-hour="{_iso(hour)}"'
             )
+            cell = shown.get((region, hour))
+            if cell is None:  # fewer than k attempts, or none: the report does not say which
+                parts.append(f'<rect {common} data-suppressed="true" fill="url(#hatch)">'
+                             f"<title>{escape(region)} {_iso(hour)}: too few events or none"
+                             "</title></rect>")  # fmt: skip
+            else:
+                parts.append(
+                    f'<rect {common} data-rate="{cell.failure_rate}" '
+                    f'data-attempts="{cell.attempts}" fill="{_rate_colour(cell.failure_rate)}">'
+                    f"<title>{escape(region)} {_iso(hour)}: "
+                    f"{cell.failure_rate:.1%} of {cell.attempts}</title></rect>"
+                )
     axis_y = CELL * len(regions) + 16
     parts.append(
         f'<text x="{LABEL_WIDTH}" y="{axis_y}" font-size="11">{_iso(hours[0])}</text>'
@@ -127,7 +132,8 @@ def render(failures: FailureReport, usage: UsageReport, value: ValueReport) -> s
         f"<style>{_STYLE}</style></head><body>"
         "<h1>Phoenix analytics</h1>"
         f'<p class="note">{escape(window)} (UTC). Cells built from fewer than '
-        f"{failures.min_events} events are hatched: their numbers are not shown.</p>"
+        f"{failures.min_events} events are hatched: their numbers are not shown, and a hatched "
+        "heatmap cell may as well have had none.</p>"
         "<h2>Connection failures by region and hour</h2>"
         f"{heatmap(failures)}"
         "<h2>Session duration</h2>"

@@ -8,15 +8,38 @@ stamps the hour itself.
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import datetime
-from typing import Annotated, Final, Literal
+from typing import Annotated, Any, Final, Literal
 
 import msgspec
 
-from phoenix.analytics.settings import REGION_CODE
-
 MAX_EVENTS: Final = 100
+
+
+def whole(body: str) -> str:
+    r"""A pattern matching ``body`` with nothing before or after it.
+
+    ``^...$`` is not enough: msgspec's ``Meta(pattern=...)`` runs Python's ``re.search``, where
+    ``$`` also matches before a trailing newline ("1.4\n" passed). ``\Z`` would fix Python but
+    is not ECMA-262, the dialect the published OpenAPI patterns are read in; ``(?![\s\S])``
+    ("no character follows") means the same in both.
+    """
+    return rf"^(?:{body})(?![\s\S])"
+
+
+# The fleet's location codes, as the config role names them (config.schemas.LocationCode;
+# repeated here because analytics may not import config). A well-formed code outside
+# PHOENIX_ANALYTICS_REGIONS is stored as OTHER, so the pattern only keeps junk out.
+REGION_CODE: Final = whole(r"[a-z]{2}-[a-z0-9]{2,20}")
+APP_VERSION: Final = whole(r"[0-9]{1,3}\.[0-9]{1,3}")
+# What a region or version outside the configured lists is stored as (phoenix.analytics.coarse).
+OTHER: Final = "other"
+# The identifying capacity of one stored event, in bits: log2 of how many different events a
+# client can make land. 16 bits: one event can tell apart at most 65,536 kinds of sender, and
+# in practice most of them are the same few; tests/unit/analytics/test_identifying_bits.py.
+MAX_IDENTIFYING_BITS: Final = 16.0
 
 Platform = Literal["ios", "android", "macos", "windows", "linux"]
 Outcome = Literal["ok", "timeout", "handshake_failed", "no_capacity", "token_rejected"]
@@ -51,9 +74,21 @@ TIME_SAVED_SECONDS_ESTIMATE: Final[dict[str, float]] = {
     ">10min": 600.0,
 }
 
-APP_VERSION: Final = r"^[0-9]{1,3}\.[0-9]{1,3}$"
-Region = Annotated[str, msgspec.Meta(pattern=REGION_CODE, description="A region code: de-fra")]
-AppVersion = Annotated[str, msgspec.Meta(pattern=APP_VERSION, description="major.minor only")]
+Region = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=REGION_CODE,
+        description="A location code: de-fra. One the server does not list is stored as 'other'.",
+    ),
+]
+AppVersion = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=APP_VERSION,
+        description="major.minor only; stored as one of the server's listed versions, as "
+        "'major.x', or as 'other'",
+    ),
+]
 
 
 class _Event(
@@ -83,6 +118,33 @@ class BlockingSummary(_Event, frozen=True, kw_only=True, tag="blocking_summary")
 
 
 Event = ConnectionAttempt | SessionSummary | BlockingSummary
+
+
+def identifying_bits(regions: int, app_versions: int) -> float:
+    """log2 of how many different events a client can make land, with ``region`` and
+    ``app_version`` stored as one of ``regions`` and ``app_versions`` values.
+
+    Read from the Structs above, so a new field or a wider enumeration changes it: a Literal
+    counts its values, a field of any other kind counts as unbounded (infinite bits).
+    Settings refuse lists that would take it over MAX_IDENTIFYING_BITS.
+    """
+    stored = {"region": regions, "app_version": app_versions}
+    union = msgspec.inspect.type_info(Event)
+    assert isinstance(union, msgspec.inspect.UnionType)
+    kinds = 0.0
+    for member in union.types:
+        assert isinstance(member, msgspec.inspect.StructType)
+        count = 1.0
+        for field in member.fields:
+            info: Any = field.type
+            if isinstance(info, msgspec.inspect.LiteralType):
+                count *= len(info.values)
+            elif field.name in stored:
+                count *= stored[field.name]
+            else:
+                count = math.inf
+        kinds += count
+    return math.log2(kinds)
 
 
 class EventBatch(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -168,15 +230,19 @@ class Accepted(msgspec.Struct, frozen=True):
 # --- reports -----------------------------------------------------------------------------------
 
 
-class FailureCell(msgspec.Struct, frozen=True, omit_defaults=True):
-    """One region x hour cell of the heatmap; counts are absent when the cell is suppressed."""
+class FailureCell(msgspec.Struct, frozen=True):
+    """One region x hour cell of the heatmap, built from at least ``min_events`` attempts.
+
+    A cell with fewer is left out, not sent as "suppressed": such a cell would still name a
+    region and an hour in which someone connected, which is what suppression hides. An absent
+    cell reads the same whether it had a few attempts or none.
+    """
 
     region: str
     hour: datetime
-    suppressed: bool = False
-    attempts: int | None = None
-    failures: int | None = None
-    failure_rate: float | None = None
+    attempts: int
+    failures: int
+    failure_rate: float
 
 
 class FailureReport(msgspec.Struct, frozen=True):

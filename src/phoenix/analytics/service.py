@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any, Final, get_args
 
 from phoenix.analytics import schemas
+from phoenix.analytics.coarse import Coarsening
 from phoenix.analytics.schemas import (
     BlockingSummary,
     BucketCount,
@@ -71,9 +72,9 @@ def current_hour(now: float | None = None) -> int:
     return int(moment) // HOUR * HOUR
 
 
-def to_columns(events: Sequence[Event], hour: int, regions: frozenset[str]) -> Columns:
-    """A whole batch column by column (EVENT_COLUMNS), or InvalidEvents naming the first event
-    whose region is unknown.
+def to_columns(events: Sequence[Event], hour: int, coarsening: Coarsening) -> Columns:
+    """A whole batch column by column (EVENT_COLUMNS), region and app_version as ``coarsening``
+    stores them (so a client's choice of either lands as one of a few values).
 
     The events are grouped by type, so each column is made of at most three runs: the values of
     the events that have the field, and an empty string for each event that does not. The row
@@ -92,11 +93,10 @@ def to_columns(events: Sequence[Event], hour: int, regions: frozenset[str]) -> C
             sessions += group
         else:
             blocking += group
-    if regions:
-        named = {e.region for e in attempts}
-        named.update(e.region for e in sessions)
-        if not named <= regions:
-            _refuse_unknown_region(events, regions)
+    # Mapped once per distinct value: a batch names few.
+    region = {code: coarsening.region(code) for code in {e.region for e in attempts}}
+    region.update((code, coarsening.region(code)) for code in {e.region for e in sessions})
+    version = {v: coarsening.app_version(v) for v in {e.app_version for e in events}}
     a, s, b = len(attempts), len(sessions), len(blocking)
     return [
         [hour] * (a + s + b),
@@ -104,10 +104,10 @@ def to_columns(events: Sequence[Event], hour: int, regions: frozenset[str]) -> C
         [e.platform for e in attempts]
         + [e.platform for e in sessions]
         + [e.platform for e in blocking],
-        [e.app_version for e in attempts]
-        + [e.app_version for e in sessions]
-        + [e.app_version for e in blocking],
-        [e.region for e in attempts] + [e.region for e in sessions] + [""] * b,
+        [version[e.app_version] for e in attempts]
+        + [version[e.app_version] for e in sessions]
+        + [version[e.app_version] for e in blocking],
+        [region[e.region] for e in attempts] + [region[e.region] for e in sessions] + [""] * b,
         [e.outcome for e in attempts] + [""] * (s + b),
         [e.latency_bucket for e in attempts] + [""] * (s + b),
         [""] * a + [e.duration_bucket for e in sessions] + [""] * b,
@@ -117,12 +117,6 @@ def to_columns(events: Sequence[Event], hour: int, regions: frozenset[str]) -> C
         [""] * (a + s) + [e.blocked_requests_bucket for e in blocking],
         [""] * (a + s) + [e.time_saved_bucket for e in blocking],
     ]
-
-
-def _refuse_unknown_region(events: Sequence[Event], regions: frozenset[str]) -> None:
-    for index, event in enumerate(events):
-        if not isinstance(event, BlockingSummary) and event.region not in regions:
-            raise InvalidEvents(f"event {index}: region is not one of the known regions", index)
 
 
 class TokenBucket:
@@ -202,21 +196,17 @@ class Reports:
             f"FROM connection_hourly WHERE {window.where()} "
             "GROUP BY region, hour ORDER BY region, h"
         )
-        cells = []
-        for region, hour, attempts, failures in rows:
-            at = datetime.fromtimestamp(int(hour), UTC)
-            if int(attempts) < self._k:
-                cells.append(FailureCell(region=str(region), hour=at, suppressed=True))
-            else:
-                cells.append(
-                    FailureCell(
-                        region=str(region),
-                        hour=at,
-                        attempts=int(attempts),
-                        failures=int(failures),
-                        failure_rate=round(int(failures) / int(attempts), 4),
-                    )
-                )
+        cells = [
+            FailureCell(
+                region=str(region),
+                hour=datetime.fromtimestamp(int(hour), UTC),
+                attempts=int(attempts),
+                failures=int(failures),
+                failure_rate=round(int(failures) / int(attempts), 4),
+            )
+            for region, hour, attempts, failures in rows
+            if int(attempts) >= self._k  # a smaller cell is left out whole (FailureCell)
+        ]
         return FailureReport(window.start_time, window.end_time, self._k, cells)
 
     async def usage(self, window: Window) -> UsageReport:

@@ -3,11 +3,24 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, Final
 
+from phoenix.analytics.coarse import Coarsening
+from phoenix.analytics.schemas import APP_VERSION, MAX_IDENTIFYING_BITS, REGION_CODE
 from phoenix.settings import SECRET, CommonSettings, SettingsError
 
-REGION_CODE = r"^[a-z]{2}-[a-z]{3}$"
+# The fleet's locations as this repository names them: the README's and tests' examples, the
+# bench's regions, and `make dev`'s own node (devrun.NODE_LOCATION). Analytics cannot read
+# NodeDB (it imports no other role and no SQL driver), so a deployment lists its own.
+FLEET_LOCATIONS: Final = (
+    "de-fra",
+    "nl-ams",
+    "se-sto",
+    "us-nyc",
+    "sg-sin",
+    "br-gru",
+    "zz-local",
+)
 
 
 class AnalyticsSettings(CommonSettings, kw_only=True, frozen=True):
@@ -29,8 +42,11 @@ class AnalyticsSettings(CommonSettings, kw_only=True, frozen=True):
     # Global ingest rate (a token bucket over events; there is no client identity to key on).
     ingest_events_per_second: float = 50_000.0
     ingest_burst_events: int = 100_000
-    # Regions events may name (comma-separated codes like de-fra). Empty: any well-formed code.
-    analytics_regions: list[str] = []
+    # Regions stored as themselves (comma-separated codes like de-fra); any other is "other".
+    analytics_regions: tuple[str, ...] = FLEET_LOCATIONS
+    # Versions stored as themselves (comma-separated, major.minor); any other is "other".
+    # Empty: each version is stored as its major ("1.4" -> "1.x"; coarse.MAX_COARSE_MAJOR).
+    analytics_app_versions: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.operator_token and len(self.operator_token) < 32:
@@ -47,6 +63,26 @@ class AnalyticsSettings(CommonSettings, kw_only=True, frozen=True):
             raise SettingsError(
                 "PHOENIX_INGEST_EVENTS_PER_SECOND", "rate must be positive and burst at least 100"
             )
+        if not self.analytics_regions:
+            raise SettingsError("PHOENIX_ANALYTICS_REGIONS", "must name at least one region")
         for region in self.analytics_regions:
-            if not re.fullmatch(REGION_CODE, region):
+            if not re.search(REGION_CODE, region):
                 raise SettingsError("PHOENIX_ANALYTICS_REGIONS", f"{region!r} is not like de-fra")
+        for version in self.analytics_app_versions:
+            if not re.search(APP_VERSION, version):
+                raise SettingsError(
+                    "PHOENIX_ANALYTICS_APP_VERSIONS", f"{version!r} is not like 1.4"
+                )
+        # The lists set how many values region and app_version are stored as, and so how much
+        # one event can say about who sent it: refused at start beyond the budget.
+        bits = self.coarsening.bits()
+        if bits > MAX_IDENTIFYING_BITS:
+            raise SettingsError(
+                "PHOENIX_ANALYTICS_REGIONS",
+                f"with PHOENIX_ANALYTICS_APP_VERSIONS, one event could carry {bits:.1f} "
+                f"identifying bits, over {MAX_IDENTIFYING_BITS:g}: list fewer regions or versions",
+            )
+
+    @property
+    def coarsening(self) -> Coarsening:
+        return Coarsening(self.analytics_regions, self.analytics_app_versions)

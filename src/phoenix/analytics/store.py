@@ -49,7 +49,8 @@ _INSERT: Final = "INSERT INTO events ({}) VALUES".format(
 # How long a query may take once connected. Generous: an insert the client gives up on may
 # still land on the server after the writer's retry has checked for it (see writer.py).
 IO_TIMEOUT: Final = 60.0
-_IDENTIFIER: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+# fullmatch, not match with `$`: that would take "events\n" (a `$` matches before a final newline).
+_IDENTIFIER: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 # Every table partitioned by month: retention drops the same partitions in each.
 PARTITIONED_TABLES: Final = ("events", "connection_hourly", "session_hourly", "blocking_hourly")
 
@@ -75,7 +76,7 @@ class Store(Protocol):
 
 
 def check_identifier(name: str) -> str:
-    if not _IDENTIFIER.match(name):
+    if not _IDENTIFIER.fullmatch(name):
         raise ValueError(f"{name!r} is not a plain ClickHouse identifier")
     return name
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -16,15 +18,18 @@ from phoenix.auth.apple_notifications import AppleVerifier
 from phoenix.auth.billing import StripeBilling
 from phoenix.auth.firebase import FirebaseVerifier, IdentityVerifier
 from phoenix.auth.issuer import Issuer, IssuerPolicy
-from phoenix.auth.keys import parse_bundle
+from phoenix.auth.keys import KeyLife, parse_bundle
 from phoenix.auth.settings import AuthSettings
 from phoenix.auth.stripe_events import StripeEvents
 from phoenix.auth.webhooks import webhook_routes
 from phoenix.common import database
 from phoenix.common.health import ReadinessCheck
+from phoenix.common.logging import get_logger
 from phoenix.common.web import build_app
 
 ROLE = "auth"
+
+_log = get_logger("phoenix.auth.issuer")
 
 
 def create_app(settings: AuthSettings, verifier: IdentityVerifier | None = None) -> Litestar:
@@ -35,7 +40,10 @@ def create_app(settings: AuthSettings, verifier: IdentityVerifier | None = None)
         parse_bundle(settings.issuer_signing_keys),
         IssuerPolicy(
             request_uri=settings.issuer_request_uri,
-            overlap=timedelta(hours=settings.issuer_key_overlap_hours),
+            life=KeyLife(
+                max_age=settings.issuer_key_max_age,
+                overlap=timedelta(hours=settings.issuer_key_overlap_hours),
+            ),
             quota=settings.issuer_quota,
             max_batch=settings.issuer_max_batch,
             directory_max_age=settings.issuer_directory_max_age,
@@ -51,9 +59,13 @@ def create_app(settings: AuthSettings, verifier: IdentityVerifier | None = None)
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        watching = asyncio.create_task(watch_signing_key(issuer), name="issuer-key-watch")
         try:
             yield
         finally:
+            watching.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watching
             identity.close()
             await engine.dispose()
 
@@ -70,8 +82,19 @@ def create_app(settings: AuthSettings, verifier: IdentityVerifier | None = None)
                 engine, settings.stripe_webhook_secret, stripe_events, AppleVerifier(settings), now
             ),
         ],
-        checks=[ReadinessCheck("postgres", partial(database.ping, engine))],
+        checks=[
+            ReadinessCheck("postgres", partial(database.ping, engine)),
+            ReadinessCheck("issuer", issuer.probe),
+        ],
         lifespan=[lifespan],
         extra_exception_handlers=database.exception_handlers(),
         state={"userdb": engine, "issuer": issuer, "verifier": identity},
     )
+
+
+async def watch_signing_key(issuer: Issuer, every: float = 60.0) -> None:
+    """Say once a minute, loudly, that no key may sign: readiness alone is easy to miss."""
+    while True:
+        if issuer.signing_key() is None:
+            _log.error("issuer_no_signing_key", setting="PHOENIX_ISSUER_KEY_MAX_AGE")
+        await asyncio.sleep(every)

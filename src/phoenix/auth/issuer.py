@@ -10,14 +10,14 @@ import hashlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from phoenix.auth import quota
 from phoenix.auth.firebase import Identity
-from phoenix.auth.keys import SigningKey, listed_keys
+from phoenix.auth.keys import KeyLife, SigningKey, listed_keys, signing_key
 from phoenix.common import database
 from phoenix.common.problems import Problem
 from phoenix.crypto.blind_rsa import BlindSigningKey
@@ -38,6 +38,17 @@ class NotEntitled(Problem):
     status = 403
     slug = "not-entitled"
     title = "No active subscription"
+
+
+class NoSigningKey(Problem):
+    """503: every key is past its signing life (PHOENIX_ISSUER_KEY_MAX_AGE): rotate one in."""
+
+    status = 503
+    slug = "issuer-key-expired"
+    title = "The issuer has no key it may sign with"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, headers={"Retry-After": "300"})
 
 
 class QuotaExhausted(Problem):
@@ -73,7 +84,7 @@ class _Prepared:
 @dataclass(frozen=True)
 class IssuerPolicy:
     request_uri: str
-    overlap: timedelta
+    life: KeyLife
     quota: int
     max_batch: int
     directory_max_age: int
@@ -107,7 +118,7 @@ class Issuer:
         return datetime.fromtimestamp(self._clock(), UTC)
 
     def directory(self) -> Directory:
-        listed = listed_keys(self._keys, self.now(), self._policy.overlap)
+        listed = listed_keys(self._keys, self.now(), self._policy.life)
         document = DirectoryDocument(
             issuer_request_uri=self._policy.request_uri,
             token_keys=[
@@ -122,9 +133,18 @@ class Issuer:
         body = msgspec.json.encode(document)
         return Directory(body=body, etag='"' + hashlib.sha256(body).hexdigest()[:32] + '"')
 
+    def signing_key(self) -> SigningKey | None:
+        """The key that signs now, or None when every key is past its signing life."""
+        return signing_key(self._keys, self.now(), self._policy.life)
+
+    async def probe(self) -> None:
+        """Readiness (phoenix.common.health): raises while no key may sign."""
+        if self.signing_key() is None:
+            raise NoSigningKey("no issuer key within PHOENIX_ISSUER_KEY_MAX_AGE: rotate one in")
+
     def _signer(self, request: TokenRequest) -> _Prepared:
         now = self.now()
-        listed = {key.truncated_id for key in listed_keys(self._keys, now, self._policy.overlap)}
+        listed = {key.truncated_id for key in listed_keys(self._keys, now, self._policy.life)}
         prepared = self._prepared.get(request.truncated_token_key_id)
         if (
             prepared is None
@@ -132,6 +152,11 @@ class Issuer:
             or prepared.not_before > now
         ):
             raise UnprocessableTokenRequest("unknown or inactive truncated token key id")
+        if now >= prepared.not_before + self._policy.life.max_age:
+            # Listed for the overlap so its tokens still redeem, but past its signing life.
+            if self.signing_key() is None:
+                raise NoSigningKey("every issuer key is past PHOENIX_ISSUER_KEY_MAX_AGE")
+            raise UnprocessableTokenRequest("this key no longer signs: fetch the directory")
         # RFC 9474 §4.3: the blinded message must be below the modulus.
         modulus = prepared.token_key.public_key.public_numbers().n
         if int.from_bytes(request.blinded_msg, "big") >= modulus:

@@ -5,6 +5,12 @@ A bundle is PEM private keys (RSA-2048), each preceded by a ``Not-Before: <ISO 8
 is listed first, so clients prefer it (RFC 9578 §4); an older key stays listed for ``overlap``
 after its successor took over, so tokens fetched ahead of time still redeem at config; keys not
 yet valid are listed last, so verifiers learn them before any token is signed with them.
+
+A key's life is bounded whether or not anyone rotates (RFC 9578 §8, RFC 9576 §6.2): it signs
+for at most ``max_age`` after its not-before, and it is listed (so config accepts its tokens)
+until ``max_age + overlap`` after it. Config keeps a spent mark exactly as long, so a token
+outlives neither its key nor its mark. A key past its signing life with no successor leaves the
+issuer unable to sign: readiness says so, rather than one key signing forever.
 """
 
 from __future__ import annotations
@@ -94,17 +100,44 @@ def check_unique(keys: Sequence[SigningKey]) -> None:
         seen.add(key.truncated_id)
 
 
-def listed_keys(keys: Sequence[SigningKey], now: datetime, overlap: timedelta) -> list[SigningKey]:
-    """The directory's keys in preference order: signing key, predecessors in overlap, upcoming."""
+@dataclass(frozen=True)
+class KeyLife:
+    """How long a key signs (``max_age``) and how much longer its tokens redeem (``overlap``)."""
+
+    max_age: timedelta
+    overlap: timedelta
+
+    def signs_until(self, key: SigningKey) -> datetime:
+        return key.not_before + self.max_age
+
+    def listed_until(self, key: SigningKey) -> datetime:
+        return key.not_before + self.max_age + self.overlap
+
+
+def listed_keys(keys: Sequence[SigningKey], now: datetime, life: KeyLife) -> list[SigningKey]:
+    """The directory's keys in preference order: signing key, predecessors in overlap, upcoming.
+
+    A predecessor drops out ``overlap`` after its successor took over, and any key drops out
+    once its whole life (``max_age + overlap``) is over, successor or not.
+    """
     ordered = sorted(keys, key=lambda key: key.not_before)
-    valid = [key for key in ordered if key.not_before <= now]
+    valid = [key for key in ordered if key.not_before <= now < life.listed_until(key)]
     upcoming = [key for key in ordered if key.not_before > now]
     kept = []
     for index, key in enumerate(valid):
         successor = valid[index + 1] if index + 1 < len(valid) else None
-        if successor is None or successor.not_before + overlap > now:
+        if successor is None or successor.not_before + life.overlap > now:
             kept.append(key)
     return [*reversed(kept), *upcoming]
+
+
+def signing_key(keys: Sequence[SigningKey], now: datetime, life: KeyLife) -> SigningKey | None:
+    """The key that signs now: the newest in effect, unless its signing life is over."""
+    valid = [key for key in keys if key.not_before <= now]
+    if not valid:
+        return None
+    newest = max(valid, key=lambda key: key.not_before)
+    return newest if now < life.signs_until(newest) else None
 
 
 def render_key(private_key: rsa.RSAPrivateKey, not_before: datetime) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from typing import Annotated
 
 from phoenix.settings import SECRET, CommonSettings, Secret, SettingsError
@@ -20,6 +21,9 @@ class AuthSettings(CommonSettings, kw_only=True, frozen=True):
     issuer_signing_keys: Annotated[str, Secret("BLINDED_SIGNING_PRIVATE_KEY")]
     # How long a replaced key stays in the directory, so tokens fetched ahead still redeem.
     issuer_key_overlap_hours: int = 72
+    # A key signs for at most this long after its not-before (ISO 8601 "P30D" or seconds);
+    # config accepts its tokens until max age + overlap. Give config the same two values.
+    issuer_key_max_age: timedelta = timedelta(days=30)
     # Tokens per account per rolling 24 hours (a batch counts each token).
     issuer_quota: int = 200
     issuer_max_batch: int = 32
@@ -36,9 +40,11 @@ class AuthSettings(CommonSettings, kw_only=True, frozen=True):
     stripe_secret_key: Annotated[str, Secret("STRIPE_SECRET_KEY")] = ""
     stripe_webhook_secret: Annotated[str, Secret("STRIPE_WEBHOOK_SECRET")] = ""
     stripe_price_id: str = ""
-    stripe_success_url: str = "https://phoenix.invalid/billing/done"
-    stripe_cancel_url: str = "https://phoenix.invalid/billing/cancelled"
-    stripe_portal_return_url: str = "https://phoenix.invalid/account"
+    # Where Stripe sends the customer back: required with a secret key (no default that could
+    # reach production pointing nowhere).
+    stripe_success_url: str = ""
+    stripe_cancel_url: str = ""
+    stripe_portal_return_url: str = ""
     # Only for stripe-mock or a test stub: the SDK's API base address.
     stripe_api_base: str = ""
     # A subscription whose renewal payment failed keeps access this long while Stripe retries.
@@ -56,6 +62,10 @@ class AuthSettings(CommonSettings, kw_only=True, frozen=True):
     admin_token: Annotated[str, Secret("AUTH_ADMIN_TOKEN")] = ""
     # Processed webhook ids are kept this long: past Stripe's and Apple's redelivery windows.
     webhook_retention_days: int = 90
+    # Firebase revocation checks (one paid user lookup each): an answer is reused per uid for
+    # this long (1-60 s), and one uid may cause at most this many lookups a minute per process.
+    firebase_revocation_cache_seconds: int = 60
+    firebase_revocation_lookups_per_minute: int = 6
 
     def __post_init__(self) -> None:
         emulated = bool(os.environ.get(EMULATOR_VARIABLE))
@@ -70,12 +80,14 @@ class AuthSettings(CommonSettings, kw_only=True, frozen=True):
             )
         if not emulated and not self.firebase_private_key:
             raise SettingsError("PHOENIX_FIREBASE_PRIVATE_KEY", "missing (service account JSON)")
+        self._check_firebase_revocation()
         from phoenix.auth.keys import KeyBundleError, parse_bundle
 
         try:
             parse_bundle(self.issuer_signing_keys)
         except KeyBundleError as error:
             raise SettingsError("PHOENIX_ISSUER_SIGNING_KEYS", str(error)) from None
+        self._check_key_life()
         if not 1 <= self.issuer_max_batch <= 1024:
             raise SettingsError("PHOENIX_ISSUER_MAX_BATCH", "must be between 1 and 1024")
         if self.issuer_quota < 1:
@@ -87,6 +99,31 @@ class AuthSettings(CommonSettings, kw_only=True, frozen=True):
             raise SettingsError("PHOENIX_WEBHOOK_RETENTION_DAYS", "must be at least 7")
         if not 0 <= self.stripe_grace_days <= 60:
             raise SettingsError("PHOENIX_STRIPE_GRACE_DAYS", "must be between 0 and 60")
+        if self.stripe_secret_key:
+            for variable, url in (
+                ("PHOENIX_STRIPE_SUCCESS_URL", self.stripe_success_url),
+                ("PHOENIX_STRIPE_CANCEL_URL", self.stripe_cancel_url),
+                ("PHOENIX_STRIPE_PORTAL_RETURN_URL", self.stripe_portal_return_url),
+            ):
+                if not url.startswith(("https://", "http://")):
+                    raise SettingsError(variable, "required with PHOENIX_STRIPE_SECRET_KEY")
+
+    def _check_key_life(self) -> None:
+        if not timedelta(hours=1) <= self.issuer_key_max_age <= timedelta(days=366):
+            raise SettingsError("PHOENIX_ISSUER_KEY_MAX_AGE", "must be between 1 hour and 366 days")
+        if self.issuer_key_overlap_hours < 0:
+            raise SettingsError("PHOENIX_ISSUER_KEY_OVERLAP_HOURS", "must not be negative")
+
+    def _check_firebase_revocation(self) -> None:
+        # Past 60 s a revoked or disabled account would stay usable too long (README: 60 s).
+        if not 1 <= self.firebase_revocation_cache_seconds <= 60:
+            raise SettingsError(
+                "PHOENIX_FIREBASE_REVOCATION_CACHE_SECONDS", "must be between 1 and 60"
+            )
+        if not 1 <= self.firebase_revocation_lookups_per_minute <= 60:
+            raise SettingsError(
+                "PHOENIX_FIREBASE_REVOCATION_LOOKUPS_PER_MINUTE", "must be between 1 and 60"
+            )
 
     def _check_apple(self) -> None:
         # Xcode and LocalTesting make the library skip signature checks: never accepted here.

@@ -18,11 +18,13 @@ from redis.asyncio import Redis
 
 from phoenix.common import database
 from phoenix.common.health import ReadinessCheck
+from phoenix.common.logging import get_logger
 from phoenix.common.web import build_app
 from phoenix.config import fleet, redis_errors, tokens
 from phoenix.config.api import fleet_routes, redemption_routes
 from phoenix.config.coalesce import Coalescer
 from phoenix.config.directory import IssuerDirectoryClient
+from phoenix.config.durability import NotDurable, check_durable
 from phoenix.config.nodes.addresses import parse_networks
 from phoenix.config.nodes.api import EnrollmentController, OperatorController, SweepController
 from phoenix.config.nodes.attestation import AttestationVerifier, load_certificates
@@ -37,6 +39,8 @@ from phoenix.config.spent import SpentTokens
 from phoenix.settings import SettingsError
 
 ROLE = "config"
+
+_log = get_logger("phoenix.config")
 
 
 def create_app(settings: ConfigSettings) -> Litestar:
@@ -61,7 +65,12 @@ def create_app(settings: ConfigSettings) -> Litestar:
         engine=engine,
         redis=redis,
         directory=directory,
-        spent=SpentTokens(redis, settings.token_validity_seconds, commands=writes),
+        spent=SpentTokens(
+            redis,
+            commands=writes,
+            replicas=settings.redis_replicas,
+            replica_wait_ms=settings.redis_replica_wait_ms,
+        ),
         challenge=tokens.challenge(settings),
         lease=timedelta(hours=settings.lease_hours),
         dns=tuple(settings.tunnel_dns),
@@ -143,6 +152,15 @@ def create_app(settings: ConfigSettings) -> Litestar:
             await feed_redis.aclose()
             await engine.dispose()
 
+    async def redis_ready() -> None:
+        await redis.ping()
+        if settings.durable_redis_required:
+            try:
+                await check_durable(redis)
+            except NotDurable as problem:
+                _log.warning("spent_store_not_durable", reason=str(problem))
+                raise
+
     # Long-polls block a connection for up to 25 s: their own client, with no socket timeout.
     feed_redis = Redis.from_url(
         settings.redis_url, socket_connect_timeout=settings.readiness_timeout
@@ -163,7 +181,7 @@ def create_app(settings: ConfigSettings) -> Litestar:
         route_handlers=[*routes, enrollment, *redemption_routes(redeemer)],
         checks=[
             ReadinessCheck("postgres", partial(database.ping, engine)),
-            ReadinessCheck("redis", redis.ping),
+            ReadinessCheck("redis", redis_ready),
             ReadinessCheck("issuer-directory", directory.probe),
         ],
         lifespan=[lifespan],

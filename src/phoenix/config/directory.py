@@ -10,6 +10,13 @@ client is not ready (the role's readiness check says so) and redemption answers 
 The loop is one visible task: fetch → keep or replace → sleep (refresh interval, or backoff after
 a failure). The copy in use is an immutable `IssuerDirectory`, replaced whole, so readers never
 see half an update.
+
+What the issuer lists is not taken on faith (`KeyPolicy`): a key is accepted only from its
+not-before until its life (max age + overlap) is over, so a token cannot outlive its spent mark
+whatever the directory says; a directory listing more keys than a handful is refused, since an
+issuer could hand each key to a few users and tell them apart at redemption (RFC 9576 §6.2);
+an operator may pin the key ids; and the last good copy is used only for a bounded number of
+refresh intervals, after which redemption fails closed.
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ __all__ = [
     "IssuerDirectory",
     "IssuerDirectoryClient",
     "IssuerDirectoryUnavailable",
+    "KeyPolicy",
     "parse_directory",
 ]
 
@@ -62,6 +70,30 @@ class IssuerDirectoryUnavailable(Problem):
         super().__init__(detail, headers={"Retry-After": str(retry_after)})
 
 
+@dataclass(frozen=True)
+class KeyPolicy:
+    """What config accepts of a directory; see the module docstring."""
+
+    # Seconds after its not-before that a key's tokens are accepted (max age + overlap).
+    life: int = (30 + 3) * 86_400
+    max_keys: int = 3
+    # Token key ids (SHA-256 of the SPKI) that alone are accepted; empty: any listed key.
+    pinned: frozenset[bytes] = frozenset()
+    # Clock difference tolerated between the issuer and us around a key's not-before.
+    skew: int = 300
+
+    @classmethod
+    def from_settings(cls, settings: ConfigSettings) -> KeyPolicy:
+        return cls(
+            life=int(settings.key_life.total_seconds()),
+            max_keys=settings.issuer_max_keys,
+            pinned=frozenset(bytes.fromhex(key_id) for key_id in settings.issuer_pinned_key_ids),
+        )
+
+
+DEFAULT_POLICY: Final = KeyPolicy()
+
+
 # --- the document (RFC 9578 §4) --------------------------------------------------------------
 
 
@@ -81,7 +113,11 @@ class _Entry(msgspec.Struct, rename="kebab"):
 @dataclass(frozen=True, slots=True)
 class DirectoryEntry:
     token_key: TokenKey
-    not_before: int | None  # Unix seconds; None when the issuer did not say
+    not_before: int  # Unix seconds
+    accepted_until: int  # Unix seconds: not-before + the key's life; its marks live as long
+
+    def accepts_at(self, now: float, skew: int = 0) -> bool:
+        return self.not_before - skew <= now < self.accepted_until
 
 
 @dataclass(frozen=True)
@@ -92,40 +128,49 @@ class IssuerDirectory:
     entries: tuple[DirectoryEntry, ...]
     # What was left out and why (other token types, undecodable keys), for the log only.
     skipped: tuple[str, ...] = ()
-    _by_id: Mapping[bytes, TokenKey] = field(init=False, repr=False, compare=False)
+    skew: int = DEFAULT_POLICY.skew
+    _by_id: Mapping[bytes, DirectoryEntry] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        by_id = {entry.token_key.token_key_id: entry.token_key for entry in self.entries}
+        by_id = {entry.token_key.token_key_id: entry for entry in self.entries}
         object.__setattr__(self, "_by_id", by_id)
 
     def ready(self) -> bool:
         return True
 
-    def key_for(self, token_key_id: bytes) -> TokenKey | None:
-        return self._by_id.get(token_key_id)
+    def entry_for(self, token_key_id: bytes, now: float | None = None) -> DirectoryEntry | None:
+        """The listed key with this id, if its tokens are accepted at ``now``."""
+        entry = self._by_id.get(token_key_id)
+        moment = time.time() if now is None else now
+        return entry if entry is not None and entry.accepts_at(moment, self.skew) else None
+
+    def key_for(self, token_key_id: bytes, now: float | None = None) -> TokenKey | None:
+        entry = self.entry_for(token_key_id, now)
+        return None if entry is None else entry.token_key
 
     def keys(self) -> list[TokenKey]:
         """Every listed type-2 key, most preferred first (RFC 9578 §4: the issuer's order)."""
         return [entry.token_key for entry in self.entries]
 
     def preferred_key(self, now: float | None = None) -> TokenKey | None:
-        """The key clients should fetch tokens under: the first listed one already in effect.
+        """The key clients should fetch tokens under: the first listed one in effect.
 
         Falls back to the first listed key when every key is announced for later.
         """
         moment = time.time() if now is None else now
         for entry in self.entries:
-            if entry.not_before is None or entry.not_before <= moment:
+            if entry.not_before <= moment < entry.accepted_until:
                 return entry.token_key
         return self.entries[0].token_key if self.entries else None
 
 
-def parse_directory(body: bytes) -> IssuerDirectory:
+def parse_directory(body: bytes, policy: KeyPolicy = DEFAULT_POLICY) -> IssuerDirectory:
     """Decode a directory body, keeping the type-2 keys it lists in their order.
 
-    Entries of other token types and keys that are not a canonical RSASSA-PSS SPKI of a 2048-bit
-    key are skipped (and named in `skipped`). Raises InvalidDirectory when the body is not a
-    directory at all or lists no usable type-2 key.
+    Entries of other token types, keys that are not a canonical RSASSA-PSS SPKI of a 2048-bit
+    key, keys without a not-before (their life could not be bounded) and keys not pinned by
+    `policy` are skipped (and named in `skipped`). Raises InvalidDirectory when the body is not
+    a directory at all, lists no usable type-2 key, or lists more than `policy.max_keys`.
     """
     try:
         document = msgspec.json.decode(body, type=_Document)
@@ -152,10 +197,22 @@ def parse_directory(body: bytes) -> IssuerDirectory:
             skipped.append(f"entry {index}: repeated token-key")
             continue
         seen.add(token_key.token_key_id)
-        entries.append(DirectoryEntry(token_key, entry.not_before))
+        if entry.not_before is None:
+            skipped.append(f"entry {index}: no not-before, so its life cannot be bounded")
+            continue
+        if policy.pinned and token_key.token_key_id not in policy.pinned:
+            skipped.append(f"entry {index}: token key id not pinned")
+            continue
+        entries.append(DirectoryEntry(token_key, entry.not_before, entry.not_before + policy.life))
     if not entries:
         raise InvalidDirectory("the directory lists no usable type-2 token key")
-    return IssuerDirectory(document.issuer_request_uri, tuple(entries), tuple(skipped))
+    if len(entries) > policy.max_keys:
+        # Refused whole, not cut down: which keys to keep is exactly what cannot be trusted.
+        raise InvalidDirectory(
+            f"the directory lists {len(entries)} keys, more than {policy.max_keys} "
+            "(PHOENIX_ISSUER_MAX_KEYS): keys could partition users"
+        )
+    return IssuerDirectory(document.issuer_request_uri, tuple(entries), tuple(skipped), policy.skew)
 
 
 # --- the client ------------------------------------------------------------------------------
@@ -182,9 +239,13 @@ class IssuerDirectoryClient:
         retry_initial: float = 1.0,
         retry_max: float = 60.0,
         http: httpx.AsyncClient | None = None,
+        policy: KeyPolicy = DEFAULT_POLICY,
+        max_stale_refreshes: int = 12,
     ) -> None:
         if refresh_seconds <= 0 or timeout <= 0 or not 0 < retry_initial <= retry_max:
             raise ValueError("refresh, timeout and retry intervals must be positive")
+        if max_stale_refreshes < 1:
+            raise ValueError("max_stale_refreshes must be at least 1")
         if httpx.URL(url).scheme not in ("http", "https"):
             raise ValueError("the issuer directory URL is an http(s) URL")
         self._url = url
@@ -194,6 +255,9 @@ class IssuerDirectoryClient:
         self._retry_max = min(retry_max, refresh_seconds)
         self._http = http
         self._owns_http = http is None
+        self._policy = policy
+        # Past this many seconds without a good fetch, the last copy is no longer trusted.
+        self._max_stale = refresh_seconds * max_stale_refreshes
         self._current: IssuerDirectory | None = None
         self._etag: str | None = None
         self._failures = 0
@@ -205,6 +269,8 @@ class IssuerDirectoryClient:
         return cls(
             settings.issuer_directory_url,
             refresh_seconds=settings.issuer_directory_refresh_seconds,
+            policy=KeyPolicy.from_settings(settings),
+            max_stale_refreshes=settings.issuer_directory_max_stale_refreshes,
         )
 
     @property
@@ -218,12 +284,22 @@ class IssuerDirectoryClient:
         return self._current
 
     def ready(self) -> bool:
-        """True once a good copy has been fetched; it stays true while the issuer is away."""
-        return self._current is not None
+        """True while a good copy is fresh enough: fetched or confirmed within the stale limit.
 
-    def key_for(self, token_key_id: bytes) -> TokenKey | None:
+        While the issuer is away the last copy serves for `max_stale_refreshes` refresh
+        intervals; past that nothing is accepted (a 503 that leaves the token unspent).
+        """
+        if self._current is None or self._last_success is None:
+            return False
+        return time.monotonic() - self._last_success <= self._max_stale
+
+    def entry_for(self, token_key_id: bytes, now: float | None = None) -> DirectoryEntry | None:
         current = self._current
-        return None if current is None else current.key_for(token_key_id)
+        return None if current is None else current.entry_for(token_key_id, now)
+
+    def key_for(self, token_key_id: bytes, now: float | None = None) -> TokenKey | None:
+        current = self._current
+        return None if current is None else current.key_for(token_key_id, now)
 
     def keys(self) -> list[TokenKey]:
         current = self._current
@@ -240,8 +316,10 @@ class IssuerDirectoryClient:
 
     async def probe(self) -> None:
         """A readiness probe (phoenix.common.health.ReadinessCheck): raises while not ready."""
-        if not self.ready():
+        if self._current is None:
             raise IssuerDirectoryUnavailable("the issuer directory has not been fetched yet")
+        if not self.ready():
+            raise IssuerDirectoryUnavailable("the last good issuer directory is too old")
 
     # -- life cycle --
 
@@ -353,7 +431,7 @@ class IssuerDirectoryClient:
         except httpx.HTTPError as error:
             raise _FetchFailed(type(error).__name__) from None
         try:
-            directory = parse_directory(body)
+            directory = parse_directory(body, self._policy)
         except InvalidDirectory as error:
             raise _FetchFailed(str(error)) from None
         self._current = directory

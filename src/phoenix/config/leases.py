@@ -3,6 +3,11 @@
 Every change bumps the node's revision in the same transaction, and returns the peer changes
 to announce once it commits (phoenix.config.feed). Addresses are unique per node by database
 constraint; two connects racing for one address make one of them retry.
+
+A lease ends on the hour (:func:`ends_on_the_hour`), in NodeDB and in the config handed out: an
+expiry to the microsecond is the connect's own time plus the lease length, and (address, time)
+in a load balancer's log at the issuer and at config would then join a subscriber to a client
+key. Rounded up, every connect of an hour ends at the same moment.
 """
 
 from __future__ import annotations
@@ -10,7 +15,7 @@ from __future__ import annotations
 import ipaddress
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Final, Literal
 
 from sqlalchemy import delete, select, text, update
@@ -21,6 +26,17 @@ from phoenix.config.models import Lease, Node
 from phoenix.crypto.wireguard import encode_key
 
 FIRST_CLIENT_OFFSET: Final = 2  # .0 is the network, .1 the node's own tunnel address
+_HOUR: Final = timedelta(hours=1)
+
+
+def ends_on_the_hour(moment: datetime) -> datetime:
+    """``moment`` rounded up to the next whole hour (UTC), itself when already on one: a lease
+    ends no sooner than it was asked to, and at most an hour later."""
+    if moment.tzinfo is None:
+        raise ValueError("a lease expiry must be timezone-aware")
+    moment = moment.astimezone(UTC)
+    hour = moment.replace(minute=0, second=0, microsecond=0)
+    return hour if hour == moment else hour + _HOUR
 
 
 class PoolExhausted(Problem):
@@ -93,8 +109,9 @@ async def allocate(
     lease: timedelta,
     now: datetime,
 ) -> Allocated:
-    """Give ``client_key`` a lease on ``node_id`` (moving any lease it had elsewhere)."""
-    expires = now + lease
+    """Give ``client_key`` a lease on ``node_id`` (moving any lease it had elsewhere, or
+    extending the one it has there), until the hour after ``now + lease``."""
+    expires = ends_on_the_hour(now + lease)
     key_text = encode_key(client_key)
     changes: list[PeerChange] = []
     current = (

@@ -40,7 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from phoenix.common import database
 from phoenix.config.groupcommit import GroupCommit
-from phoenix.config.leases import Allocated, NodeEndpoint, PeerChange
+from phoenix.config.leases import Allocated, NodeEndpoint, PeerChange, ends_on_the_hour
 from phoenix.crypto.wireguard import encode_key
 
 # Parameters: three arrays, one element per request (node, client key, expiry); rows come back
@@ -123,10 +123,11 @@ class Placements(GroupCommit[_Request, Placed | None]):
     async def place(
         self, node_id: uuid.UUID, client_key: bytes, expires_at: datetime
     ) -> Placed | None:
-        """A new lease for ``client_key`` on ``node_id`` at the node's next offset, committed;
+        """A new lease for ``client_key`` on ``node_id`` at the node's next offset, committed,
+        ending at ``expires_at`` rounded up to the hour (phoenix.config.leases.ends_on_the_hour);
         None when that cannot be done in one statement (use phoenix.config.leases.allocate).
         A lease placed for a caller that gave up meanwhile expires unused."""
-        return await self._submit(_Request(node_id, client_key, expires_at))
+        return await self._submit(_Request(node_id, client_key, ends_on_the_hour(expires_at)))
 
     async def _carry_out(self, items: list[_Request]) -> list[Placed | Exception | None]:
         try:

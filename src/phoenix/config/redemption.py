@@ -32,7 +32,7 @@ from phoenix.config.placement import Placements
 from phoenix.config.recent import Recent
 from phoenix.config.schemas import ConnectRequest
 from phoenix.config.selection import NodeLoad, select_node
-from phoenix.config.spent import SpentStoreUnavailable, SpentTokens
+from phoenix.config.spent import Mark, SpentStoreUnavailable, SpentTokens
 from phoenix.config.wgconfig import InvalidBoxKey, WireGuardConfig, build_config, seal_new_keypair
 from phoenix.crypto.privacypass import TokenChallenge
 from phoenix.crypto.wireguard import InvalidKey, parse_key
@@ -97,14 +97,16 @@ class Redeemer:
     placements: Placements
 
     async def connect(self, authorization: str | None, request: ConnectRequest) -> WireGuardConfig:
-        token = tokens.parse_and_verify(
+        token, key_life_ends = tokens.redeemable(
             authorization, self.directory, tokens.accepted_digests(self.challenge), self.challenge
         )
         client_key, sealed = _client_key(request)
         resolver = self._resolver(request.dns)
         candidates = await self._candidates(request.location)
         spent_header = tokens.challenge_header(self.challenge, self.directory, "token-spent")
-        async with self.spent.spending(tokens.token_digest(token), www_authenticate=spent_header):
+        # The mark lives exactly as long as the token's key is accepted (phoenix.config.spent).
+        mark = Mark(tokens.token_digest(token), token.token_key_id, key_life_ends)
+        async with self.spent.spending(mark, www_authenticate=spent_header):
             allocated, node = await self._allocate(candidates, request.location, client_key)
             config = build_config(
                 ipv4=allocated.ipv4,

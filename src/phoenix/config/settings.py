@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from datetime import timedelta
 from typing import Annotated, Literal
 
 import msgspec
@@ -59,8 +60,27 @@ class ConfigSettings(CommonSettings, kw_only=True, frozen=True):
     # The TokenChallenge this origin issues (RFC 9577 §2.1): issuer name and origin name.
     issuer_name: str = "auth.phoenix.invalid"
     origin_name: str = "config.phoenix.invalid"
-    # How long a spent token's digest is remembered (covers a key's signing life + overlap).
-    token_validity_seconds: int = 14 * 24 * 3600
+    # A token key's life, the same two values the auth role has: tokens of a key are accepted
+    # until not-before + max age + overlap, and each spent mark lives exactly that long.
+    issuer_key_max_age: timedelta = timedelta(days=30)
+    issuer_key_overlap_hours: int = 72
+    # Unset: marks follow their key (above). Set: only checked, and refused if shorter than a
+    # key's life, since a mark that expires first lets its token be spent again.
+    token_validity_seconds: int | None = None
+    # More keys than this in one directory is refused (RFC 9576 §6.2: an issuer could give
+    # each key to a few users and tell them apart): the previous, the signing and the next key.
+    issuer_max_keys: int = 3
+    # The last good copy of the directory is used for this many refresh intervals without a
+    # successful fetch; then redemption fails closed (503, the token is not spent).
+    issuer_directory_max_stale_refreshes: int = 12
+    # Optional: the only token key ids (hex SHA-256 of the key's SPKI, RFC 9578 §6.5) accepted.
+    issuer_pinned_key_ids: list[str] = msgspec.field(default_factory=list)
+    # The double-spend store's safety: in production readiness fails unless Redis never evicts
+    # (maxmemory-policy noeviction) and persists; None means "in production only".
+    redis_require_durable: bool | None = None
+    # With replicas, a spent mark waits for this many of them (WAIT) before a config is given.
+    redis_replicas: int = 0
+    redis_replica_wait_ms: int = 1000
     # WireGuard configs handed out: lease length and the DNS servers inside the tunnel.
     lease_hours: int = 24
     # Empty: each client is told its own node's tunnel address (the pool's first host), which
@@ -110,6 +130,47 @@ class ConfigSettings(CommonSettings, kw_only=True, frozen=True):
             raise SettingsError("PHOENIX_OPERATOR_TOKEN", "must differ from PHOENIX_MONITOR_TOKEN")
         self._check_fleet()
         self._check_dns()
+        self._check_tokens()
+
+    @property
+    def key_life(self) -> timedelta:
+        """How long after its not-before a key's tokens are accepted (and marks kept)."""
+        return self.issuer_key_max_age + timedelta(hours=self.issuer_key_overlap_hours)
+
+    @property
+    def durable_redis_required(self) -> bool:
+        if self.redis_require_durable is None:
+            return self.env == "prod"
+        return self.redis_require_durable
+
+    def _check_tokens(self) -> None:
+        if not timedelta(hours=1) <= self.issuer_key_max_age <= timedelta(days=366):
+            raise SettingsError("PHOENIX_ISSUER_KEY_MAX_AGE", "must be between 1 hour and 366 days")
+        if self.issuer_key_overlap_hours < 0:
+            raise SettingsError("PHOENIX_ISSUER_KEY_OVERLAP_HOURS", "must not be negative")
+        life = int(self.key_life.total_seconds())
+        if self.token_validity_seconds is not None and self.token_validity_seconds < life:
+            raise SettingsError(
+                "PHOENIX_TOKEN_VALIDITY_SECONDS",
+                f"shorter than a key's life ({life} s: max age + overlap); a spent token "
+                "would be accepted again once its mark expired. Unset it.",
+            )
+        if not 1 <= self.issuer_max_keys <= 16:
+            raise SettingsError("PHOENIX_ISSUER_MAX_KEYS", "must be between 1 and 16")
+        if self.issuer_directory_max_stale_refreshes < 1:
+            raise SettingsError(
+                "PHOENIX_ISSUER_DIRECTORY_MAX_STALE_REFRESHES", "must be at least 1"
+            )
+        for key_id in self.issuer_pinned_key_ids:
+            if not re.fullmatch(r"[0-9a-f]{64}", key_id):
+                raise SettingsError(
+                    "PHOENIX_ISSUER_PINNED_KEY_IDS",
+                    f"{key_id!r}: expected 64 lowercase hex digits (a token key id)",
+                )
+        if self.redis_replicas < 0:
+            raise SettingsError("PHOENIX_REDIS_REPLICAS", "must not be negative")
+        if not 1 <= self.redis_replica_wait_ms <= 60_000:
+            raise SettingsError("PHOENIX_REDIS_REPLICA_WAIT_MS", "must be between 1 and 60000")
 
     @property
     def dns_resolvers(self) -> dict[str, str]:

@@ -1,11 +1,18 @@
-"""The double-spend guard: one Redis key per redeemed token, for the token validity window.
+"""The double-spend guard: one Redis key per redeemed token, for as long as its key is accepted.
 
-A token is spent by `SET <prefix><sha256(token)> <claim> NX EX <validity>`: of any number of
-concurrent redemptions exactly one sets the key. The value is a random claim id — no token, no
-time, nothing about the client — so that a redemption which fails later can take back its own
-mark and only its own (compare-and-delete), and a token is never burnt without a config handed
-back. When Redis cannot answer, redemption stops with a 503 (fail closed): a token is never
-accepted without being marked.
+A token is spent by `SET <prefix><key id>:<sha256(token)> <claim> NX EXAT <end of its key's
+life>`: of any number of concurrent redemptions exactly one sets the key. A mark lives exactly as
+long as config accepts tokens of its issuer key (phoenix.config.directory.KeyPolicy), plus a
+margin for the clocks of config and Redis, so a token can never outlive its mark; and all marks
+of one key share a prefix and an expiry, so a retired key's marks go together. The value is a
+random claim id — no token, no time, nothing about the client — so that a redemption which
+fails later can take back its own mark and only its own (compare-and-delete), and a token is
+never burnt without a config handed back. When Redis cannot answer, redemption stops with a
+503 (fail closed): a token is never accepted without being marked.
+
+With replicas (``replicas`` ≥ 1), a mark is followed by `WAIT` on the same connection: a
+config is given only once the mark has reached that many replicas, so a failover cannot forget
+it. Marks must also never be evicted: phoenix.config.durability checks the server's policy.
 
 The Redis client handed in must carry socket timeouts (the config app's does), so an unreachable
 Redis becomes an error here rather than a hung request.
@@ -17,6 +24,7 @@ import asyncio
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Final
 
 from redis.asyncio import Redis
@@ -26,10 +34,13 @@ from phoenix.common.logging import get_logger
 from phoenix.common.problems import Problem
 from phoenix.config.coalesce import Coalescer
 
-__all__ = ["DEFAULT_PREFIX", "SpentStoreUnavailable", "SpentTokens", "TokenSpent"]
+__all__ = ["DEFAULT_PREFIX", "Mark", "SpentStoreUnavailable", "SpentTokens", "TokenSpent"]
 
 DEFAULT_PREFIX: Final = "phoenix:spent:"
 DIGEST_LEN: Final = 32
+# Marks outlive their key's last accepted second by this much: config's and Redis's clocks may
+# differ a little, and a mark that expired a second early would let its token be spent again.
+CLOCK_MARGIN: Final = 3600
 # Bounds the claims kept for a late release; past it, the oldest are given up.
 MAX_UNRELEASED: Final = 100_000
 
@@ -69,22 +80,33 @@ class SpentStoreUnavailable(Problem):
         super().__init__(detail, headers={"Retry-After": str(retry_after)})
 
 
+@dataclass(frozen=True, slots=True)
+class Mark:
+    """What a spent mark is made of: never the token, its key's id or anything of the client."""
+
+    digest: bytes  # SHA-256 of the token (phoenix.config.tokens.token_digest)
+    key_id: bytes  # the issuer key's token_key_id: its marks share a prefix
+    until: int  # Unix seconds: the end of the key's life, when its tokens stop being accepted
+
+
 class SpentTokens:
-    """Spent-token digests in Redis, each kept for `ttl_seconds` (the token validity window)."""
+    """Spent-token digests in Redis, each kept until its issuer key's tokens are refused."""
 
     def __init__(
         self,
         redis: Redis,
-        ttl_seconds: int,
         *,
         prefix: str = DEFAULT_PREFIX,
         retry_after: int = 5,
         commands: Coalescer | None = None,
+        replicas: int = 0,
+        replica_wait_ms: int = 1000,
     ) -> None:
-        if ttl_seconds <= 0:
-            raise ValueError("ttl_seconds must be positive")
+        if replicas < 0 or replica_wait_ms <= 0:
+            raise ValueError("replicas must not be negative, the wait must be positive")
         self._redis = redis
-        self._ttl = ttl_seconds
+        self._replicas = replicas
+        self._replica_wait_ms = replica_wait_ms
         self._prefix = prefix
         self._retry_after = retry_after
         self._release = redis.register_script(_RELEASE)
@@ -96,10 +118,16 @@ class SpentTokens:
         # role hands in the coalescer its other writes use.
         self._marks = commands if commands is not None else Coalescer(redis)
 
-    def key(self, digest: bytes) -> str:
-        if not isinstance(digest, bytes) or len(digest) != DIGEST_LEN:
+    def key(self, mark: Mark) -> str:
+        if not isinstance(mark.digest, bytes) or len(mark.digest) != DIGEST_LEN:
             raise ValueError(f"a token digest is {DIGEST_LEN} bytes")
-        return self._prefix + digest.hex()
+        if not isinstance(mark.key_id, bytes) or len(mark.key_id) != DIGEST_LEN:
+            raise ValueError(f"a token key id is {DIGEST_LEN} bytes")
+        return f"{self.key_prefix(mark.key_id)}{mark.digest.hex()}"
+
+    def key_prefix(self, key_id: bytes) -> str:
+        """Where every mark of one issuer key lives (eight bytes of its id tell keys apart)."""
+        return f"{self._prefix}{key_id[:8].hex()}:"
 
     def _unavailable(self, operation: str, error: Exception) -> SpentStoreUnavailable:
         _log.warning("spent_store_unavailable", operation=operation, error=type(error).__name__)
@@ -108,10 +136,13 @@ class SpentTokens:
             retry_after=self._retry_after,
         )
 
-    async def _claim(self, digest: bytes, claim: str) -> bool:
+    async def _claim(self, mark: Mark, claim: str) -> bool:
+        if self._replicas:
+            return await self._claim_replicated(mark, claim)
         try:
-            key = self.key(digest)
-            if await self._marks.execute("SET", key, claim, "NX", "EX", self._ttl) is not None:
+            key = self.key(mark)
+            expiry = mark.until + CLOCK_MARGIN
+            if await self._marks.execute("SET", key, claim, "NX", "EXAT", expiry) is not None:
                 return True
             # Refused, or ours already: the coalescer sends a batch twice when its connection
             # turns out closed, and the first SET may have landed with only its answer lost.
@@ -122,25 +153,49 @@ class SpentTokens:
             raise self._unavailable("mark", error) from None
         return bool(held == claim.encode())
 
-    async def mark(self, digest: bytes) -> bool:
+    async def _claim_replicated(self, mark: Mark, claim: str) -> bool:
+        """`_claim`, then WAIT for the replicas, all on one connection (WAIT counts only the
+        writes of its own connection, so it cannot go through the shared coalescer)."""
+        key = self.key(mark)
+        expiry = mark.until + CLOCK_MARGIN
+        try:
+            async with self._redis.client() as one:
+                if not await one.set(key, claim, nx=True, exat=expiry):
+                    if await one.get(key) != claim.encode():
+                        return False
+                    # Ours from an attempt whose answer was lost: write it again, on this
+                    # connection, so that the WAIT below covers it.
+                    await one.set(key, claim, xx=True, exat=expiry)
+                acked = await one.wait(self._replicas, self._replica_wait_ms)
+        except (RedisError, OSError) as error:
+            raise self._unavailable("mark", error) from None
+        if int(acked) < self._replicas:
+            _log.warning("spent_mark_not_replicated", replicas=int(acked), needed=self._replicas)
+            raise SpentStoreUnavailable(
+                "the spent-token store could not replicate the mark; the token was not used",
+                retry_after=self._retry_after,
+            )
+        return True
+
+    async def mark(self, mark: Mark) -> bool:
         """Mark the token spent: True if this call marked it, False if it was spent already.
 
         Raises SpentStoreUnavailable (503) when Redis does not answer.
         """
-        return await self._claim(digest, secrets.token_hex(16))
+        return await self._claim(mark, secrets.token_hex(16))
 
-    async def unmark(self, digest: bytes) -> None:
+    async def unmark(self, mark: Mark) -> None:
         """Undo a mark unconditionally. Raises SpentStoreUnavailable when Redis does not answer.
 
         Prefer `spending`, which undoes only its own mark.
         """
         try:
-            await self._redis.delete(self.key(digest))
+            await self._redis.delete(self.key(mark))
         except (RedisError, OSError) as error:
             raise self._unavailable("unmark", error) from None
 
     @asynccontextmanager
-    async def spending(self, digest: bytes, *, www_authenticate: str) -> AsyncIterator[None]:
+    async def spending(self, mark: Mark, *, www_authenticate: str) -> AsyncIterator[None]:
         """Mark the token for the duration of the block; undo the mark if the block fails.
 
         Raises TokenSpent (401, with `www_authenticate`) when the token was spent already and
@@ -148,7 +203,7 @@ class SpentTokens:
         cancellation included — takes the mark back before it propagates, so the token can be
         used again; a block that completes leaves the token spent::
 
-            async with spent.spending(digest, www_authenticate=header):
+            async with spent.spending(mark, www_authenticate=header):
                 await session.commit()  # the lease exists only if the token is spent
         """
         if self._unreleased:
@@ -158,23 +213,24 @@ class SpentTokens:
                 raise self._unavailable("release", error) from None
         claim = secrets.token_hex(16)
         try:
-            marked = await self._claim(digest, claim)
+            marked = await self._claim(mark, claim)
         except SpentStoreUnavailable:
-            # The SET may have reached Redis with only its answer lost: take back our claim.
-            await self._release_quietly(digest, claim, after="mark_failed")
+            # The SET may have reached Redis with only its answer lost (or not reached the
+            # replicas): take back our claim.
+            await self._release_quietly(mark, claim, after="mark_failed")
             raise
         if not marked:
             raise TokenSpent(www_authenticate=www_authenticate)
         try:
             yield
         except BaseException:
-            await self._release_quietly(digest, claim, after="redemption_failed")
+            await self._release_quietly(mark, claim, after="redemption_failed")
             raise
 
-    async def _release_quietly(self, digest: bytes, claim: str, *, after: str) -> None:
+    async def _release_quietly(self, mark: Mark, claim: str, *, after: str) -> None:
         """Compare-and-delete our claim; a failure is logged, never raised over the cause, and
         the claim kept to be taken back before the next mark (:meth:`_release_unreleased`)."""
-        key = self.key(digest)
+        key = self.key(mark)
         try:
             # Shielded: a cancelled request must still take its mark back.
             await asyncio.shield(self._release(keys=[key], args=[claim]))

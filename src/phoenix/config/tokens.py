@@ -20,7 +20,7 @@ from collections.abc import Collection
 from typing import Final, Literal, Protocol
 
 from phoenix.common.problems import Problem
-from phoenix.config.directory import IssuerDirectoryUnavailable
+from phoenix.config.directory import DirectoryEntry, IssuerDirectoryUnavailable
 from phoenix.config.settings import ConfigSettings
 from phoenix.crypto.privacypass import (
     NID,
@@ -47,6 +47,7 @@ __all__ = [
     "challenge",
     "challenge_header",
     "parse_and_verify",
+    "redeemable",
     "token_digest",
     "www_authenticate",
 ]
@@ -66,7 +67,7 @@ class TokenKeys(Protocol):
 
     def ready(self) -> bool: ...
 
-    def key_for(self, token_key_id: bytes) -> TokenKey | None: ...
+    def entry_for(self, token_key_id: bytes, now: float | None = None) -> DirectoryEntry | None: ...
 
     def keys(self) -> list[TokenKey]: ...
 
@@ -157,10 +158,21 @@ def parse_and_verify(
 
     Raises TokenRejected (401, with a fresh challenge for `challenge`) for a missing or malformed
     header, bad base64url, another token type, a wrong size, a challenge digest not in `digests`,
-    an unknown key id or a bad signature. Raises IssuerDirectoryUnavailable (503, Retry-After)
-    for a well-formed token for this origin while no copy of the issuer directory has been
-    fetched yet: such a token can be neither accepted nor refused then.
+    a key id not listed or outside its key's life, or a bad signature. Raises
+    IssuerDirectoryUnavailable (503, Retry-After) for a well-formed token for this origin while
+    no fresh copy of the issuer directory is held: such a token can be neither accepted nor
+    refused then.
     """
+    return redeemable(authorization, directory, digests, challenge)[0]
+
+
+def redeemable(
+    authorization: str | None,
+    directory: TokenKeys,
+    digests: Collection[bytes],
+    challenge: TokenChallenge,
+) -> tuple[Token, int]:
+    """`parse_and_verify`, and when its key's life ends (Unix seconds): its mark's expiry."""
 
     def reject(reason: RejectionReason, detail: str) -> TokenRejected:
         error = None if reason == "missing" else "invalid-token"
@@ -185,15 +197,15 @@ def parse_and_verify(
     if token.challenge_digest not in digests:
         raise reject("challenge", "the token was issued for another challenge")
     if not directory.ready():
-        raise IssuerDirectoryUnavailable("the issuer's token keys have not been fetched yet")
-    token_key = directory.key_for(token.token_key_id)
-    if token_key is None:
-        raise reject("unknown-key", "the token names no key this issuer lists")
+        raise IssuerDirectoryUnavailable("no fresh copy of the issuer's token keys")
+    entry = directory.entry_for(token.token_key_id)
+    if entry is None:
+        raise reject("unknown-key", "the token names no key this issuer lists, or an expired one")
     try:
-        verify_token(token, token_key)
+        verify_token(token, entry.token_key)
     except InvalidToken:
         raise reject("signature", "the token's signature does not verify") from None
-    return token
+    return token, entry.accepted_until
 
 
 def token_digest(token: Token) -> bytes:

@@ -72,7 +72,9 @@ class WireGuardConfig(msgspec.Struct, frozen=True, kw_only=True):
 
     interface: WireGuardInterface
     peer: WireGuardPeer
-    expires_at: str  # RFC 3339, UTC, whole seconds: "2025-01-31T12:00:00Z"
+    # RFC 3339, UTC, whole seconds: "2025-01-31T12:00:00Z"; a lease's is on the hour
+    # (phoenix.config.leases.ends_on_the_hour), so it does not tell when the client connected.
+    expires_at: str
 
 
 class InvalidBoxKey(ValueError):

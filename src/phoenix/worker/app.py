@@ -35,6 +35,7 @@ from phoenix.worker import broker as broker_module
 from phoenix.worker import jobs
 from phoenix.worker.blocklist import Compiler
 from phoenix.worker.canary import Canary, make_resolver
+from phoenix.worker.issuer_keys import IssuerKeyWatch
 from phoenix.worker.nodes import ConfigApi
 from phoenix.worker.publish import LocalTarget, make_target
 from phoenix.worker.reaper import AwsProvider, LocalProvider, Provider, Reaper
@@ -169,6 +170,17 @@ def _services(
         resolver = make_resolver(settings.canary_resolver)
         functions["canary"] = Canary(api, resolver, settings.canary_zones).run
         entries.append(("canary", settings.canary_interval_seconds, "canary", ()))
+    if settings.issuer_directory_url:
+        watch = IssuerKeyWatch(
+            http,
+            settings.issuer_directory_url,
+            settings.issuer_key_max_age,
+            settings.issuer_key_warn_days,
+        )
+        functions["check_issuer_keys"] = watch.run
+        entries.append(
+            ("issuer_keys", settings.issuer_key_check_interval_seconds, "check_issuer_keys", ())
+        )
     retention = Retention(
         http,
         [

@@ -1,26 +1,37 @@
-"""Settings of the worker role. It holds no database URL: it talks to other roles over HTTP."""
+"""Settings of the worker role. It holds no database URL: it talks to other roles over HTTP.
+
+Its Redis is its own: another database than config's by default, and other Secrets Manager ids
+(``WORKER_REDIS_URL``, ``WORKER_BROKER_URL``), so a worker is never handed config's credential —
+the one that reads spent-token marks and peer streams — by sharing a secret. docs/redis-acl.conf
+gives each its own Redis user when they share a server.
+"""
 
 from __future__ import annotations
 
 import base64
 import binascii
+from datetime import timedelta
 from typing import Annotated, Literal
 
 import msgspec
 
-from phoenix.settings import SECRET, CommonSettings, SettingsError
+from phoenix.settings import SECRET, CommonSettings, Secret, SettingsError
 
+# Database 1: config keeps database 0 of a local development Redis.
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/1"
 DEFAULT_URLS = {
-    "redis": "redis://127.0.0.1:6379/0",
+    "redis": DEFAULT_REDIS_URL,
     "rabbitmq": "amqp://guest:guest@127.0.0.1:5672/%2F",
 }
 STEVENBLACK = "https://raw.githubusercontent.com/StevenBlack/hosts/master"
+# The auth role's public issuer directory (RFC 9578 §4) on its development port.
+DEV_ISSUER_DIRECTORY = "http://127.0.0.1:8081/.well-known/private-token-issuer-directory"
 
 
 class WorkerSettings(CommonSettings, kw_only=True, frozen=True):
     broker: Literal["redis", "rabbitmq"] = "redis"
     # Defaults to the local server of the chosen broker.
-    broker_url: Annotated[str, SECRET] = ""
+    broker_url: Annotated[str, Secret("WORKER_BROKER_URL")] = ""
     # Dramatiq's namespace (Redis key prefix) — lets two deployments share one Redis.
     broker_namespace: str = "phoenix"
     worker_threads: int = 4
@@ -31,7 +42,7 @@ class WorkerSettings(CommonSettings, kw_only=True, frozen=True):
     job_min_backoff_seconds: float = 15.0
     job_max_backoff_seconds: float = 3600.0
     # Schedule locks and the blocklist's HTTP validators live here, whichever the broker is.
-    redis_url: Annotated[str, SECRET] = "redis://127.0.0.1:6379/0"
+    redis_url: Annotated[str, Secret("WORKER_REDIS_URL")] = DEFAULT_REDIS_URL
 
     # Schedules, in seconds between runs (0: never). Off entirely with worker_schedule=false.
     worker_schedule: bool = True
@@ -39,6 +50,14 @@ class WorkerSettings(CommonSettings, kw_only=True, frozen=True):
     reaper_interval_seconds: int = 60
     canary_interval_seconds: int = 900
     retention_interval_seconds: int = 3600
+    issuer_key_check_interval_seconds: int = 3600
+
+    # Issuer key rotation watch: the auth role's public directory; a key signs for at most
+    # issuer_key_max_age after its not-before (as the auth role enforces). Warn this many days
+    # before the newest listed key's last signing day. Empty URL: no watch.
+    issuer_directory_url: str = DEV_ISSUER_DIRECTORY
+    issuer_key_max_age: timedelta = timedelta(days=30)
+    issuer_key_warn_days: int = 7
 
     # Blocklist: <base>/hosts for the variant "base", <base>/alternates/<variant>/hosts otherwise.
     blocklist_base_url: str = STEVENBLACK
@@ -80,6 +99,10 @@ class WorkerSettings(CommonSettings, kw_only=True, frozen=True):
     auth_admin_token: Annotated[str, SECRET] = ""
 
     def __post_init__(self) -> None:
+        if self.env == "prod" and not self.broker_url:
+            # Empty means this machine's broker: a development default the generic check of
+            # phoenix.production cannot see, because the value it would refuse is not set.
+            raise SettingsError("PHOENIX_BROKER_URL", "required in production")
         if self.blocklist_target and not self.blocklist_target.startswith(("file://", "s3://")):
             raise SettingsError("PHOENIX_BLOCKLIST_TARGET", "must be file:///dir or s3://bucket")
         if self.blocklist_target:
@@ -98,6 +121,15 @@ class WorkerSettings(CommonSettings, kw_only=True, frozen=True):
             )
         if self.canary_zones and not self.monitor_token:
             raise SettingsError("PHOENIX_MONITOR_TOKEN", "required by the canary")
+        # The same bounds as the auth role's, which enforces the same variable.
+        if not timedelta(hours=1) <= self.issuer_key_max_age <= timedelta(days=366):
+            raise SettingsError("PHOENIX_ISSUER_KEY_MAX_AGE", "must be between 1 hour and 366 days")
+        if self.issuer_key_warn_days < 1:
+            raise SettingsError("PHOENIX_ISSUER_KEY_WARN_DAYS", "must be at least 1")
+        if self.issuer_directory_url and not self.issuer_directory_url.startswith(
+            ("http://", "https://")
+        ):
+            raise SettingsError("PHOENIX_ISSUER_DIRECTORY_URL", "must be an http(s) URL")
 
     @property
     def resolved_broker_url(self) -> str:

@@ -60,6 +60,9 @@ BAD_EVENTS: list[tuple[str, dict[str, Any]]] = [
     ("wrong type", connection_attempt(region=7)),
     ("region not a code", connection_attempt(region="Frankfurt, near the station")),
     ("app version with build", connection_attempt(app_version="1.4.2")),
+    # Python's `$` matched before a final newline: each value is now matched whole.
+    ("region with a trailing newline", connection_attempt(region="de-fra\n")),
+    ("app version with a trailing newline", session_summary(app_version="2.0\n")),
     ("missing field", {k: v for k, v in session_summary().items() if k != "data_bucket"}),
     ("a client timestamp", blocking_summary(hour="2026-01-01T10:00:00Z")),
 ]
@@ -144,12 +147,49 @@ async def test_a_full_buffer_answers_503_with_retry_after_instead_of_dropping(
     assert count(store) == 200
 
 
-async def test_a_region_outside_the_configured_list_is_refused(store: Store) -> None:
-    app = create_app(settings(analytics_regions=["de-fra", "nl-ams"]), store=store)
+async def test_unlisted_regions_and_versions_land_as_other_and_listed_ones_as_sent(
+    store: Store,
+) -> None:
+    """Whatever a client writes in region and app_version, the row holds one of a few values."""
+    app = create_app(
+        settings(analytics_regions=["de-fra", "nl-ams"], analytics_app_versions=["1.4"]),
+        store=store,
+    )
+    events = [
+        connection_attempt(),
+        connection_attempt("us-nyc"),
+        connection_attempt("qq-x7k2m9", app_version="831.207"),
+        session_summary(),  # nl-ams, 2.0
+    ]
     async with AsyncTestClient(app) as client:
-        answer = await client.post(
-            "/v1/events", json={"events": [connection_attempt(), connection_attempt("us-nyc")]}
-        )
-    assert answer.status_code == 422
-    assert answer.json()["errors"][0]["index"] == 1
-    assert count(store) == 0
+        answer = await client.post("/v1/events", json={"events": events})
+        assert answer.status_code == 202
+        assert await settle(store, 4) == 4
+    rows = store.select(
+        "SELECT region, app_version, count() FROM events GROUP BY region, app_version"
+    )
+    assert sorted(rows) == [
+        ("de-fra", "1.4", 1),
+        ("nl-ams", "other", 1),
+        ("other", "1.4", 1),
+        ("other", "other", 1),
+    ]
+
+
+async def test_by_default_a_version_lands_as_its_major_and_the_fleet_regions_as_sent(
+    client: AsyncTestClient[Any], store: Store
+) -> None:
+    events = [
+        connection_attempt("zz-local", app_version="1.4"),
+        session_summary(app_version="0.24"),
+        blocking_summary(app_version="7.1"),
+    ]
+    answer = await client.post("/v1/events", json={"events": events})
+    assert answer.status_code == 202
+    assert await settle(store, 3) == 3
+    rows = store.select("SELECT type, region, app_version FROM events")
+    assert sorted(rows) == [
+        ("blocking_summary", "", "other"),
+        ("connection_attempt", "zz-local", "1.x"),
+        ("session_summary", "nl-ams", "0.x"),
+    ]

@@ -13,6 +13,7 @@ from litestar.testing import AsyncTestClient
 
 from phoenix.analytics.app import create_app
 from phoenix.analytics.store import ServerStore
+from phoenix.common.web import ops_app
 from tests.harness.processes import free_port
 from tests.integration.analytics.conftest import settings
 
@@ -48,8 +49,8 @@ def test_migrate_creates_the_database_once_and_is_idempotent(clickhouse_server: 
 async def test_readiness_names_clickhouse_when_it_cannot_be_reached() -> None:
     nowhere = ServerStore(f"clickhouse://default@127.0.0.1:{free_port()}/default", timeout=1)
     app = create_app(settings(readiness_timeout=3.0), store=nowhere)
-    async with AsyncTestClient(app) as client:
-        answer = await client.get("/readyz")
+    async with AsyncTestClient(app) as client, AsyncTestClient(ops_app(app)) as ops:
+        answer = await ops.get("/readyz")
         healthy = await client.get("/healthz")
     assert answer.status_code == 503
     assert answer.headers["content-type"] == "application/problem+json"

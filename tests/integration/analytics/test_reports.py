@@ -41,9 +41,11 @@ def heatmap_rows(store: Store) -> None:
     store.insert(columns(rows), marker=1)
 
 
-async def test_the_heatmap_shows_rates_and_suppresses_cells_under_k(
+async def test_the_heatmap_shows_rates_and_leaves_out_cells_under_k_naming_nothing(
     client: AsyncTestClient[Any], heatmap_rows: None
 ) -> None:
+    """nl-ams had 4 attempts at 14:00: a "suppressed" cell would still say that someone
+    connected there then, so the cell is not in the report at all."""
     answer = await client.get(
         "/v1/reports/connection-failures", params=WINDOW, headers=OPERATOR_HEADERS
     )
@@ -55,11 +57,11 @@ async def test_the_heatmap_shows_rates_and_suppresses_cells_under_k(
          "failure_rate": 0.25},
         {"region": "de-fra", "hour": "2026-03-10T15:00:00Z", "attempts": 10, "failures": 0,
          "failure_rate": 0.0},
-        {"region": "nl-ams", "hour": "2026-03-10T14:00:00Z", "suppressed": True},
     ]  # fmt: skip
+    assert "nl-ams" not in answer.text
 
 
-async def test_the_heatmap_as_csv_carries_no_number_for_a_suppressed_cell(
+async def test_the_heatmap_as_csv_has_no_row_for_a_cell_under_k(
     client: AsyncTestClient[Any], heatmap_rows: None
 ) -> None:
     answer = await client.get(
@@ -73,9 +75,19 @@ async def test_the_heatmap_as_csv_carries_no_number_for_a_suppressed_cell(
     assert [(r["region"], r["attempts"], r["failure_rate"]) for r in rows] == [
         ("de-fra", "12", "0.25"),
         ("de-fra", "10", "0.0"),
-        ("nl-ams", "", ""),
     ]
-    assert rows[2]["suppressed"] == "True"
+    assert "nl-ams" not in answer.text
+
+
+@pytest.mark.parametrize("fmt", ["csv\n", "json\n", "xml"])
+async def test_a_format_other_than_json_or_csv_is_refused_whole(
+    client: AsyncTestClient[Any], fmt: str
+) -> None:
+    """The pattern is matched against the whole value: "csv\n" was taken, and answered JSON."""
+    answer = await client.get(
+        "/v1/reports/usage", params={**WINDOW, "format": fmt}, headers=OPERATOR_HEADERS
+    )
+    assert answer.status_code == 400
 
 
 async def test_usage_suppresses_every_bucket_under_k_and_gives_no_total(

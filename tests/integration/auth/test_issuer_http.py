@@ -371,3 +371,35 @@ async def test_an_upcoming_key_is_listed_but_does_not_sign(
         plain_pss_verify(finalize_token(TokenResponse.decode(answer.content), state), current)
         early, _ = build_token_request(CHALLENGE, upcoming)
         assert_problem(await harness.post(early.encode(), user.id_token), 422)
+
+
+async def test_a_key_past_its_signing_life_does_not_sign_and_the_issuer_is_not_ready(
+    firebase_emulator: FirebaseAuthEmulator,
+    database_name_factory: Callable[[str], str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Issue 20: one key signed forever. Now a key signs for PHOENIX_ISSUER_KEY_MAX_AGE only.
+    url = database_name_factory("expired")
+    await asyncio.to_thread(upgrade, "userdb", url)
+    monkeypatch.setenv("FIREBASE_AUTH_EMULATOR_HOST", firebase_emulator.host)
+    settings = load(
+        AuthSettings,
+        {
+            "PHOENIX_ENV": "test",
+            "PHOENIX_USERDB_URL": url,
+            "PHOENIX_ISSUER_SIGNING_KEYS": issuer_keys.bundle(issuer_keys.days_ago(31)),
+            "PHOENIX_FIREBASE_PROJECT_ID": "demo-phoenix",
+        },
+    )
+    app = create_app(settings)
+    async with AsyncTestClient(app, timeout=30) as client:
+        harness = Harness(client, firebase_emulator, url)
+        # Still listed for the overlap, so tokens signed on its last day redeem at config.
+        (entry,) = (await client.get(DIRECTORY)).json()["token-keys"]
+        key = TokenKey.from_base64url(entry["token-key"])
+        user = await harness.entitled_user()
+        request, _ = build_token_request(CHALLENGE, key)
+        problem = assert_problem(await harness.post(request.encode(), user.id_token), 503)
+        assert problem["type"].endswith("/issuer-key-expired")
+        with pytest.raises(Exception, match="PHOENIX_ISSUER_KEY_MAX_AGE"):
+            await app.state.issuer.probe()

@@ -12,6 +12,7 @@ import functools
 import hashlib
 import json
 import threading
+import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -24,6 +25,7 @@ from phoenix.config.directory import (
     InvalidDirectory,
     IssuerDirectoryClient,
     IssuerDirectoryUnavailable,
+    KeyPolicy,
     parse_directory,
 )
 from phoenix.config.settings import ConfigSettings
@@ -31,6 +33,8 @@ from phoenix.crypto.privacypass import TokenKey, b64url_encode
 from tests.harness.processes import free_port
 
 PATH = "/.well-known/private-token-issuer-directory"
+# The keys below came into effect yesterday: well inside their life (30 days + 72 hours).
+NOT_BEFORE = int(time.time()) - 86_400
 
 
 @functools.cache
@@ -38,14 +42,16 @@ def token_key(index: int) -> TokenKey:
     return TokenKey(rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key())
 
 
-def document(*keys: TokenKey, extra: list[dict[str, Any]] | None = None) -> bytes:
+def document(
+    *keys: TokenKey, extra: list[dict[str, Any]] | None = None, not_before: int = NOT_BEFORE
+) -> bytes:
     return json.dumps(
         {
             "issuer-request-uri": "https://issuer.test/v1/tokens",
             "token-keys": [
                 *(extra or []),
                 *(
-                    {"token-type": 2, "token-key": key.to_base64url(), "not-before": 1_600_000_000}
+                    {"token-type": 2, "token-key": key.to_base64url(), "not-before": not_before}
                     for key in keys
                 ),
             ],
@@ -141,9 +147,20 @@ def server(issuer: FakeIssuer) -> Iterator[Server]:
     running.stop()
 
 
-def client_for(url: str, refresh_seconds: float = 3600.0) -> IssuerDirectoryClient:
+def client_for(
+    url: str,
+    refresh_seconds: float = 3600.0,
+    max_stale_refreshes: int = 10_000,
+    policy: KeyPolicy | None = None,
+) -> IssuerDirectoryClient:
     return IssuerDirectoryClient(
-        url, refresh_seconds=refresh_seconds, timeout=2.0, retry_initial=0.05, retry_max=0.2
+        url,
+        refresh_seconds=refresh_seconds,
+        timeout=2.0,
+        retry_initial=0.05,
+        retry_max=0.2,
+        max_stale_refreshes=max_stale_refreshes,
+        policy=policy or KeyPolicy(),
     )
 
 
@@ -327,7 +344,7 @@ def test_a_directory_url_that_is_not_http_is_refused_at_once() -> None:
 def test_the_directory_the_auth_role_publishes_parses_with_its_keys_in_order() -> None:
     parsed = parse_directory(document(token_key(1), token_key(0)))
     assert parsed.keys() == [token_key(1), token_key(0)]
-    assert parsed.preferred_key(now=1_700_000_000) == token_key(1)
+    assert parsed.preferred_key(now=NOT_BEFORE + 10) == token_key(1)
 
 
 def test_the_preferred_key_is_the_first_listed_key_already_in_effect() -> None:
@@ -340,7 +357,7 @@ def test_the_preferred_key_is_the_first_listed_key_already_in_effect() -> None:
             ],
         }
     ).encode()
-    parsed = parse_directory(body)
+    parsed = parse_directory(body, KeyPolicy(life=10_000))
     assert parsed.preferred_key(now=1_500) == token_key(0)
     assert parsed.preferred_key(now=2_500) == token_key(1)
     assert parsed.preferred_key(now=500) == token_key(1)  # none in effect: the first listed
@@ -349,3 +366,65 @@ def test_the_preferred_key_is_the_first_listed_key_already_in_effect() -> None:
 def test_a_body_with_no_usable_key_is_not_a_directory() -> None:
     with pytest.raises(InvalidDirectory):
         parse_directory(document(extra=[{"token-type": 1, "token-key": "AAAA"}]))
+
+
+# --- what config accepts of a directory (issue 20: keys have a life, an issuer few keys) -----
+
+
+def test_a_key_is_accepted_from_its_not_before_until_its_life_ends_and_not_after() -> None:
+    policy = KeyPolicy(life=30 * 86_400 + 72 * 3600, skew=300)
+    parsed = parse_directory(document(token_key(0), not_before=1_000_000), policy)
+    key_id = token_key(0).token_key_id
+    ends = 1_000_000 + policy.life
+    (entry,) = parsed.entries
+    assert entry.accepted_until == ends
+    assert parsed.key_for(key_id, now=1_000_000 - 300) == token_key(0)  # the clocks may differ
+    assert parsed.key_for(key_id, now=1_000_000 - 301) is None  # announced, not yet in effect
+    assert parsed.key_for(key_id, now=ends - 1) == token_key(0)
+    assert parsed.key_for(key_id, now=ends) is None  # however long the issuer lists it
+
+
+def test_a_key_without_a_not_before_is_skipped_as_its_life_cannot_be_bounded() -> None:
+    undated = {"token-type": 2, "token-key": token_key(1).to_base64url()}
+    parsed = parse_directory(document(token_key(0), extra=[undated]))
+    assert parsed.keys() == [token_key(0)]
+    assert any("not-before" in reason for reason in parsed.skipped)
+
+
+def test_a_directory_listing_more_keys_than_the_limit_is_refused_whole() -> None:
+    # RFC 9576 §6.2: an issuer that lists many keys could give each to a few users.
+    body = document(token_key(0), token_key(1), token_key(2), token_key(3))
+    with pytest.raises(InvalidDirectory, match="PHOENIX_ISSUER_MAX_KEYS"):
+        parse_directory(body, KeyPolicy(max_keys=3))
+    assert len(parse_directory(body, KeyPolicy(max_keys=4)).keys()) == 4
+
+
+def test_with_pinned_key_ids_only_those_keys_are_accepted() -> None:
+    pinned = KeyPolicy(pinned=frozenset({token_key(1).token_key_id}))
+    parsed = parse_directory(document(token_key(0), token_key(1)), pinned)
+    assert parsed.keys() == [token_key(1)]
+    with pytest.raises(InvalidDirectory):
+        parse_directory(document(token_key(0)), pinned)
+
+
+async def test_a_directory_with_too_many_keys_keeps_the_last_good_copy(
+    server: Server, issuer: FakeIssuer
+) -> None:
+    async with client_for(server.url, policy=KeyPolicy(max_keys=2)) as directory:
+        issuer.publish(document(token_key(0), token_key(1), token_key(2)))
+        assert not await directory.refresh()
+        assert directory.keys() == [token_key(0)]
+
+
+async def test_the_last_good_copy_stops_being_trusted_after_the_stale_limit(
+    server: Server,
+) -> None:
+    async with client_for(server.url, refresh_seconds=0.2, max_stale_refreshes=2) as directory:
+        assert directory.ready()
+        server.stop()
+        await eventually(lambda: not directory.ready(), seconds=30)
+        assert directory.keys() == [token_key(0)]  # still held, no longer used
+        with pytest.raises(IssuerDirectoryUnavailable, match="too old"):
+            await directory.probe()
+        server.start()
+        await eventually(directory.ready, seconds=30)

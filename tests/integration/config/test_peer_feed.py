@@ -29,10 +29,16 @@ async def register(client: Client | httpx.AsyncClient) -> dict[str, Any]:
     return {**node.answer, "auth": node.auth}
 
 
-async def lease(stores: Stores, node: dict[str, Any], key: bytes | None = None) -> leases.Allocated:
+async def lease(
+    stores: Stores, node: dict[str, Any], key: bytes | None = None, now: datetime | None = None
+) -> leases.Allocated:
     async with stores.nodedb.begin() as connection:
         done = await leases.allocate(
-            connection, uuid.UUID(node["node_id"]), key or os.urandom(32), LEASE, datetime.now(UTC)
+            connection,
+            uuid.UUID(node["node_id"]),
+            key or os.urandom(32),
+            LEASE,
+            now or datetime.now(UTC),
         )
     await feed.publish(stores.redis, done.changes)
     return done
@@ -66,11 +72,12 @@ async def test_reconnecting_to_the_same_node_keeps_the_addresses_and_announces_n
 ) -> None:
     node = await register(config)
     key = os.urandom(32)
-    first = await lease(stores, node, key)
+    # Two hours apart: leases end on the hour, so a reconnect within one extends nothing.
+    first = await lease(stores, node, key, now=datetime.now(UTC) - timedelta(hours=2))
     again = await lease(stores, node, key)
     assert (again.ipv4, again.ipv6) == (first.ipv4, first.ipv6)
     assert again.changes == ()
-    assert again.expires_at > first.expires_at
+    assert again.expires_at >= first.expires_at + timedelta(hours=2)
 
 
 async def test_a_client_key_moving_nodes_is_removed_from_the_old_one(
@@ -180,12 +187,13 @@ async def test_the_feed_needs_the_node_credential(config: Client, stores: Stores
 async def test_expired_leases_are_swept_and_announced(config: Client, stores: Stores) -> None:
     node = await register(config)
     async with stores.nodedb.begin() as connection:
+        # An hour's lease given two hours ago: ended, on the hour, within the last hour.
         await leases.allocate(
             connection,
             uuid.UUID(node["node_id"]),
             os.urandom(32),
-            timedelta(seconds=-1),
-            datetime.now(UTC),
+            timedelta(hours=1),
+            datetime.now(UTC) - timedelta(hours=2),
         )
     swept = await config.post(
         "/v1/admin/leases/sweep", headers={"authorization": f"Bearer {MONITOR_TOKEN}"}

@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from phoenix.config.leases import ends_on_the_hour
 from phoenix.config.placement import Placed, Placements
 from tests.integration.config.conftest import Stores
 
@@ -106,7 +107,7 @@ async def test_a_burst_on_two_nodes_takes_consecutive_offsets_and_revisions_in_f
         assert result is not None
         allocated, endpoint = result
         assert allocated.node_id == node
-        assert allocated.expires_at == EXPIRES
+        assert allocated.expires_at == ends_on_the_hour(EXPIRES)  # the lease's hour, rounded up
         (change,) = allocated.changes
         assert change.op == "add"
         assert change.allowed_ips[0] == f"{allocated.ipv4}/32"

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from collections.abc import AsyncIterator
 
 import pytest
 from redis.asyncio import Redis
 
 from phoenix.config.coalesce import Coalescer, Command
-from phoenix.config.spent import SpentStoreUnavailable, SpentTokens, TokenSpent
+from phoenix.config.spent import CLOCK_MARGIN, Mark, SpentStoreUnavailable, SpentTokens, TokenSpent
 from tests.harness.processes import SpareRedis
 
-VALIDITY = 14 * 24 * 3600
+KEY_ID = os.urandom(32)  # the issuer key the tokens below were signed under
+# When that key's tokens stop being accepted: its marks live until then (and a clock margin).
+KEY_LIFE_ENDS = int(time.time()) + 20 * 86_400
 CHALLENGE_HEADER = 'PrivateToken challenge="AAIAAA==", token-key="AAAA", error="token-spent"'
 
 
@@ -21,8 +24,9 @@ class Failed(Exception):
     """Whatever goes wrong in a redemption after its token was marked."""
 
 
-def digest() -> bytes:
-    return os.urandom(32)
+def digest() -> Mark:
+    """The mark of a fresh token: its digest, under the test's key."""
+    return Mark(os.urandom(32), KEY_ID, KEY_LIFE_ENDS)
 
 
 def connect(url: str) -> Redis:
@@ -41,7 +45,7 @@ async def redis(redis_url: str, unique: str) -> AsyncIterator[Redis]:
 
 @pytest.fixture
 def spent(redis: Redis, unique: str) -> SpentTokens:
-    return SpentTokens(redis, VALIDITY, prefix=f"phoenix:test:{unique}:spent:")
+    return SpentTokens(redis, prefix=f"phoenix:test:{unique}:spent:")
 
 
 async def test_a_token_is_marked_once_and_the_second_mark_says_spent(spent: SpentTokens) -> None:
@@ -62,9 +66,7 @@ class SendsTwice(Coalescer):
 async def test_a_mark_carried_out_twice_is_still_its_own_and_the_token_spent_once(
     redis: Redis, unique: str
 ) -> None:
-    spent = SpentTokens(
-        redis, VALIDITY, prefix=f"phoenix:test:{unique}:spent:", commands=SendsTwice(redis)
-    )
+    spent = SpentTokens(redis, prefix=f"phoenix:test:{unique}:spent:", commands=SendsTwice(redis))
     token = digest()
     assert await spent.mark(token)
     assert not await spent.mark(token)
@@ -85,13 +87,35 @@ async def test_an_unmarked_token_can_be_redeemed_again(spent: SpentTokens) -> No
     assert await spent.mark(token)
 
 
-async def test_the_mark_lives_for_the_token_validity_window(
+async def test_the_mark_lives_exactly_as_long_as_its_key_is_accepted_plus_the_clock_margin(
     spent: SpentTokens, redis: Redis
 ) -> None:
     token = digest()
     await spent.mark(token)
-    ttl = await redis.ttl(spent.key(token))
-    assert VALIDITY - 5 <= ttl <= VALIDITY
+    assert await redis.expiretime(spent.key(token)) == KEY_LIFE_ENDS + CLOCK_MARGIN
+
+
+async def test_the_marks_of_one_key_share_a_prefix_and_go_together_when_its_life_ends(
+    spent: SpentTokens, redis: Redis
+) -> None:
+    # A key whose life ended an hour and two seconds ago: its marks' margin is just over.
+    retired = os.urandom(32)
+    ended = int(time.time()) - CLOCK_MARGIN + 2
+    marks = [Mark(os.urandom(32), retired, ended) for _ in range(3)]
+    for mark in marks:
+        assert await spent.mark(mark)
+    live = digest()
+    await spent.mark(live)
+    prefix = spent.key_prefix(retired)
+    assert {spent.key(mark) for mark in marks} == {
+        key.decode() async for key in redis.scan_iter(match=prefix + "*")
+    }
+    for _ in range(100):  # Redis expires them at their second; poll, don't assume its timing
+        if not [key async for key in redis.scan_iter(match=prefix + "*")]:
+            break
+        await asyncio.sleep(0.1)
+    assert [key async for key in redis.scan_iter(match=prefix + "*")] == []
+    assert await redis.exists(spent.key(live))
 
 
 async def test_the_store_keeps_a_random_claim_and_nothing_about_the_token_or_the_client(
@@ -99,16 +123,18 @@ async def test_the_store_keeps_a_random_claim_and_nothing_about_the_token_or_the
 ) -> None:
     token = digest()
     await spent.mark(token)
-    assert spent.key(token) == f"phoenix:test:{unique}:spent:{token.hex()}"
+    assert spent.key(token) == (
+        f"phoenix:test:{unique}:spent:{KEY_ID[:8].hex()}:{token.digest.hex()}"
+    )
     value = await redis.get(spent.key(token))
     assert value is not None
     assert len(value) == 32
-    assert token.hex().encode() not in value
+    assert token.digest.hex().encode() not in value
 
 
 def test_a_digest_of_the_wrong_size_is_a_programming_error(spent: SpentTokens) -> None:
     with pytest.raises(ValueError, match="32 bytes"):
-        spent.key(b"short")
+        spent.key(Mark(b"short", KEY_ID, KEY_LIFE_ENDS))
 
 
 async def test_a_redemption_that_completes_leaves_its_token_spent(spent: SpentTokens) -> None:
@@ -197,7 +223,7 @@ async def test_concurrent_redemptions_of_one_token_let_exactly_one_complete(
 @pytest.fixture
 async def spare(spare_redis: SpareRedis) -> AsyncIterator[tuple[SpareRedis, SpentTokens]]:
     client = connect(spare_redis.url)
-    yield spare_redis, SpentTokens(client, VALIDITY, retry_after=7)
+    yield spare_redis, SpentTokens(client, retry_after=7)
     await client.aclose()
 
 
@@ -304,7 +330,7 @@ async def test_a_mark_whose_answer_was_lost_is_taken_back_once_redis_answers_aga
     ended so: 503, 503, then 401 "spent" for a token that never bought anything)."""
     proxy = LosingProxy(spare_redis.port)
     client = connect(f"redis://127.0.0.1:{await proxy.start()}/0")
-    store = SpentTokens(client, VALIDITY)
+    store = SpentTokens(client)
     token = digest()
     try:
         proxy.lose = True
@@ -332,7 +358,7 @@ async def test_two_marks_of_one_token_whose_answers_were_lost_are_both_taken_bac
     (the Redis-restart fault test ended so once more: 503, 503, then 401)."""
     proxy = LosingProxy(spare_redis.port)
     client = connect(f"redis://127.0.0.1:{await proxy.start()}/0")
-    store = SpentTokens(client, VALIDITY)
+    store = SpentTokens(client)
     token = digest()
 
     async def attempt() -> None:

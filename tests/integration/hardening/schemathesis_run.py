@@ -1,5 +1,6 @@
 """One bounded schemathesis run against a live role's own OpenAPI document (its CLI, so that a
-failure prints exactly what schemathesis prints, with a curl line to reproduce it)."""
+failure prints exactly what schemathesis prints, with a curl line to reproduce it). The document
+comes from the role's ops port; the requests go to its public port, which it describes."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import sys
 import tempfile
 from pathlib import Path
 from typing import Final
+
+from tests.harness.processes import RoleServer
 
 # What must hold of every answer: its status, content type, body and headers as documented, no
 # 5xx, invalid data refused, valid data accepted (see `refuses_valid_data` for the exceptions).
@@ -25,7 +28,7 @@ MAX_SECONDS: Final = int(os.environ.get("PHOENIX_SCHEMATHESIS_SECONDS", "15"))
 
 
 def schemathesis(
-    base_url: str,
+    server: RoleServer,
     *options: str,
     headers: dict[str, str] | None = None,
     checks: str = CHECKS,
@@ -41,7 +44,8 @@ def schemathesis(
         str(Path(sys.executable).with_name("schemathesis")),
         "--config-file=schemathesis.toml",
         "run",
-        f"{base_url}/schema/openapi.json",
+        f"{server.ops_url}/schema/openapi.json",
+        f"--url={server.base_url}",
         f"--max-examples={MAX_EXAMPLES}",
         f"--max-time={MAX_SECONDS}",
         f"--seed={seed}",

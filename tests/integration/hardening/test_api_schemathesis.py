@@ -58,10 +58,9 @@ REPORTS_REFUSE_VALID_DATA = dict.fromkeys(
 
 async def test_auth_answers_as_its_schema_says_and_never_5xx(billing: BillingWorld) -> None:
     person = await billing.person()
-    base = billing.server.base_url
     as_user = await asyncio.to_thread(
         schemathesis,
-        base,
+        billing.server,
         "--exclude-path-regex=^/v1/admin",
         headers=person.headers,
         refuses_valid_data=AUTH_REFUSES_VALID_DATA,
@@ -69,13 +68,14 @@ async def test_auth_answers_as_its_schema_says_and_never_5xx(billing: BillingWor
     assert as_user.returncode == 0, report(as_user)
     as_operator = await asyncio.to_thread(
         schemathesis,
-        base,
+        billing.server,
         "--include-path-regex=^/v1/admin",
         headers={"authorization": f"Bearer {ADMIN_TOKEN}"},
     )
     assert as_operator.returncode == 0, report(as_operator)
     # Found by the content-type check: it was documented as application/json.
-    document = (await billing.http.get("/schema/openapi.json")).json()
+    async with httpx.AsyncClient(base_url=billing.server.ops_url) as ops:
+        document = (await ops.get("/schema/openapi.json")).json()
     directory = document["paths"]["/.well-known/private-token-issuer-directory"]["get"]
     assert list(directory["responses"]["200"]["content"]) == [DIRECTORY_MEDIA_TYPE]
 
@@ -84,16 +84,16 @@ def test_config_answers_as_its_schema_says_and_never_5xx(config_server: RoleServ
     base = config_server.base_url
     enrollment_key = mint_sync(base)
     as_node = schemathesis(
-        base,
+        config_server,
         "--include-tag=nodes",
         headers={"authorization": f"Bearer {enrollment_key}"},
         refuses_valid_data=CONFIG_REFUSES_VALID_DATA,
     )
     assert as_node.returncode == 0, report(as_node)
-    as_operator = schemathesis(base, "--include-tag=operator", headers=OPERATOR)
+    as_operator = schemathesis(config_server, "--include-tag=operator", headers=OPERATOR)
     assert as_operator.returncode == 0, report(as_operator)
     as_monitor = schemathesis(
-        base,
+        config_server,
         "--exclude-tag=nodes",
         "--exclude-tag=operator",
         headers={"authorization": f"Bearer {MONITOR_TOKEN}"},
@@ -119,7 +119,7 @@ ANALYTICS_OPERATOR = "analytics-operator-" + "o" * 24
 
 def test_analytics_answers_as_its_schema_says_and_never_5xx(analytics_server: RoleServer) -> None:
     result = schemathesis(
-        analytics_server.base_url,
+        analytics_server,
         "--exclude-path-regex=^/(v1/)?reports|^/v1/events$",
         headers={"authorization": f"Bearer {ANALYTICS_OPERATOR}"},
     )
@@ -146,7 +146,7 @@ def test_analytics_ingest_and_reports_on_a_migrated_store_answer_as_their_schema
     server = RoleServer("analytics", env, tmp_path / "analytics.log").start()
     try:
         result = schemathesis(
-            server.base_url,
+            server,
             "--include-path-regex=^/(v1/)?reports|^/v1/events$",
             headers={"authorization": f"Bearer {ANALYTICS_OPERATOR}"},
             refuses_valid_data=REPORTS_REFUSE_VALID_DATA,
@@ -175,7 +175,7 @@ def test_the_202_of_events_is_documented_as_the_object_it_is(
     analytics_server: RoleServer,
 ) -> None:
     """Found by schemathesis: the 202 was documented as a string."""
-    document = httpx.get(f"{analytics_server.base_url}/schema/openapi.json").json()
+    document = httpx.get(f"{analytics_server.ops_url}/schema/openapi.json").json()
     accepted = document["paths"]["/v1/events"]["post"]["responses"]["202"]
     schema = accepted["content"]["application/json"]["schema"]
     assert schema == {"$ref": "#/components/schemas/Accepted"}

@@ -52,6 +52,10 @@ def analytics(clickhouse: ClickHouseServer, tmp_path: Path) -> Iterator[RoleServ
     env = {
         "PHOENIX_ENV": "test",
         "PHOENIX_CLICKHOUSE_URL": clickhouse.url(),
+        # Each batch is told apart by its app version (0.0-0.24): list them, within the
+        # 16-bit identifying budget (phoenix.analytics.coarse), so none is coarsened away.
+        "PHOENIX_ANALYTICS_REGIONS": "de-fra",
+        "PHOENIX_ANALYTICS_APP_VERSIONS": ",".join(f"0.{n}" for n in range(25)),
         "PHOENIX_OPERATOR_TOKEN": OPERATOR,
         "PHOENIX_FLUSH_SECONDS": "0.1",
         "PHOENIX_FLUSH_ROWS": "500",

@@ -20,8 +20,10 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import update
 
 from phoenix.config import feed, leases
+from phoenix.config.models import Lease
 from tests.conftest import require
 from tests.harness import netns as netns_harness
 from tests.harness import wireguard as wg_harness
@@ -177,16 +179,19 @@ def daemon(daemon_factory: Any) -> Daemon:
 
 
 async def grant(stores: Stores, node_id: str, key: bytes | None = None, **lease: float) -> str:  # noqa: F811
-    """A lease for a fresh client key on the node, announced as /v1/connect would; the key."""
+    """A lease for a fresh client key on the node, announced as /v1/connect would; the key.
+    ``lease`` (timedelta's arguments) ends it that soon, where a connect's ends on the hour."""
     raw = key or os.urandom(32)
     async with stores.nodedb.begin() as connection:
         done = await leases.allocate(
-            connection,
-            uuid.UUID(node_id),
-            raw,
-            timedelta(**lease) if lease else timedelta(hours=1),
-            datetime.now(UTC),
+            connection, uuid.UUID(node_id), raw, timedelta(hours=1), datetime.now(UTC)
         )
+        if lease:  # connects' leases end on the hour: a shorter one is set outright
+            await connection.execute(
+                update(Lease)
+                .where(Lease.public_key == raw)
+                .values(expires_at=datetime.now(UTC) + timedelta(**lease))
+            )
     await feed.publish(stores.redis, done.changes)
     return wg_harness.b64(raw)
 

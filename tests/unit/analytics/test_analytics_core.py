@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from phoenix.analytics import schemas
 from phoenix.analytics.api import OperatorOnly, decode_batch, operator_check
+from phoenix.analytics.coarse import Coarsening
 from phoenix.analytics.page import render
 from phoenix.analytics.schemas import (
     BucketCount,
@@ -51,6 +52,10 @@ def body(*events: object) -> bytes:
     return msgspec.json.encode({"events": list(events)})
 
 
+# Lists every region and version the tests below send, so each is stored as sent.
+AS_SENT = Coarsening(["se-sto", "de-fra", "nl-ams"], ["10.2", "1.0"])
+
+
 @pytest.mark.parametrize(
     ("estimates", "buckets"),
     [
@@ -69,7 +74,7 @@ def test_a_good_batch_decodes_to_typed_events_and_columns_in_column_order() -> N
     batch = decode_batch("application/json; charset=utf-8", body(GOOD))
     (event,) = batch.events
     assert isinstance(event, ConnectionAttempt)
-    columns = to_columns(batch.events, 3600, frozenset())
+    columns = to_columns(batch.events, 3600, AS_SENT)
     assert len(columns) == len(EVENT_COLUMNS)
     assert {name: list(column) for name, column in zip(EVENT_COLUMNS, columns, strict=True)} == {
         "hour": [3600], "type": ["connection_attempt"], "platform": ["linux"],
@@ -84,7 +89,7 @@ def test_the_columns_of_a_mixed_batch_hold_each_event_once_whole() -> None:
     """Grouped by type, but every row is still one event with its own fields and nothing else."""
     events = [GOOD, BLOCKING, SESSION, {**GOOD, "region": "nl-ams"}, BLOCKING]
     batch = decode_batch("application/json", body(*events))
-    columns = to_columns(batch.events, 7200, frozenset())
+    columns = to_columns(batch.events, 7200, AS_SENT)
     rows = sorted(zip(*columns, strict=True))
     expected = []
     for event in events:
@@ -99,7 +104,7 @@ SESSION = {"type": "session_summary", "platform": "ios", "app_version": "1.0",
 BLOCKING = {"type": "blocking_summary", "platform": "ios", "app_version": "1.0",
             "blocked_mb_bucket": "<1MB", "blocked_requests_bucket": "<10",
             "time_saved_bucket": "<1s"}  # fmt: skip
-# Near misses of both patterns (re's `$` also matches before a final newline, as msgspec's does).
+# Near misses of both patterns (re's `$` would match before a final newline, as msgspec's does).
 ODD_STRINGS = ["de-fra\n", "DE-FRA", "de-fr", "de_fra", "1.2.3", "1.", "1000.1", "12.345\n", "",
                "x" * 70, "de-fra ", "\u00e9e-fra", "7.77"]  # fmt: skip
 
@@ -129,13 +134,13 @@ def test_the_fast_decoder_accepts_and_refuses_exactly_what_the_schema_does(data:
     assert _outcome(decode_events, data) == strict
 
 
-def test_an_unknown_region_is_refused_naming_the_first_such_event_in_the_batch() -> None:
+def test_an_unlisted_region_or_version_is_stored_as_other_and_refuses_nothing() -> None:
     events = [BLOCKING, GOOD, {**SESSION, "region": "us-nyc"}, {**GOOD, "region": "xx-yyy"}]
     batch = decode_batch("application/json", body(*events))
-    with pytest.raises(InvalidEvents) as refused:
-        to_columns(batch.events, 3600, frozenset({"se-sto", "de-fra"}))
-    assert refused.value.index == 2
-    assert len(to_columns(batch.events[:2], 3600, frozenset({"se-sto"}))[0]) == 2
+    columns = to_columns(batch.events, 3600, Coarsening(["se-sto", "de-fra"], ["1.0"]))
+    rows = dict(zip(EVENT_COLUMNS, columns, strict=True))
+    assert sorted(rows["region"]) == ["", "other", "other", "se-sto"]
+    assert sorted(rows["app_version"]) == ["1.0", "1.0", "other", "other"]  # GOOD is 10.2
 
 
 def test_the_refusal_names_the_first_bad_event_and_never_echoes_its_value() -> None:
@@ -208,17 +213,21 @@ def test_the_operator_credential_is_checked_as_bearer_or_basic_password() -> Non
         operator_check("", "Bearer ")  # no operator configured: nobody gets in
 
 
-def test_the_page_draws_one_cell_per_report_cell_and_hatches_suppressed_ones() -> None:
+def test_the_page_hatches_every_region_and_hour_the_report_leaves_out() -> None:
+    """A cell under k is not in the report at all; the page draws the grid of the regions and
+    hours that are, hatched wherever no cell was given (a few events or none alike)."""
     hour = datetime(2026, 3, 10, 14, tzinfo=UTC)
-    failures = FailureReport(hour, hour, 10, [
+    later = datetime(2026, 3, 10, 15, tzinfo=UTC)
+    failures = FailureReport(hour, later, 10, [
         FailureCell("de-fra", hour, attempts=20, failures=5, failure_rate=0.25),
-        FailureCell("<script>", hour, suppressed=True),
+        FailureCell("<script>", later, attempts=10, failures=0, failure_rate=0.0),
     ])  # fmt: skip
     usage = UsageReport(hour, hour, 10, [BucketCount("<1min", events=12)], [BucketCount(">5GB")])
     html = render(failures, usage, ValueReport(hour, hour, 10, suppressed=True))
-    assert html.count('class="cell"') == 2
+    assert html.count('class="cell"') == 4
     assert 'data-region="de-fra" data-hour="2026-03-10T14:00Z" data-rate="0.25"' in html
-    assert 'data-region="&lt;script&gt;"' in html
+    assert 'data-region="de-fra" data-hour="2026-03-10T15:00Z" data-suppressed="true"' in html
+    assert 'data-region="&lt;script&gt;" data-hour="2026-03-10T14:00Z" data-suppressed' in html
     assert "<script>" not in html
     assert "<script" not in html.replace("&lt;script", "")  # no JavaScript at all
     assert 'data-bucket="&lt;1min" data-events="12"' in html

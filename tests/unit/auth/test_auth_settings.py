@@ -48,8 +48,8 @@ def test_production_needs_a_service_account(monkeypatch: pytest.MonkeyPatch) -> 
         "",
         "not a key",
         issuer.bundle().replace("Not-Before:", "Valid-From:"),
-        issuer.bundle().replace("2020-01-01T00:00:00Z", "yesterday"),
-        issuer.bundle().replace("2020-01-01T00:00:00Z", "2020-01-01T00:00:00"),
+        issuer.bundle(issuer.LONG_AGO).replace("2020-01-01T00:00:00Z", "yesterday"),
+        issuer.bundle(issuer.LONG_AGO).replace("2020-01-01T00:00:00Z", "2020-01-01T00:00:00"),
     ],
     ids=["empty", "garbage", "no-not-before", "bad-time", "naive-time"],
 )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import time
 from collections.abc import Callable
 
 import pytest
@@ -64,10 +65,15 @@ def mint(index: int = 0, for_challenge: TokenChallenge = CHALLENGE) -> Token:
     return finalize_token(response, state)
 
 
+# A key in the middle of its life: in effect since yesterday, accepted for 32 more days.
+NOT_BEFORE = int(time.time()) - 86_400
+LIFE = 33 * 86_400
+
+
 def directory(*indexes: int) -> IssuerDirectory:
     return IssuerDirectory(
         "https://issuer.test/v1/tokens",
-        tuple(DirectoryEntry(token_key(index), 1_600_000_000) for index in indexes),
+        tuple(DirectoryEntry(token_key(index), NOT_BEFORE, NOT_BEFORE + LIFE) for index in indexes),
     )
 
 
@@ -77,7 +83,7 @@ class NoCopyYet:
     def ready(self) -> bool:
         return False
 
-    def key_for(self, token_key_id: bytes) -> TokenKey | None:
+    def entry_for(self, token_key_id: bytes, now: float | None = None) -> DirectoryEntry | None:
         return None
 
     def keys(self) -> list[TokenKey]:
@@ -255,7 +261,10 @@ def test_the_challenge_header_offers_the_issuers_first_listed_key() -> None:
 def test_the_challenge_header_skips_a_key_the_issuer_announced_for_later() -> None:
     announced = IssuerDirectory(
         "https://issuer.test/v1/tokens",
-        (DirectoryEntry(token_key(1), 4_000_000_000), DirectoryEntry(token_key(0), 1_600_000_000)),
+        (
+            DirectoryEntry(token_key(1), 4_000_000_000, 4_000_000_000 + LIFE),
+            DirectoryEntry(token_key(0), NOT_BEFORE, NOT_BEFORE + LIFE),
+        ),
     )
     (offered,) = parse_www_authenticate(challenge_header(CHALLENGE, announced))
     assert offered.token_key == token_key(0).spki
