@@ -86,7 +86,13 @@ class RoleServer:
         self.port = free_port()
         self.ops_port = free_port()
         self.log_path = log_path
-        self.env = {**os.environ, "PHOENIX_OPS_PORT": str(self.ops_port), **env}
+        # Tests run as "test" unless they say otherwise: production refuses their local stores.
+        self.env = {
+            "PHOENIX_ENV": "test",
+            **os.environ,
+            "PHOENIX_OPS_PORT": str(self.ops_port),
+            **env,
+        }
         self.env.pop("PROMETHEUS_MULTIPROC_DIR", None)
         self.workers = workers
         self.process: subprocess.Popen[bytes] | None = None
@@ -132,7 +138,10 @@ class RoleServer:
             except httpx.HTTPError:
                 pass
             time.sleep(0.1)
-        raise TimeoutError(f"{self.role} did not become healthy: {self.logs()}")
+        logs = self.logs()
+        self.process.kill()  # a server that never became healthy must not hold its ports on
+        self.process.wait(10)
+        raise TimeoutError(f"{self.role} did not become healthy: {logs}")
 
     def stop(self, timeout: float = 40) -> int:
         """SIGTERM, as an orchestrator would; returns the exit code."""

@@ -23,7 +23,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 ROOT = Path(__file__).resolve().parents[2]
 IMAGE = os.environ.get("PHOENIX_IMAGE", "localhost/phoenix:dev")
 # The report builds the config app; it never connects, so any well-formed URL will do.
-CONFIG_ENV = {"PHOENIX_NODEDB_URL": "postgresql://x@127.0.0.1/phoenix_nodes"}
+CONFIG_ENV = {"PHOENIX_ENV": "test", "PHOENIX_NODEDB_URL": "postgresql://x@127.0.0.1/phoenix_nodes"}
 IDENTITY = {"firebase_admin", "stripe", "appstoreserverlibrary"}
 # A C toolchain: none of it may reach the final stage.
 COMPILERS = ["gcc", "cc", "c++", "g++", "clang", "tcc", "as", "ld", "x86_64-linux-gnu-gcc"]

@@ -32,7 +32,7 @@ from phoenix.settings import load
 from tests.conftest import require
 from tests.harness import stripe as stripe_harness
 from tests.harness.firebase import FirebaseAuthEmulator
-from tests.harness.processes import REPO, RoleServer, free_port
+from tests.harness.processes import REPO, RoleServer
 from tests.harness.system import PhoenixSystem
 from tests.integration.config.conftest import wg_key
 
@@ -94,8 +94,9 @@ def role(
     world: World, name: str, log: str, changes: Mapping[str, str], port: int | None = None
 ) -> Iterator[RoleServer]:
     """Another process of role `name`: the system's environment for it, with `changes`."""
-    # Its own ops port: two processes of a role must not both take the role's default one.
-    env = {**world.system.servers[name].env, "PHOENIX_OPS_PORT": str(free_port()), **changes}
+    # Its own ops port (RoleServer picks one): not the one of the system's process it copies.
+    env = {**world.system.servers[name].env, **changes}
+    env.pop("PHOENIX_OPS_PORT", None)
     server = RoleServer(name, env, world.directory / log)
     if port is not None:
         server.port = port

@@ -15,13 +15,16 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 from redis.asyncio import Redis
 
 from phoenix.config.durability import NotDurable, check_durable
 from phoenix.config.spent import Mark, SpentStoreUnavailable, SpentTokens
-from tests.harness.processes import free_port, wait_for_port
+from phoenix.migrations import upgrade
+from tests.harness.processes import RoleServer, free_port, wait_for_port
 
 KEY_ID = os.urandom(32)
 HEADER = 'PrivateToken challenge="AAIAAA==", error="token-spent"'
@@ -121,3 +124,41 @@ async def test_with_a_replica_a_mark_is_kept_only_once_the_replica_has_it(
             async with spent.spending(second, www_authenticate=HEADER):
                 pytest.fail("a config was handed out on an unreplicated mark")
         assert not await primary_client.exists(spent.key(second))
+
+
+@pytest.mark.parametrize(
+    ("policy", "ready"), [("volatile-lru", False), ("noeviction", True)], ids=["evicts", "keeps"]
+)
+async def test_config_is_not_ready_on_a_redis_that_could_evict_its_marks(
+    tmp_path: Path,
+    database_name_factory: Any,
+    issuer_directory: Any,
+    policy: str,
+    ready: bool,
+) -> None:
+    url = database_name_factory("nodedb")
+    await asyncio.to_thread(upgrade, "nodedb", url)
+    with redis_server(tmp_path, "--maxmemory-policy", policy, "--appendonly", "yes") as redis:
+        env = {
+            "PHOENIX_ENV": "test",
+            "PHOENIX_NODEDB_URL": url,
+            "PHOENIX_REDIS_URL": redis,
+            "PHOENIX_ISSUER_DIRECTORY_URL": issuer_directory.url,
+            "PHOENIX_FLEET_SWEEP_SECONDS": "3600",
+            # What production does by default (PHOENIX_ENV=prod).
+            "PHOENIX_REDIS_REQUIRE_DURABLE": "true",
+        }
+        server = RoleServer("config", env, tmp_path / "config.log").start()
+        try:
+            async with httpx.AsyncClient(base_url=server.ops_url, timeout=10) as ops:
+                answer = await ops.get("/readyz")
+        finally:
+            server.stop()
+    if ready:
+        assert answer.status_code == 200, answer.text
+    else:
+        assert answer.status_code == 503
+        problem = answer.json()
+        assert problem["checks"] == {"postgres": "ok", "redis": "down", "issuer-directory": "ok"}
+        assert "redis" in problem["detail"]
+        assert "noeviction" in (tmp_path / "config.log").read_text()
