@@ -419,7 +419,7 @@ async def test_a_directory_with_too_many_keys_keeps_the_last_good_copy(
 async def test_the_last_good_copy_stops_being_trusted_after_the_stale_limit(
     server: Server,
 ) -> None:
-    async with client_for(server.url, refresh_seconds=0.2, max_stale_refreshes=2) as directory:
+    async with client_for(server.url, refresh_seconds=1.0, max_stale_refreshes=3) as directory:
         assert directory.ready()
         server.stop()
         await eventually(lambda: not directory.ready(), seconds=30)

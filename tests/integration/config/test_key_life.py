@@ -32,7 +32,7 @@ from tests.integration.config.conftest import MONITOR_TOKEN, OPERATOR_TOKEN
 from tests.integration.config.test_connect import assert_problem, connect, live_node
 
 # The key's whole life (max age, no overlap) is an hour; it ends this many seconds from now.
-LEFT = 6
+LEFT = 20
 
 
 @pytest.fixture
