@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from litestar import Litestar, get
+from litestar.testing import TestClient
 
-from phoenix.common.bearer import bearer, matches_any
+from phoenix.common.bearer import bearer, matches_any, require_secret, secret_guard
+from phoenix.common.problems import Problem, exception_handlers
 
 
 @pytest.mark.parametrize(
@@ -38,3 +41,36 @@ def test_an_empty_secret_matches_nothing_not_even_an_empty_credential() -> None:
     assert not matches_any("", [""])
     assert not matches_any("", [])
     assert not matches_any("x", ["", "y"])
+
+
+class Refused(Problem):
+    status = 401
+    slug = "refused"
+    title = "Refused"
+
+
+@pytest.mark.parametrize("header", [None, "", "Bearer", "Basic czNjcmV0", "Bearer wrong"])
+def test_require_secret_raises_the_roles_own_refusal_whatever_is_wrong(header: str | None) -> None:
+    with pytest.raises(Refused):
+        require_secret(header, ["s3cret"], Refused)
+
+
+def test_require_secret_takes_one_secret_or_several() -> None:
+    require_secret("Bearer s3cret", "s3cret", Refused)
+    require_secret("Bearer new", ["old", "new"], Refused)
+    with pytest.raises(Refused):
+        require_secret("Bearer ", "", Refused)  # an unset secret lets nobody in
+
+
+def test_a_secret_guard_reads_the_secret_the_app_factory_put_in_state() -> None:
+    @get("/guarded", guards=[secret_guard("monitor_token", Refused)], sync_to_thread=False)
+    def guarded() -> str:
+        return "in"
+
+    app = Litestar(
+        [guarded], state={"monitor_token": "s3cret"}, exception_handlers=exception_handlers()
+    )
+    with TestClient(app) as client:
+        assert client.get("/guarded", headers={"Authorization": "Bearer s3cret"}).text == "in"
+        assert client.get("/guarded", headers={"Authorization": "Bearer nope"}).status_code == 401
+        assert client.get("/guarded").status_code == 401
