@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from litestar import Litestar, get
+from litestar.datastructures import State
 from litestar.testing import TestClient
 
 from phoenix.common.bearer import bearer, matches_any, require_secret, secret_guard
@@ -68,7 +69,7 @@ def test_a_secret_guard_reads_the_secret_the_app_factory_put_in_state() -> None:
         return "in"
 
     app = Litestar(
-        [guarded], state={"monitor_token": "s3cret"}, exception_handlers=exception_handlers()
+        [guarded], state=State({"monitor_token": "s3cret"}), exception_handlers=exception_handlers()
     )
     with TestClient(app) as client:
         assert client.get("/guarded", headers={"Authorization": "Bearer s3cret"}).text == "in"
