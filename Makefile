@@ -16,23 +16,23 @@ dev: deps
 
 ## test: install what the tests need, start what is not running, then lint and run every test
 test: deps services lint
-	$(BIN)/pytest
+	$(BIN)/pytest --durations=25
 
 lint: deps
-	$(BIN)/ruff check src daemon/src tests alembic bench
-	$(BIN)/ruff format --check src daemon/src tests alembic bench
+	$(BIN)/ruff check src daemon/src tests daemon/tests alembic bench
+	$(BIN)/ruff format --check src daemon/src tests daemon/tests alembic bench
 	$(BIN)/mypy
 	$(BIN)/lint-imports --config importlinter.ini
 
 format: deps
-	$(BIN)/ruff format src daemon/src tests alembic bench
-	$(BIN)/ruff check --fix src daemon/src tests alembic bench
+	$(BIN)/ruff format src daemon/src tests daemon/tests alembic bench
+	$(BIN)/ruff check --fix src daemon/src tests daemon/tests alembic bench
 
 unit: deps
-	$(BIN)/pytest tests/unit
+	$(BIN)/pytest tests/unit daemon/tests/unit
 
 integration: deps services
-	$(BIN)/pytest tests/integration
+	$(BIN)/pytest tests/integration daemon/tests/integration
 
 bench: deps services
 	$(BIN)/python -m bench

@@ -17,6 +17,9 @@ from bench.registry import BENCHMARKS, Benchmark
 from bench.report import Result, format_table, write_json
 
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results.json"
+# bench.node and bench.resolver drive the daemon with its tests' harness (node_harness: network
+# namespaces), which pytest finds by its `pythonpath` setting and `python -m bench` by this.
+DAEMON_TESTS = Path(__file__).resolve().parents[1] / "daemon" / "tests"
 
 
 def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -66,6 +69,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         for benchmark in BENCHMARKS:
             print(benchmark.name)
         return 0
+    if str(DAEMON_TESTS) not in sys.path:
+        sys.path.append(str(DAEMON_TESTS))
     results, crashed = run_all(args.selected)
     print(format_table(results))
     write_json(results, args.output)

@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -62,6 +61,7 @@ from phoenix.analytics.store import (
     migrate,
 )
 from phoenix.analytics.writer import MAX_INSERT_ROWS
+from phoenix.dev.launcher import NotReady, Process, ProcessExited
 from tests.harness.clickhouse import ClickHouseServer, count_events
 
 ROUNDS: Final = 3
@@ -171,15 +171,17 @@ def http_ingest(url: str, body: bytes, work: Path) -> tuple[float, float, str]:
     argv = [sys.executable, "-m", "phoenix", "serve", "--role", "analytics", "--port", str(port)]
     if cpus.pinned:
         argv = ["taskset", "-c", ",".join(map(str, cpus.server_cpus)), *argv]
-    log = (work / "role.log").open("wb")
-    process = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
+    process = Process(argv, env=env, log=work / "role.log")
     script = work / "post.lua"
     script.write_text(
         'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
         f"wrk.body = [[{body.decode()}]]\n"
     )
     try:
-        _wait_ready(ops_port, process)
+        try:
+            process.wait_ready(lambda: _ready(ops_port), 30, "the analytics role")
+        except (ProcessExited, NotReady) as error:
+            raise BenchError(str(error)) from None
         before = count_events(url)
         cpu = _tree_cpu_seconds(process.pid)
         started = time.perf_counter()
@@ -199,28 +201,20 @@ def http_ingest(url: str, body: bytes, work: Path) -> tuple[float, float, str]:
         elapsed = time.perf_counter() - started
         cpu = _tree_cpu_seconds(process.pid) - cpu
     finally:
-        process.terminate()
-        process.wait(40)
+        process.stop(grace=40)
     note = f"{result.requests_per_second:,.0f} req/s accepted, p99 {result.p99_ms:.1f} ms"
     rows = landed - before
     return rows / elapsed, cpu / rows * 1e6, note
 
 
-def _wait_ready(ops_port: int, process: subprocess.Popen[bytes]) -> None:
-    """Until /readyz (on the role's ops port) answers 200."""
+def _ready(ops_port: int) -> bool:
+    """Whether /readyz (on the role's ops port) answers 200."""
     import httpx
 
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise BenchError("the analytics role exited before answering /readyz")
-        try:
-            if httpx.get(f"http://127.0.0.1:{ops_port}/readyz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise BenchError("the analytics role did not become ready")
+    try:
+        return httpx.get(f"http://127.0.0.1:{ops_port}/readyz", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 def run() -> Sequence[Result]:

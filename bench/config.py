@@ -30,8 +30,8 @@ against it. So are two floors served by the hello-world app itself (:mod:`bench.
 POST that reads and decodes the same heartbeat JSON body (no handler with a body does less),
 and one that also stores it with a Redis SET of its own (the benchmark's Redis): a round trip
 per request, which the role's heartbeats share between concurrent requests
-(phoenix.config.coalesce) and so may beat. The six loads run in :data:`ROUNDS` interleaved
-rounds of :data:`MEASURE_SECONDS` after one warm-up each; the best round of each is kept
+(phoenix.config.hotpath.coalesce) and so may beat. The six loads run in :data:`ROUNDS`
+interleaved rounds of :data:`MEASURE_SECONDS` after one warm-up each; the best round of each is kept
 (background load only ever hurts). Leases accumulate over the rounds, so the last connect round
 allocates in fuller pools.
 
@@ -86,7 +86,8 @@ from bench.servers import (
 from phoenix.config.settings import ConfigSettings
 from phoenix.config.tokens import challenge
 from phoenix.crypto import nodeproof
-from phoenix.crypto.privacypass import TokenChallenge, build_authorization
+from phoenix.crypto.privacypass.headers import build_authorization
+from phoenix.crypto.privacypass.structures import TokenChallenge
 from phoenix.crypto.wireguard import generate_keypair
 from phoenix.settings import load
 from tests.harness.issuer import DirectoryServer, mint_tokens, private_keys

@@ -5,7 +5,7 @@ DESIGN §7 and the issuer issue hold us to two ratios, measured in the same run 
 - blind signatures/s (``BlindSigningKey.blind_sign`` on real RFC 9474 blinded messages, with its
   input checks, fresh blinding and self-check, on the backend the issuer uses by default)
   against ``openssl speed -seconds 3 rsa2048`` sign/s: goal >= 0.6x;
-- token verifications/s (``privacypass.verify_token`` on a real type-2 token: RSASSA-PSS
+- token verifications/s (``privacypass.issuance.verify_token`` on a real type-2 token: RSASSA-PSS
   SHA-384 by ``cryptography``) against the same run's verify/s: goal >= 0.5x.
 
 The gmpy2 fallback's blind signatures/s is reported too, without a goal. ``openssl speed`` and
@@ -31,7 +31,15 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from bench.report import Goal, Result
 from bench.servers import BenchError
-from phoenix.crypto import blind_rsa, privacypass, rsa_raw
+from phoenix.crypto import blind_rsa, rsa_raw
+from phoenix.crypto.privacypass.issuance import (
+    build_token_request,
+    finalize_token,
+    sign_token_request,
+    verify_token,
+)
+from phoenix.crypto.privacypass.structures import TOKEN_TYPE_BLIND_RSA, Token, TokenChallenge
+from phoenix.crypto.privacypass.token_key import VARIANT, TokenKey
 
 SECONDS: Final = 3  # as `openssl speed -seconds 3`, for each of our measurements too
 FALLBACK_SECONDS: Final = 1.5
@@ -133,7 +141,7 @@ def rate(operation: Callable[[int], object], count: int, seconds: float) -> floa
 
 def blinded_messages(public_key: rsa.RSAPublicKey, count: int) -> list[bytes]:
     """Real RSABSSA-SHA384-PSS-Deterministic blinded messages, as clients send them."""
-    variant = privacypass.VARIANT
+    variant = VARIANT
     return [
         blind_rsa.blind(public_key, secrets.token_bytes(98), variant=variant)[0]
         for _ in range(count)
@@ -147,21 +155,19 @@ def signs_per_second(signing_key: blind_rsa.BlindSigningKey, seconds: float) -> 
 
 def real_token(
     signing_key: blind_rsa.BlindSigningKey,
-) -> tuple[privacypass.Token, privacypass.TokenKey]:
+) -> tuple[Token, TokenKey]:
     """A type-2 token issued the whole way: challenge, request, BlindSign, finalize."""
-    token_key = privacypass.TokenKey(signing_key.public_key)
-    challenge = privacypass.TokenChallenge(
-        privacypass.TOKEN_TYPE_BLIND_RSA, "issuer.example", b"", "origin.example"
-    )
-    request, state = privacypass.build_token_request(challenge, token_key)
-    response = privacypass.sign_token_request(signing_key, request)
-    return privacypass.finalize_token(response, state), token_key
+    token_key = TokenKey(signing_key.public_key)
+    challenge = TokenChallenge(TOKEN_TYPE_BLIND_RSA, "issuer.example", b"", "origin.example")
+    request, state = build_token_request(challenge, token_key)
+    response = sign_token_request(signing_key, request)
+    return finalize_token(response, state), token_key
 
 
 def verifies_per_second(signing_key: blind_rsa.BlindSigningKey, seconds: float) -> float:
     token, token_key = real_token(signing_key)
-    privacypass.verify_token(token, token_key)  # raises if the token does not verify
-    return rate(lambda _: privacypass.verify_token(token, token_key), MESSAGES, seconds)
+    verify_token(token, token_key)  # raises if the token does not verify
+    return rate(lambda _: verify_token(token, token_key), MESSAGES, seconds)
 
 
 def _note(text: str) -> None:

@@ -70,14 +70,9 @@ from phoenix.auth import users
 from phoenix.auth.keys import generate, parse_bundle, render_key
 from phoenix.common import database
 from phoenix.crypto import batch
-from phoenix.crypto.privacypass import (
-    TokenChallenge,
-    TokenKey,
-    TokenResponse,
-    build_token_request,
-    finalize_token,
-    verify_token,
-)
+from phoenix.crypto.privacypass.issuance import build_token_request, finalize_token, verify_token
+from phoenix.crypto.privacypass.structures import TokenChallenge, TokenResponse
+from phoenix.crypto.privacypass.token_key import TokenKey
 from tests.harness.firebase import FirebaseAuthEmulator
 
 Mode = Literal["stub", "firebase"]

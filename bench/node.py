@@ -38,13 +38,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 from bench.report import Goal, Result
+from node_harness.netns import Netns, kill_wireguard_go
 from phoenix_node.keys import generate
 from phoenix_node.peers import PeerSet, diff, normalise_ips
 from phoenix_node.wireguard.uapi import UapiBackend
-from tests.harness.netns import Netns, PortForward, kill_wireguard_go
+from tests.harness.port_forward import PortForward
 
 if TYPE_CHECKING:
-    from tests.integration.node.conftest import Daemon
+    from tests.integration.node_with_server.conftest import Daemon
 
 PEERS: Final = 10_000
 CHURN: Final = 1_000
@@ -154,7 +155,7 @@ def daemon_figures(scratch: Path) -> list[Result]:
     from tests.harness.issuer import private_keys
     from tests.harness.nodes import OPERATOR_TOKEN, mint_sync
     from tests.harness.processes import RoleServer
-    from tests.integration.node.conftest import Daemon
+    from tests.integration.node_with_server.conftest import Daemon
 
     with (
         scratch_database("nodedb", "node") as nodedb_url,

@@ -57,8 +57,8 @@ import msgspec
 from bench.node import rss_bytes
 from bench.report import Goal, Result
 from bench.servers import Placement, placement
+from node_harness.netns import Netns
 from phoenix_node.resolver import Options, Unbound
-from tests.harness.netns import Netns
 
 BLOCKED: Final = 200_000
 QUERIED: Final = 10_000

@@ -15,12 +15,10 @@ import importlib.util
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
@@ -28,6 +26,8 @@ from pathlib import Path
 from typing import Final, Literal
 
 import msgspec
+
+from phoenix.dev.launcher import NotReady, Process, ProcessExited
 
 ServerName = Literal["granian", "uvicorn"]
 LOOPBACK: Final = "127.0.0.1"
@@ -189,13 +189,6 @@ def _answers(url: str) -> bool:
         return False
 
 
-def _tail(path: Path, lines: int = 20) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return ""
-
-
 @contextlib.contextmanager
 def running(
     command: ServerCommand,
@@ -212,47 +205,23 @@ def running(
     """
     base_url = f"http://{LOOPBACK}:{port}"
     with tempfile.TemporaryDirectory(prefix="phoenix-bench-") as tmp:
-        stderr_path = Path(tmp) / "stderr.log"
-        with stderr_path.open("wb") as stderr:
-            process = subprocess.Popen(
-                _pinned(command.argv, cpus),
-                env={**os.environ, **(env or {})},
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=stderr,
-                start_new_session=True,
-            )
+        process = Process(
+            _pinned(command.argv, cpus),
+            env={**os.environ, **(env or {})},
+            log=Path(tmp) / "stderr.log",
+            own_group=True,
+            discard_stdout=True,
+        )
         try:
-            deadline = time.monotonic() + STARTUP_TIMEOUT
-            while not _answers(base_url + ready_path):
-                if process.poll() is not None:
-                    raise BenchError(
-                        f"{command.details} exited with {process.returncode} before answering "
-                        f"{ready_path}:\n{_tail(stderr_path)}"
-                    )
-                if time.monotonic() > deadline:
-                    raise BenchError(
-                        f"{command.details} did not answer {ready_path} within "
-                        f"{STARTUP_TIMEOUT:.0f} s:\n{_tail(stderr_path)}"
-                    )
-                time.sleep(0.1)
+            process.wait_ready(
+                lambda: _answers(base_url + ready_path), STARTUP_TIMEOUT, command.details
+            )
+        except (ProcessExited, NotReady) as error:
+            raise BenchError(str(error)) from None
+        try:
             yield base_url
         finally:
-            _stop(process)
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM to the server's own process group, SIGKILL if it lingers."""
-    if process.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=STOP_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=STOP_TIMEOUT)
+            process.stop(grace=STOP_TIMEOUT)
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """Test harness: real Postgres, Redis and RabbitMQ; one throwaway database per test run.
 
+A test's Postgres database is a copy of a template migrated once a run (``migrated_database``).
 Addresses come from PHOENIX_TEST_POSTGRES_URL, PHOENIX_TEST_REDIS_URL and PHOENIX_TEST_RABBITMQ_URL
 (defaults: the machine's local servers). Fixtures only ever create and drop what they made
 themselves: uniquely named databases, key namespaces and queues.
@@ -10,11 +11,13 @@ unless the test is marked ``skip_allowed_in_ci`` with the reason the part cannot
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
+import threading
 import uuid
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import psycopg
@@ -22,6 +25,7 @@ import pytest
 from hypothesis import settings
 from psycopg import sql
 
+from phoenix.migrations import upgrade
 from tests.harness import processes
 
 pytest_plugins = [
@@ -91,6 +95,75 @@ def drop_database(server_url: str, name: str) -> None:
         )
 
 
+Tree = Literal["userdb", "nodedb"]
+
+
+class DatabaseTemplates:
+    """One migrated template database per tree and run; a test's database is a copy of it.
+
+    ``CREATE DATABASE ... TEMPLATE`` copies files, several times faster than running every
+    migration again for each of the hundreds of tests that want a fresh database. The name
+    carries a tag of this run, so concurrent runs (or xdist workers) never share a template.
+    """
+
+    def __init__(self, server_url: str) -> None:
+        self.server_url = server_url
+        self.tag = uuid.uuid4().hex[:10]
+        self.made: dict[Tree, str] = {}
+        self._lock = threading.Lock()  # tests also ask from worker threads (asyncio.to_thread)
+
+    def template(self, tree: Tree) -> str:
+        with self._lock:
+            if tree not in self.made:
+                name = f"phoenix_template_{tree}_{self.tag}"
+                # alembic's engine is a NullPool one, disposed when it is done.
+                upgrade(tree, _database_url(self.server_url, name))
+                self.made[tree] = name
+                with psycopg.connect(self.server_url, autocommit=True) as connection:
+                    # Copying waits for, then fails on, any session on the template: allow none.
+                    connection.execute(
+                        sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS false").format(
+                            sql.Identifier(name)
+                        )
+                    )
+            return self.made[tree]
+
+    def copy(self, tree: Tree, url: str) -> str:
+        """Create ``url``'s database as a copy of ``tree``'s template; return ``url``."""
+        template = self.template(tree)
+        name = urlsplit(url).path.lstrip("/")
+        with psycopg.connect(self.server_url, autocommit=True) as connection:
+            connection.execute(
+                sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                    sql.Identifier(name), sql.Identifier(template)
+                )
+            )
+        return url
+
+    def drop(self) -> None:
+        for name in self.made.values():
+            drop_database(self.server_url, name)
+
+
+@pytest.fixture(scope="session")
+def _templates_by_server() -> Iterator[dict[str, DatabaseTemplates]]:
+    made: dict[str, DatabaseTemplates] = {}
+    yield made
+    for templates in made.values():
+        # A module's private server (fault tests) is gone by now, its templates with it.
+        with contextlib.suppress(psycopg.OperationalError):
+            templates.drop()
+
+
+@pytest.fixture(scope="module")
+def database_templates(
+    postgres_url: str, _templates_by_server: dict[str, DatabaseTemplates]
+) -> DatabaseTemplates:
+    """The templates on the server ``postgres_url`` names, which a module may override with
+    a private one (fault tests): made once per server and run."""
+    return _templates_by_server.setdefault(postgres_url, DatabaseTemplates(postgres_url))
+
+
 @pytest.fixture
 def database_name_factory(postgres_url: str) -> Iterator[Callable[[str], str]]:
     """Names (and URLs) of databases that do not exist yet; every one is dropped afterwards."""
@@ -104,6 +177,18 @@ def database_name_factory(postgres_url: str) -> Iterator[Callable[[str], str]]:
     yield make
     for name in made:
         drop_database(postgres_url, name)
+
+
+@pytest.fixture
+def migrated_database(
+    database_name_factory: Callable[[str], str], database_templates: DatabaseTemplates
+) -> Callable[[Tree], str]:
+    """URLs of new databases at the newest schema of a tree, dropped afterwards."""
+
+    def make(tree: Tree) -> str:
+        return database_templates.copy(tree, database_name_factory(tree))
+
+    return make
 
 
 @pytest.fixture

@@ -433,7 +433,7 @@ def _config_engine_settings() -> ConfigSettings:
     structlog.configure(logger_factory=structlog.PrintLoggerFactory(file=sys.stderr))
 
     if os.environ.get("PHOENIX_ENV") == "dev":
-        from phoenix.devrun import environment
+        from phoenix.dev.environment import environment
 
         os.environ.update(environment(os.environ))  # the databases `make dev` runs with
     settings = load_settings("config")
@@ -506,47 +506,20 @@ def _node_approve(args: argparse.Namespace) -> int:
 
 def _dev_grant(args: argparse.Namespace) -> int:
     _require_dev()
-    import asyncio
-    from datetime import UTC, datetime
+    from phoenix.dev.errors import DevError
+    from phoenix.dev.grant import grant
 
-    from firebase_admin import auth
-
-    from phoenix.app import load_settings
-    from phoenix.auth import users
-    from phoenix.auth.firebase import FirebaseVerifier
-    from phoenix.auth.settings import AuthSettings
-    from phoenix.common.database import create_engine
-    from phoenix.devrun import environment
-
-    os.environ.update(environment(os.environ))  # the same defaults `make dev` runs with
-    settings = load_settings("auth")
-    assert isinstance(settings, AuthSettings)
-    verifier = FirebaseVerifier(settings)
     try:
-        uid = auth.get_user_by_email(args.email, app=verifier.app).uid
-    except auth.UserNotFoundError:
-        _fail(f"no Firebase user with email {args.email}: sign up first")
-    finally:
-        verifier.close()
-
-    async def run() -> datetime:
-        engine = create_engine(settings.userdb_url, pool_size=1)
-        try:
-            async with engine.begin() as connection:
-                await users.upsert_user(connection, uid, args.email)
-                return await users.grant(connection, uid, args.days, datetime.now(UTC))
-        finally:
-            await engine.dispose()
-
-    expires = asyncio.run(run())
-    print(json.dumps({"uid": uid, "email": args.email, "entitled_until": expires.isoformat()}))
+        print(json.dumps(grant(args.email, args.days)))
+    except DevError as error:
+        _fail(str(error))
     return 0
 
 
 def _dev_settings(args: argparse.Namespace) -> int:
     """`phoenix check` under the environment `make dev` gives its roles (in another terminal)."""
     _require_dev()
-    from phoenix.devrun import environment
+    from phoenix.dev.environment import environment
 
     os.environ.update(environment(os.environ))
     return _check(args)
@@ -554,7 +527,8 @@ def _dev_settings(args: argparse.Namespace) -> int:
 
 def _dev_up(_: argparse.Namespace) -> int:
     _require_dev()
-    from phoenix.devrun import DevError, up
+    from phoenix.dev.errors import DevError
+    from phoenix.dev.up import up
 
     try:
         return up()

@@ -29,7 +29,7 @@ from collections.abc import Iterable
 from typing import Final
 from urllib.parse import urlsplit
 
-# Development-only credentials: `make dev` runs with them (phoenix.devrun.DEV_ENV), so anyone
+# Development-only credentials: `make dev` runs with them (phoenix.dev.environment), so anyone
 # who reads this repository has them. Production refuses each of them in any setting.
 DEV_MONITOR_TOKEN: Final = "dev-monitor-token-0123456789abcdef012345"  # noqa: S105
 DEV_OPERATOR_TOKEN: Final = "dev-operator-token-0123456789abcdef01234"  # noqa: S105

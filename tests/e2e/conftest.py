@@ -24,24 +24,25 @@ from typing import Any
 import httpx
 import pytest
 
+from node_harness import netns as netns_harness
+from node_harness import wireguard as wg_harness
+from node_harness.netns import Netns, link
+from node_harness.wireguard import Client, wait_until
 from phoenix.config.settings import ConfigSettings
 from phoenix.config.tokens import challenge
-from phoenix.crypto.privacypass import build_authorization
+from phoenix.crypto.privacypass.headers import build_authorization
 from tests.conftest import require
-from tests.harness import netns as netns_harness
-from tests.harness import wireguard as wg_harness
 from tests.harness.issuer import mint_tokens, private_keys
-from tests.harness.netns import Netns, PortForward, link
 from tests.harness.nodes import mint_sync
+from tests.harness.port_forward import PortForward
 from tests.harness.processes import RoleServer
-from tests.harness.wireguard import Client, wait_until
 from tests.integration.config.conftest import (  # noqa: F401 - fixtures reused as they are
     Stores,
     config_server,
     config_settings,
     stores,
 )
-from tests.integration.node.conftest import Daemon
+from tests.integration.node_with_server.conftest import Daemon
 
 NODE_IP, CLIENT_IP = "192.0.2.1", "192.0.2.2"
 # The far side is a public range: a client must not reach documentation or private ranges.

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
+from node_harness.wireguard import b64, wait_until
 from phoenix.config import feed, leases
 from tests.e2e.conftest import (
     CLIENT_IP,
@@ -24,9 +25,8 @@ from tests.e2e.conftest import (
     client_tunnel_ipv4,
     received,
 )
-from tests.harness.wireguard import b64, wait_until
 from tests.integration.config.conftest import Stores
-from tests.integration.node.conftest import monitor_nodes, monitor_post
+from tests.integration.node_with_server.conftest import monitor_nodes, monitor_post
 
 pytestmark = [pytest.mark.needs_root, pytest.mark.slow]
 
@@ -111,9 +111,12 @@ def test_a_client_reaches_the_internet_through_the_node_and_is_seen_as_the_node(
     assert no_route.returncode != 0  # the internet side could not have answered the client
     sent, got = received(world.ping(20))
     assert got == sent == 20
-    time.sleep(1)  # the next heartbeat counts the client as active
-    [node] = [n for n in monitor_nodes(world.server) if n["id"] == world.node_id]
-    assert node["active_peers"] == 1
+
+    def active_peers() -> int:
+        [node] = [n for n in monitor_nodes(world.server) if n["id"] == world.node_id]
+        return int(node["active_peers"])
+
+    wait_until(lambda: active_peers() == 1, timeout=15)  # a later heartbeat counts the client
 
 
 def test_outbound_smtp_is_refused_while_other_tcp_flows(world: World) -> None:

@@ -28,14 +28,15 @@ from typing import Any
 import pytest
 from nacl.signing import SigningKey
 
+from node_harness.netns import Netns
+from node_harness.wireguard import Client
 from phoenix.config.settings import ConfigSettings
 from phoenix.worker.blocklist import Compiler
 from phoenix.worker.publish import LocalTarget
 from tests.e2e.conftest import EGRESS_IP, INTERNET_IP, World, make_world
 from tests.harness.hosts_server import HostsServer, Served, hosts_file
-from tests.harness.netns import Netns, PortForward
+from tests.harness.port_forward import PortForward
 from tests.harness.processes import RoleServer
-from tests.harness.wireguard import Client
 from tests.integration.config.conftest import (  # noqa: F401 - fixtures reused as they are
     config_server,
     config_settings,

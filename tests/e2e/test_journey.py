@@ -32,16 +32,18 @@ import psycopg
 import pytest
 import redis
 
-from phoenix.crypto.privacypass import Token, b64url_decode
+from node_harness import netns as netns_harness
+from node_harness import wireguard as wg_harness
+from node_harness.netns import Netns, kill_wireguard_go, link
+from node_harness.wireguard import wait_until
+from phoenix.crypto.privacypass.base64url import b64url_decode
+from phoenix.crypto.privacypass.structures import Token
 from phoenix.crypto.wireguard import encode_key, parse_key, public_key
-from tests.conftest import require
-from tests.harness import netns as netns_harness
-from tests.harness import wireguard as wg_harness
+from tests.conftest import DatabaseTemplates, require
 from tests.harness.firebase import FirebaseAuthEmulator
-from tests.harness.netns import Netns, PortForward, kill_wireguard_go, link
+from tests.harness.port_forward import PortForward
 from tests.harness.system import OPERATOR_TOKEN, PhoenixSystem, running_system
-from tests.harness.wireguard import wait_until
-from tests.integration.node.conftest import Daemon
+from tests.integration.node_with_server.conftest import Daemon
 
 pytestmark = [pytest.mark.slow, pytest.mark.needs_root]
 
@@ -204,7 +206,7 @@ def report(system: PhoenixSystem) -> dict[str, Any]:
 
 
 def test_sign_up_pay_connect_ping_report_delete_and_leave_no_trace(
-    tmp_path: Path, postgres_url: str, firebase_emulator: FirebaseAuthEmulator
+    tmp_path: Path, database_templates: DatabaseTemplates, firebase_emulator: FirebaseAuthEmulator
 ) -> None:
     ok_ns, why = netns_harness.available()
     require("network namespaces", ok_ns, why)
@@ -216,7 +218,7 @@ def test_sign_up_pay_connect_ping_report_delete_and_leave_no_trace(
     with (
         running_system(
             system_dir,
-            postgres_url,
+            database_templates,
             firebase_emulator,
             analytics=True,
             node_networks=[f"{NODE_IP}/32"],  # the node's documentation address, and no other

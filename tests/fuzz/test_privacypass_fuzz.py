@@ -26,22 +26,18 @@ from phoenix.crypto.batch import (
     encode_batch_request,
     encode_batch_response,
 )
-from phoenix.crypto.privacypass import (
-    DecodeError,
+from phoenix.crypto.privacypass.base64url import b64url_decode, b64url_encode
+from phoenix.crypto.privacypass.errors import DecodeError
+from phoenix.crypto.privacypass.headers import (
     PrivateTokenChallenge,
-    Token,
-    TokenChallenge,
-    TokenKey,
-    TokenRequest,
-    TokenResponse,
-    b64url_decode,
-    b64url_encode,
     build_authorization,
     build_www_authenticate,
     parse_authorization,
     parse_authorization_field,
     parse_www_authenticate,
 )
+from phoenix.crypto.privacypass.structures import Token, TokenChallenge, TokenRequest, TokenResponse
+from phoenix.crypto.privacypass.token_key import TokenKey
 from tests.fuzz.budget import FUZZ
 from tests.fuzz.mutations import mutated, mutated_text
 from tests.harness.issuer import mint_tokens, private_keys

@@ -13,16 +13,16 @@ import msgspec
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from phoenix.auth import stripe_events
-from phoenix.auth.stripe_events import (
+from phoenix.auth.billing.stripe_events import (
     Charge,
     CheckoutSession,
     Invoice,
     MalformedEvent,
     StripeSubscriptionObject,
     decode_event,
-    invoice_values,
-    subscription_values,
+    invoice_record,
+    object_of,
+    subscription_state,
 )
 from tests.fuzz.budget import FUZZ
 from tests.fuzz.mutations import mutated
@@ -74,13 +74,13 @@ def decode_and_store(body: bytes) -> None:
     event = decode_event(body)
     for kind in (StripeSubscriptionObject, CheckoutSession, Invoice, Charge):
         try:
-            obj = stripe_events._object(event, kind)
+            obj = object_of(event, kind)
         except MalformedEvent:
             continue
         if isinstance(obj, StripeSubscriptionObject):
-            subscription_values(obj, "u1", NOW, timedelta(days=3))
+            subscription_state(obj, NOW, timedelta(days=3))
         elif isinstance(obj, Invoice):
-            invoice_values(obj, "u1", NOW)
+            invoice_record(obj, NOW)
 
 
 @FUZZ

@@ -8,12 +8,11 @@ so a test can take the server away and bring it back (the writer's outage tests)
 
 from __future__ import annotations
 
-import subprocess
-import time
 from pathlib import Path
 from typing import Final
 
-from tests.harness.processes import free_port
+from phoenix.dev.launcher import NotReady, Process, ProcessExited
+from phoenix.dev.probes import free_port
 
 BINARY: Final = "/usr/sbin/clickhouse-server"
 
@@ -56,7 +55,7 @@ class ClickHouseServer:
         self.directory = directory
         self.tcp_port = free_port()
         self.http_port = free_port()
-        self.process: subprocess.Popen[bytes] | None = None
+        self.process: Process | None = None
         self._configured = False
 
     @staticmethod
@@ -74,30 +73,21 @@ class ClickHouseServer:
             config.write_text(_CONFIG.format(**values))
             (self.directory / "users.xml").write_text(_USERS)
             self._configured = True
-        output = (self.directory / "stdout.log").open("ab")
-        self.process = subprocess.Popen(
+        self.process = Process(
             [BINARY, f"--config-file={config}"],
-            stdout=output,
-            stderr=subprocess.STDOUT,
             cwd=self.directory,
+            log=self.directory / "stdout.log",
+            append=True,
         )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"clickhouse-server exited: {self.logs()}")
-            if self._answers():
-                return self
-            time.sleep(0.1)
-        raise TimeoutError(f"clickhouse-server did not answer in {timeout}s: {self.logs()}")
+        try:
+            self.process.wait_ready(self._answers, timeout, "clickhouse-server")
+        except (ProcessExited, NotReady) as error:
+            raise type(error)(f"{error}\n{self.logs()}") from None  # error.log says why
+        return self
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self.process is not None:
+            self.process.stop(grace=30)
         self.process = None
 
     def query(self, sql: str, database: str = "default") -> list[tuple[object, ...]]:

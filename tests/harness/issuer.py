@@ -46,13 +46,18 @@ class DirectoryServer:
     Stands in for the auth role where a test exercises the config role alone (config learns
     keys only over HTTP, so a directory served from the same keys is the same to it)."""
 
-    def __init__(self, keys: tuple[rsa.RSAPrivateKey, ...], not_before: datetime = RECENT) -> None:
+    def __init__(
+        self,
+        keys: tuple[rsa.RSAPrivateKey, ...],
+        not_before: datetime | tuple[datetime, ...] = RECENT,
+    ) -> None:
         import http.server
         import json
         import threading
 
-        from phoenix.crypto.privacypass import TokenKey
+        from phoenix.crypto.privacypass.token_key import TokenKey
 
+        starts = not_before if isinstance(not_before, tuple) else (not_before,) * len(keys)
         body = json.dumps(
             {
                 "issuer-request-uri": "/v1/tokens",
@@ -60,9 +65,9 @@ class DirectoryServer:
                     {
                         "token-type": 2,
                         "token-key": TokenKey(key.public_key()).to_base64url(),
-                        "not-before": int(not_before.timestamp()),
+                        "not-before": int(start.timestamp()),
                     }
-                    for key in keys
+                    for key, start in zip(keys, starts, strict=True)
                 ],
             }
         ).encode()
@@ -95,13 +100,13 @@ class DirectoryServer:
 def mint_tokens(key: rsa.RSAPrivateKey, challenge: object, count: int = 1) -> list[bytes]:
     """Real type-2 tokens for ``challenge``, blind-signed with ``key`` as the issuer would."""
     from phoenix.crypto.blind_rsa import BlindSigningKey
-    from phoenix.crypto.privacypass import (
-        TokenChallenge,
-        TokenKey,
+    from phoenix.crypto.privacypass.issuance import (
         build_token_request,
         finalize_token,
         sign_token_request,
     )
+    from phoenix.crypto.privacypass.structures import TokenChallenge
+    from phoenix.crypto.privacypass.token_key import TokenKey
 
     assert isinstance(challenge, TokenChallenge)
     signer = BlindSigningKey(key)

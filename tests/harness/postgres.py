@@ -15,7 +15,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from tests.harness.processes import free_port, wait_for_port
+from phoenix.dev.probes import free_port
+from tests.harness.processes import wait_for_port
 
 
 def _binary(name: str) -> str | None:

@@ -1,46 +1,37 @@
-"""Processes the tests start and stop themselves: role servers and spare Redis instances."""
+"""Processes the tests start and stop themselves: role servers and spare Redis instances, run by
+the launcher `phoenix dev` uses (phoenix.dev.launcher)."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
-import signal
-import socket
-import subprocess
 import sys
-import time
 from collections.abc import Mapping
 from pathlib import Path
 
-import httpx
+from phoenix.dev.launcher import Process, wait_until
+from phoenix.dev.probes import answers_ok, free_port, port_open
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def wait_for_port(port: int, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), 0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
+    """Until something listens on 127.0.0.1:`port` (NotReady, a TimeoutError, if nothing does)."""
+    wait_until(functools.partial(port_open, port, 0.2), timeout, f"127.0.0.1:{port}", interval=0.05)
 
 
 class SpareRedis:
+    """A redis-server of the test's own on a spare port; ``options`` are its command-line
+    settings beyond the port (none written to disk, by default)."""
+
+    options: tuple[str, ...] = ("--save", "", "--appendonly", "no")
+
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         self.port = free_port()
-        self.process: subprocess.Popen[bytes] | None = None
+        self.process: Process | None = None
 
     @property
     def url(self) -> str:
@@ -51,29 +42,15 @@ class SpareRedis:
         return shutil.which("redis-server") is not None
 
     def start(self) -> None:
-        self.process = subprocess.Popen(
-            [
-                "redis-server",
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(self.directory),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+        command = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1"]
+        self.process = Process(
+            [*command, *self.options, "--dir", str(self.directory)], log=Path(os.devnull)
         )
-        wait_for_port(self.port)
+        self.process.wait_ready(functools.partial(port_open, self.port, 0.2), 15, "redis-server")
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(10)
+        if self.process is not None:
+            self.process.stop(grace=10)
         self.process = None
 
 
@@ -95,7 +72,7 @@ class RoleServer:
         }
         self.env.pop("PROMETHEUS_MULTIPROC_DIR", None)
         self.workers = workers
-        self.process: subprocess.Popen[bytes] | None = None
+        self.process: Process | None = None
 
     @property
     def base_url(self) -> str:
@@ -106,55 +83,25 @@ class RoleServer:
         return f"http://127.0.0.1:{self.ops_port}"
 
     def start(self) -> RoleServer:
-        log = self.log_path.open("wb")
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "phoenix",
-                "serve",
-                "--role",
-                self.role,
-                "--port",
-                str(self.port),
-                "--workers",
-                str(self.workers),
-            ],
+        command = [sys.executable, "-m", "phoenix", "serve", "--role", self.role]
+        self.process = Process(
+            [*command, "--port", str(self.port), "--workers", str(self.workers)],
             env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
             cwd=REPO,
+            log=self.log_path,
         )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"{self.role} exited {self.process.returncode}: {self.logs()}")
-            try:
-                if all(
-                    httpx.get(url + "/healthz", timeout=1).status_code == 200
-                    for url in (self.base_url, self.ops_url)
-                ):
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        logs = self.logs()
-        self.process.kill()  # a server that never became healthy must not hold its ports on
-        self.process.wait(10)
-        raise TimeoutError(f"{self.role} did not become healthy: {logs}")
+        # A server that never becomes healthy is stopped: it must not hold its ports on.
+        self.process.wait_ready(self._healthy, 30, self.role)
+        return self
+
+    def _healthy(self) -> bool:
+        return all(answers_ok(url + "/healthz", 1) for url in (self.base_url, self.ops_url))
 
     def stop(self, timeout: float = 40) -> int:
         """SIGTERM, as an orchestrator would; returns the exit code."""
         if self.process is None:
             return 0
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        code = self.process.returncode
+        code = self.process.stop(grace=timeout)
         self.process = None
         return code
 

@@ -11,16 +11,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import subprocess
 import tempfile
-import time
 from pathlib import Path
 from typing import Final
 
 import pika
 
-from tests.harness.processes import free_port
+from phoenix.dev.launcher import Process
+from phoenix.dev.probes import free_port
 
 SCRIPT: Final = Path("/usr/lib/rabbitmq/bin/rabbitmq-server")
 
@@ -30,7 +28,7 @@ class PrivateRabbitMQ:
         self.directory = Path(tempfile.mkdtemp(prefix="phoenix-rabbitmq-"))
         self.port = free_port()
         self.node = f"phoenix{self.port}@localhost"
-        self.process: subprocess.Popen[bytes] | None = None
+        self.process: Process | None = None
         (self.directory / "rabbitmq.conf").write_text(
             f"listeners.tcp.local = 127.0.0.1:{self.port}\n"
         )
@@ -61,29 +59,20 @@ class PrivateRabbitMQ:
         return SCRIPT.is_file()
 
     def start(self, timeout: float = 60.0) -> PrivateRabbitMQ:
-        output = (self.directory / "stdout.log").open("ab")
-        self.process = subprocess.Popen(
-            [str(SCRIPT)], env=self.env, stdout=output, stderr=subprocess.STDOUT,
+        self.process = Process(
+            [str(SCRIPT)],
+            env=self.env,
             cwd=self.directory,
-        )  # fmt: skip
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"rabbitmq-server exited: {self.logs()}")
-            if self._answers():
-                return self
-            time.sleep(0.2)
-        raise TimeoutError(f"rabbitmq-server did not answer in {timeout}s: {self.logs()}")
+            log=self.directory / "stdout.log",
+            append=True,
+        )
+        self.process.wait_ready(self._answers, timeout, "rabbitmq-server", interval=0.2)
+        return self
 
     def stop(self) -> None:
         """SIGTERM to the start script, which stops the node gracefully and waits for it."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(60)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self.process is not None:
+            self.process.stop(grace=60)
         self.process = None
 
     def remove(self) -> None:

@@ -1,12 +1,12 @@
 """The whole system for path tests: every role a real `phoenix serve` process, on databases and a
 Redis of the test's own, with the real Firebase Auth emulator and the Stripe API stub.
 
-``PhoenixSystem.start`` migrates fresh `phoenix_users`/`phoenix_nodes` databases on the test
-Postgres, starts a spare Redis (the config role's state and the worker's broker, so a sweep of
-every key reads only this system's), and the roles: auth, config, the worker publishing the
-blocklist of a local hosts server every two seconds, and, when asked, analytics on embedded
-chDB. ``client(...)`` runs `python -m phoenix.client` against it, optionally inside a network
-namespace. ``stop`` stops the processes and drops the databases.
+``PhoenixSystem.start`` copies fresh `phoenix_users`/`phoenix_nodes` databases from the run's
+migrated templates on the test Postgres, starts a spare Redis (the config role's state and the
+worker's broker, so a sweep of every key reads only this system's), and the roles: auth,
+config, the worker publishing the blocklist of a local hosts server every two seconds, and,
+when asked, analytics on embedded chDB. ``client(...)`` runs `python -m phoenix.client` against
+it, optionally inside a network namespace. ``stop`` stops the processes and drops the databases.
 
 Exit nodes enroll as in production: ``enrollment_key`` mints a single-use key through the config
 role's operator route (for a daemon to register with), ``register_node`` enrolls a node over the
@@ -30,8 +30,7 @@ from typing import Any
 
 import httpx
 
-from phoenix.migrations import upgrade
-from tests.conftest import _database_url, drop_database
+from tests.conftest import DatabaseTemplates, Tree, _database_url, drop_database
 from tests.harness import issuer as issuer_keys
 from tests.harness import nodes as node_harness
 from tests.harness import stripe as stripe_harness
@@ -60,7 +59,7 @@ def blocklist_public_key(seed_b64: str = BLOCKLIST_SEED) -> str:
 @dataclass
 class PhoenixSystem:
     directory: Path
-    postgres_url: str
+    templates: DatabaseTemplates
     emulator: FirebaseAuthEmulator
     stripe: stripe_harness.StripeStub
     analytics: bool = False
@@ -82,10 +81,11 @@ class PhoenixSystem:
 
     def _start(self) -> None:
         tag = uuid.uuid4().hex[:10]
-        for db in ("userdb", "nodedb"):
-            name = f"phoenix_test_system_{db}_{tag}"
-            self.databases[db] = name
-            upgrade(db, _database_url(self.postgres_url, name))
+        trees: tuple[Tree, ...] = ("userdb", "nodedb")
+        for tree in trees:
+            name = f"phoenix_test_system_{tree}_{tag}"
+            self.databases[tree] = name
+            self.templates.copy(tree, self.url(tree))
         self.redis = SpareRedis(self.directory)
         self.redis.start()
         self.hosts = HostsServer()
@@ -174,12 +174,12 @@ class PhoenixSystem:
         if self.hosts is not None:
             self.hosts.stop()
         for name in self.databases.values():
-            drop_database(self.postgres_url, name)
+            drop_database(self.templates.server_url, name)
 
     # ---------------------------------------------------------------- reading it
 
     def url(self, db: str) -> str:
-        return _database_url(self.postgres_url, self.databases[db])
+        return _database_url(self.templates.server_url, self.databases[db])
 
     def base_url(self, role: str) -> str:
         return self.servers[role].base_url
@@ -280,14 +280,14 @@ class PhoenixSystem:
 @contextlib.contextmanager
 def running_system(
     directory: Path,
-    postgres_url: str,
+    templates: DatabaseTemplates,
     emulator: FirebaseAuthEmulator,
     *,
     analytics: bool = False,
     node_networks: Sequence[str] = (),
 ) -> Iterator[PhoenixSystem]:
     stub = stripe_harness.StripeStub().start()
-    system = PhoenixSystem(directory, postgres_url, emulator, stub, analytics, tuple(node_networks))
+    system = PhoenixSystem(directory, templates, emulator, stub, analytics, tuple(node_networks))
     try:
         yield system.start()
     finally:

@@ -16,9 +16,9 @@ import httpx
 import pytest
 
 from phoenix.app import DEFAULT_PORTS
+from phoenix.dev.probes import free_port
 from phoenix.production import DEV_OPERATOR_TOKEN
 from tests.harness import issuer
-from tests.harness.processes import free_port
 
 # Config in production with every development default replaced except the ones a test names.
 CONFIG_PROD = {

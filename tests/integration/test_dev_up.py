@@ -19,8 +19,10 @@ from pathlib import Path
 import pytest
 
 from phoenix.app import DEFAULT_OPS_PORTS, DEFAULT_PORTS
-from phoenix.devrun import EMULATOR_PORT, NODE_LOCATION, NODE_NETNS, LocalNode, port_free
-from phoenix.devrun import STATE as DEV_STATE
+from phoenix.dev.emulator import EMULATOR_PORT
+from phoenix.dev.local_node import NODE_LOCATION, NODE_NETNS, LocalNode
+from phoenix.dev.paths import STATE as DEV_STATE
+from phoenix.dev.probes import port_free
 from tests.conftest import _database_url, drop_database, require
 from tests.harness.firebase import FirebaseAuthEmulator
 from tests.harness.processes import REPO, SpareRedis
@@ -142,7 +144,8 @@ def test_dev_up_serves_a_new_user_and_a_stop_signal_leaves_nothing_behind(
                 time.sleep(0.5)
             assert "Endpoint = 10.213.0.2:51820" in client("connect", "--location", NODE_LOCATION)
         # Offline blocking: the worker publishes the shipped hosts list (its schedule fires
-        # within a minute), the client's check finds a listed name, the node loads the list.
+        # every ten seconds in development), the client's check finds a listed name, the node
+        # loads the list.
         deadline = time.monotonic() + 150
         while "doubleclick.net: listed (" not in blocklist_check(dev_env):
             assert time.monotonic() < deadline, "no blocklist was published"

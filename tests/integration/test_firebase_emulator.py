@@ -23,13 +23,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from firebase_admin import auth, credentials
 
-from tests.harness.firebase import (
-    DEFAULT_PROJECT,
-    EmulatorError,
-    FirebaseAuthEmulator,
-    forge_token,
-    token_claims,
-)
+from phoenix.dev.emulator import DEFAULT_PROJECT
+from tests.harness.firebase import EmulatorError, FirebaseAuthEmulator, forge_token, token_claims
 
 pytestmark = pytest.mark.slow
 

@@ -20,8 +20,8 @@ import boto3
 import pytest
 
 from phoenix.auth.keys import parse_bundle
+from phoenix.dev.probes import free_port
 from tests.harness import issuer
-from tests.harness.processes import free_port
 
 SECRET_ID = "phoenix-rotate/BLINDED_SIGNING_PRIVATE_KEY"
 

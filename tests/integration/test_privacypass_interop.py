@@ -26,10 +26,12 @@ import pytest
 
 from phoenix.app import DEFAULT_PORTS
 from phoenix.config.settings import ConfigSettings
-from phoenix.crypto.privacypass import TokenChallenge, parse_www_authenticate
-from phoenix.devrun import environment, port_free
+from phoenix.crypto.privacypass.headers import parse_www_authenticate
+from phoenix.crypto.privacypass.structures import TokenChallenge
+from phoenix.dev.environment import environment
+from phoenix.dev.probes import port_free
 from phoenix.settings import load
-from tests.conftest import require
+from tests.conftest import DatabaseTemplates, require
 from tests.harness import stripe as stripe_harness
 from tests.harness.firebase import FirebaseAuthEmulator
 from tests.harness.processes import REPO, RoleServer
@@ -70,14 +72,14 @@ class World:
 @pytest.fixture(scope="module")
 def world(
     tmp_path_factory: pytest.TempPathFactory,
-    postgres_url: str,
+    database_templates: DatabaseTemplates,
     firebase_emulator: FirebaseAuthEmulator,
 ) -> Iterator[World]:
     require("node", shutil.which("node") is not None, "Node.js >= 20 on PATH")
     require("@cloudflare/privacypass-ts", LIBRARY.exists(), "run make deps (npm ci)")
     directory = tmp_path_factory.mktemp("interop")
     stub = stripe_harness.StripeStub().start()
-    system = InteropSystem(directory, postgres_url, firebase_emulator, stub)
+    system = InteropSystem(directory, database_templates, firebase_emulator, stub)
     try:
         system.start()
         system.register_node(LOCATION)

@@ -15,8 +15,8 @@ import boto3
 import pytest
 
 from phoenix.config.settings import ConfigSettings
+from phoenix.dev.probes import free_port
 from phoenix.settings import SettingsError, load
-from tests.harness.processes import free_port
 
 NODEDB_URL = "postgresql://phoenix:from-aws@127.0.0.1:5432/phoenix_nodes"
 

@@ -18,7 +18,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.harness.processes import REPO, RoleServer, SpareRedis, free_port
+from phoenix.dev.probes import free_port
+from tests.conftest import Tree
+from tests.harness.processes import REPO, RoleServer, SpareRedis
 
 OPS_PATHS = ("/readyz", "/metrics", "/schema/openapi.json")
 
@@ -27,12 +29,8 @@ BEARER = "eyJhbGciOiJSUzI1NiJ9.c2VjcmV0LXRva2VuLXZhbHVl.c2lnbmF0dXJl"
 
 
 @pytest.fixture
-def nodedb_url(database_name_factory: Callable[[str], str]) -> str:
-    from phoenix.migrations import upgrade
-
-    url = database_name_factory("nodedb")
-    upgrade("nodedb", url)
-    return url
+def nodedb_url(migrated_database: Callable[[Tree], str]) -> str:
+    return migrated_database("nodedb")
 
 
 @pytest.fixture

@@ -94,6 +94,16 @@ PLANTS = [
         "src/phoenix/config/wgconfig.py",
         "import phoenix.client.tunnel",
     ),
+    (
+        "no role imports the development tooling",
+        "src/phoenix/worker/app.py",
+        "import phoenix.dev.environment",
+    ),
+    (
+        "no role imports the development tooling",
+        "src/phoenix/production.py",
+        "import phoenix.dev.launcher",
+    ),
     ("crypto imports no web framework", "src/phoenix/crypto/wireguard.py", "import litestar"),
     ("crypto imports no web framework", "src/phoenix/crypto/wireguard.py", "import redis"),
     (

@@ -302,12 +302,12 @@ class Agent:
                 continue
             self.metrics.api_up.set(1)
             via = "credential" if credential else self.enrollment_kind()
-            self.state("register", "done", via=via, **_shown(registration))
-            try:
+            try:  # before "register done", so whoever reads that line finds the identity kept
                 self.identity.save(self.keys.public_base64, registration)
             except (KeyStoreError, OSError) as error:
                 # The node serves anyway; only a restart would have to register again.
                 event("identity_not_saved", logging.ERROR, reason=str(error))
+            self.state("register", "done", via=via, **_shown(registration))
             return registration
 
     async def register_once(self, credential: str | None) -> Registration:

@@ -45,7 +45,7 @@ from phoenix.analytics.service import (
 )
 from phoenix.analytics.store import Store, StoreError
 from phoenix.analytics.writer import BufferFull, Writer
-from phoenix.common.bearer import bearer, matches_any
+from phoenix.common.bearer import require_secret
 from phoenix.common.bodies import MalformedBody, UnsupportedBodyType
 from phoenix.common.logging import get_logger
 from phoenix.common.openapi import json_body, operation, problem_answers
@@ -153,15 +153,24 @@ def operator_check(
     token: str, authorization: str | None, challenge: str = BEARER_CHALLENGE
 ) -> None:
     """Bearer <token>, or Basic with the token as password (so a browser can open the page)."""
-    offered = bearer(authorization)
+    require_secret(
+        _basic_as_bearer(authorization),
+        token,
+        lambda: OperatorOnly(headers={"WWW-Authenticate": challenge}),
+    )
+
+
+def _basic_as_bearer(authorization: str | None) -> str | None:
+    """A Basic header's password presented as the Bearer secret it stands for; any other
+    header as it came (the shared check refuses what is not Bearer)."""
     scheme, _, value = (authorization or "").strip().partition(" ")
-    if offered is None and scheme.lower() == "basic":
-        try:
-            offered = base64.b64decode(value.strip(), validate=True).decode().partition(":")[2]
-        except (binascii.Error, UnicodeDecodeError):
-            offered = None
-    if offered is None or not matches_any(offered, [token]):
-        raise OperatorOnly(headers={"WWW-Authenticate": challenge})
+    if scheme.lower() != "basic":
+        return authorization
+    try:
+        password = base64.b64decode(value.strip(), validate=True).decode().partition(":")[2]
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return f"Bearer {password}"
 
 
 def _wants_csv(request: Request[Any, Any, Any], format_: str | None) -> bool:

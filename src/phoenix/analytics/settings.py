@@ -10,7 +10,7 @@ from phoenix.analytics.schemas import APP_VERSION, MAX_IDENTIFYING_BITS, REGION_
 from phoenix.settings import SECRET, CommonSettings, SettingsError
 
 # The fleet's locations as this repository names them: the README's and tests' examples, the
-# bench's regions, and `make dev`'s own node (devrun.NODE_LOCATION). Analytics cannot read
+# bench's regions, and `make dev`'s own node (phoenix.dev.local_node). Analytics cannot read
 # NodeDB (it imports no other role and no SQL driver), so a deployment lists its own.
 FLEET_LOCATIONS: Final = (
     "de-fra",

@@ -1,12 +1,11 @@
-"""A user's own view of their account: who they are, whether they may get tokens, what they
-paid, and leaving for good.
+"""A user's own account: who they are, whether they may get tokens, what they paid, paying
+through Stripe, and leaving for good. Everything here acts for one caller's Firebase uid.
 """
 
 from __future__ import annotations
 
 import base64
-import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -15,11 +14,21 @@ import msgspec
 from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from phoenix.auth import quota, subscriptions
-from phoenix.auth.billing import StripeBilling
-from phoenix.auth.entitlement import entitlement
-from phoenix.auth.firebase import Identity, IdentityVerifier
+from phoenix.auth import quota
+from phoenix.auth.billing import store
+from phoenix.auth.billing.entitlement import entitlement
+from phoenix.auth.billing.stripe_api import StripeBilling
+from phoenix.auth.firebase import Identity, IdentityVerifier, bearer_token
 from phoenix.auth.models import AppleTransaction, StripeInvoice, StripeSubscription, User
+from phoenix.auth.schemas import (
+    AccountView,
+    AppleTransactionItem,
+    EntitlementView,
+    PaymentHistory,
+    PaymentItem,
+    QuotaView,
+    StripeInvoiceItem,
+)
 from phoenix.auth.users import upsert_user
 from phoenix.common.problems import Problem
 
@@ -27,56 +36,10 @@ from phoenix.common.problems import Problem
 _FINISHED = ("canceled", "incomplete_expired")
 
 
-class EntitlementView(msgspec.Struct):
-    active: bool
-    source: str | None
-    expires_at: datetime | None
-    in_grace: bool
-
-
-class QuotaView(msgspec.Struct):
-    limit: int
-    remaining: int
-    window_hours: int
-
-
-class AccountView(msgspec.Struct):
-    uid: str
-    email: str | None
-    entitlement: EntitlementView
-    quota: QuotaView
-    # Set by the iOS app as the purchase's appAccountToken, so App Store notifications name
-    # this account.
-    app_account_token: uuid.UUID
-
-
-class StripeInvoiceItem(msgspec.Struct, tag_field="kind", tag="stripe_invoice"):
-    id: str
-    status: str
-    amount: int  # in the currency's minor unit (cents), as Stripe reports it
-    currency: str
-    period_start: datetime | None
-    period_end: datetime | None
-    hosted_invoice_url: str | None
-    created_at: datetime
-
-
-class AppleTransactionItem(msgspec.Struct, tag_field="kind", tag="apple_transaction"):
-    id: str
-    product_id: str
-    price_milli: int | None  # Apple's milli-units of the currency (9990 is 9.99)
-    currency: str | None
-    purchased_at: datetime
-    expires_at: datetime | None
-    revoked_at: datetime | None
-
-
-PaymentItem = StripeInvoiceItem | AppleTransactionItem
-
-
-class PaymentHistory(msgspec.Struct):
-    items: list[PaymentItem]
-    next_cursor: str | None
+class NoBillingAccount(Problem):
+    status = 409
+    slug = "no-billing-account"
+    title = "This account has never subscribed through Stripe"
 
 
 class BadCursor(Problem):
@@ -188,33 +151,6 @@ async def payment_history(
     )
 
 
-async def describe(
-    engine: AsyncEngine, identity: Identity, limit: int, now: datetime
-) -> AccountView:
-    async with engine.begin() as connection:
-        await upsert_user(connection, identity.uid, identity.email)
-        token = (
-            await connection.execute(select(User.app_account_token).where(User.uid == identity.uid))
-        ).scalar_one()
-        held = await subscriptions.subscriptions_of(connection, identity.uid)
-        counts = await quota.read(connection, identity.uid, now.timestamp())
-    current = entitlement(held, now)
-    return AccountView(
-        uid=identity.uid,
-        email=identity.email,
-        entitlement=EntitlementView(
-            active=current.active,
-            source=current.source.value if current.source else None,
-            expires_at=current.expires_at,
-            in_grace=current.in_grace,
-        ),
-        quota=QuotaView(
-            limit=limit, remaining=max(0, limit - sum(counts)), window_hours=quota.BUCKETS
-        ),
-        app_account_token=token,
-    )
-
-
 async def live_stripe_subscriptions(connection: AsyncConnection, uid: str) -> Sequence[str]:
     table = StripeSubscription.__table__.c
     rows = await connection.execute(
@@ -223,16 +159,87 @@ async def live_stripe_subscriptions(connection: AsyncConnection, uid: str) -> Se
     return list(rows.scalars())
 
 
-async def delete_account(
-    engine: AsyncEngine, billing: StripeBilling, identity: IdentityVerifier, uid: str
-) -> None:
-    """Cancel what would bill, forget every row, then delete the Firebase user — in that order
-    so that any step failing leaves the account able to retry (its ID token still verifies)."""
-    async with engine.connect() as connection:
-        live = await live_stripe_subscriptions(connection, uid)
-    for subscription_id in live:
-        await billing.cancel(subscription_id)
-    async with engine.begin() as connection:
-        # Every UserDB table that names a user references users.uid ON DELETE CASCADE.
-        await connection.execute(delete(User).where(User.uid == uid))
-    await identity.delete_user(uid)
+class Accounts:
+    """The account service; ``now`` is the clock entitlement and quota are read at."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        billing: StripeBilling,
+        identities: IdentityVerifier,
+        quota_limit: int,
+        now: Callable[[], datetime],
+    ) -> None:
+        self._engine = engine
+        self._billing = billing
+        self._identities = identities
+        self._quota_limit = quota_limit
+        self._now = now
+
+    async def caller(self, authorization: str | None) -> Identity:
+        """Who presents ``Authorization: Bearer <Firebase ID token>``."""
+        return await self._identities.verify(bearer_token(authorization))
+
+    async def describe(self, identity: Identity) -> AccountView:
+        now, limit = self._now(), self._quota_limit
+        async with self._engine.begin() as connection:
+            await upsert_user(connection, identity.uid, identity.email)
+            token = (
+                await connection.execute(
+                    select(User.app_account_token).where(User.uid == identity.uid)
+                )
+            ).scalar_one()
+            held = await store.subscriptions_of(connection, identity.uid)
+            counts = await quota.read(connection, identity.uid, now.timestamp())
+        current = entitlement(held, now)
+        return AccountView(
+            uid=identity.uid,
+            email=identity.email,
+            entitlement=EntitlementView(
+                active=current.active,
+                source=current.source.value if current.source else None,
+                expires_at=current.expires_at,
+                in_grace=current.in_grace,
+            ),
+            quota=QuotaView(
+                limit=limit, remaining=max(0, limit - sum(counts)), window_hours=quota.BUCKETS
+            ),
+            app_account_token=token,
+        )
+
+    async def payments(self, identity: Identity, limit: int, cursor: str | None) -> PaymentHistory:
+        async with self._engine.connect() as connection:
+            return await payment_history(connection, identity.uid, limit, cursor)
+
+    async def delete(self, uid: str) -> None:
+        """Cancel what would bill, forget every row, then delete the Firebase user — in that
+        order so that any step failing leaves the account able to retry (its ID token still
+        verifies)."""
+        async with self._engine.connect() as connection:
+            live = await live_stripe_subscriptions(connection, uid)
+        for subscription_id in live:
+            await self._billing.cancel(subscription_id)
+        async with self._engine.begin() as connection:
+            # Every UserDB table that names a user references users.uid ON DELETE CASCADE.
+            await connection.execute(delete(User).where(User.uid == uid))
+        await self._identities.delete_user(uid)
+
+    async def checkout_url(self, identity: Identity) -> str:
+        customer = await self._customer_of(identity)
+        if customer is None:
+            # Created before the first payment: every later event names a known customer.
+            customer = await self._billing.create_customer(identity.uid, identity.email)
+            async with self._engine.begin() as connection:
+                await store.link_stripe_customer(connection, identity.uid, customer)
+        return await self._billing.checkout_url(identity.uid, customer)
+
+    async def portal_url(self, identity: Identity) -> str:
+        customer = await self._customer_of(identity)
+        if customer is None:
+            raise NoBillingAccount("subscribe first: POST /v1/billing/checkout")
+        return await self._billing.portal_url(customer)
+
+    async def _customer_of(self, identity: Identity) -> str | None:
+        async with self._engine.begin() as connection:
+            await upsert_user(connection, identity.uid, identity.email)
+            return await store.stripe_customer_of(connection, identity.uid)

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-from typing import Any
+from litestar import Controller, post
+from litestar.di import NamedDependency
 
-import msgspec
-from litestar import Request, post
-from litestar.types import ControllerRouterHandler
-from sqlalchemy import delete, func
-from sqlalchemy.ext.asyncio import AsyncEngine
-
-from phoenix.auth.models import ProcessedWebhook
-from phoenix.common.bearer import bearer, matches_any
+from phoenix.auth.billing.service import DeliveryRetention
+from phoenix.auth.schemas import Removed
+from phoenix.common.bearer import secret_guard
 from phoenix.common.database import DatabaseUnavailable
 from phoenix.common.openapi import problem_answers
 from phoenix.common.problems import Problem
+
+# The key of app.state the app factory puts PHOENIX_ADMIN_TOKEN in.
+OPERATOR_SETTING = "admin_token"
 
 
 class NotOperator(Problem):
@@ -27,31 +25,16 @@ class NotOperator(Problem):
         super().__init__(headers={"WWW-Authenticate": 'Bearer realm="phoenix-admin"'})
 
 
-class Removed(msgspec.Struct):
-    removed: int
-
-
-def admin_routes(
-    engine: AsyncEngine, admin_token: str, keep: timedelta
-) -> list[ControllerRouterHandler]:
-    def operator(request: Request[Any, Any, Any]) -> None:
-        presented = bearer(request.headers.get("authorization"))
-        if presented is None or not matches_any(presented, [admin_token]):
-            raise NotOperator()
+class AdminController(Controller):
+    path = "/v1/admin"
+    tags = ["admin"]
+    guards = [secret_guard(OPERATOR_SETTING, NotOperator)]
 
     @post(
-        "/v1/admin/webhooks/retention",
+        "/webhooks/retention",
         status_code=200,
-        tags=["admin"],
         summary="Forget processed webhook ids past the redelivery windows",
         responses=problem_answers(NotOperator, DatabaseUnavailable),
     )
-    async def webhook_retention(request: Request[Any, Any, Any]) -> Removed:
-        operator(request)
-        async with engine.begin() as connection:
-            result = await connection.execute(
-                delete(ProcessedWebhook).where(ProcessedWebhook.processed_at < func.now() - keep)
-            )
-        return Removed(removed=result.rowcount or 0)
-
-    return [webhook_retention]
+    async def webhook_retention(self, retention: NamedDependency[DeliveryRetention]) -> Removed:
+        return Removed(removed=await retention.run())

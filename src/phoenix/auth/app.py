@@ -8,20 +8,23 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from functools import partial
+from typing import Any
 
-from litestar import Litestar
+from litestar import Litestar, Router
+from litestar.di import Provide
 
-from phoenix.auth.account_api import account_routes
-from phoenix.auth.admin_api import admin_routes
-from phoenix.auth.api import issuer_routes
-from phoenix.auth.apple_notifications import AppleVerifier
-from phoenix.auth.billing import StripeBilling
+from phoenix.auth.account import Accounts
+from phoenix.auth.account_api import AccountController, BillingController
+from phoenix.auth.admin_api import OPERATOR_SETTING, AdminController
+from phoenix.auth.api import directory, issuance_route
+from phoenix.auth.billing.apple import AppleVerifier
+from phoenix.auth.billing.service import AppleWebhooks, DeliveryRetention, StripeWebhooks
+from phoenix.auth.billing.stripe_api import StripeBilling
 from phoenix.auth.firebase import FirebaseVerifier, IdentityVerifier
 from phoenix.auth.issuer import Issuer, IssuerPolicy
 from phoenix.auth.keys import KeyLife, parse_bundle
 from phoenix.auth.settings import AuthSettings
-from phoenix.auth.stripe_events import StripeEvents
-from phoenix.auth.webhooks import webhook_routes
+from phoenix.auth.webhooks_api import WebhooksController
 from phoenix.common import database
 from phoenix.common.health import ReadinessCheck
 from phoenix.common.logging import get_logger
@@ -52,10 +55,36 @@ def create_app(settings: AuthSettings, verifier: IdentityVerifier | None = None)
     )
 
     billing = StripeBilling(settings)
-    stripe_events = StripeEvents(timedelta(days=settings.stripe_grace_days), billing.subscription)
 
     def now() -> datetime:
         return datetime.now(UTC)
+
+    services: dict[str, Any] = {
+        "issuer": issuer,
+        "verifier": identity,
+        "accounts": Accounts(engine, billing, identity, settings.issuer_quota, now),
+        "stripe_webhooks": StripeWebhooks(
+            engine,
+            settings.stripe_webhook_secret,
+            billing.subscription,
+            timedelta(days=settings.stripe_grace_days),
+            now,
+        ),
+        "apple_webhooks": AppleWebhooks(engine, AppleVerifier(settings)),
+        "retention": DeliveryRetention(engine, timedelta(days=settings.webhook_retention_days)),
+    }
+    routes = Router(
+        path="/",
+        route_handlers=[
+            directory,
+            issuance_route(issuer.policy),
+            AccountController,
+            BillingController,
+            AdminController,
+            WebhooksController,
+        ],
+        dependencies={name: _provide(service) for name, service in services.items()},
+    )
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
@@ -72,24 +101,24 @@ def create_app(settings: AuthSettings, verifier: IdentityVerifier | None = None)
     return build_app(
         role=ROLE,
         settings=settings,
-        route_handlers=[
-            *issuer_routes(issuer, identity),
-            *account_routes(engine, identity, billing, settings.issuer_quota, now),
-            *admin_routes(
-                engine, settings.admin_token, timedelta(days=settings.webhook_retention_days)
-            ),
-            *webhook_routes(
-                engine, settings.stripe_webhook_secret, stripe_events, AppleVerifier(settings), now
-            ),
-        ],
+        route_handlers=[routes],
         checks=[
             ReadinessCheck("postgres", partial(database.ping, engine)),
             ReadinessCheck("issuer", issuer.probe),
         ],
         lifespan=[lifespan],
         extra_exception_handlers=database.exception_handlers(),
-        state={"userdb": engine, "issuer": issuer, "verifier": identity},
+        state={
+            "userdb": engine,
+            "issuer": issuer,
+            "verifier": identity,
+            OPERATOR_SETTING: settings.admin_token,
+        },
     )
+
+
+def _provide(service: Any) -> Provide:
+    return Provide(lambda: service, use_cache=True, sync_to_thread=False)
 
 
 async def watch_signing_key(issuer: Issuer, every: float = 60.0) -> None:

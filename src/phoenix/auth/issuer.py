@@ -21,7 +21,8 @@ from phoenix.auth.keys import KeyLife, SigningKey, listed_keys, signing_key
 from phoenix.common import database
 from phoenix.common.problems import Problem
 from phoenix.crypto.blind_rsa import BlindSigningKey
-from phoenix.crypto.privacypass import TOKEN_TYPE_BLIND_RSA, TokenKey, TokenRequest
+from phoenix.crypto.privacypass.structures import TOKEN_TYPE_BLIND_RSA, TokenRequest
+from phoenix.crypto.privacypass.token_key import TokenKey
 
 DIRECTORY_MEDIA_TYPE = "application/private-token-issuer-directory"
 REQUEST_MEDIA_TYPE = "application/private-token-request"

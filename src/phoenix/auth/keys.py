@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from phoenix.crypto.blind_rsa import BlindSigningKey
-from phoenix.crypto.privacypass import TokenKey
+from phoenix.crypto.privacypass.token_key import TokenKey
 
 MODULUS_BITS: Final = 2048
 _BLOCK = re.compile(

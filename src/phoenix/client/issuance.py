@@ -17,18 +17,15 @@ from phoenix.client.endpoints import Endpoints, call
 from phoenix.client.errors import ClientError
 from phoenix.client.wallet import StoredToken, load_wallet, save_wallet
 from phoenix.crypto import batch
-from phoenix.crypto.privacypass import (
+from phoenix.crypto.privacypass.base64url import b64url_decode, b64url_encode
+from phoenix.crypto.privacypass.errors import DecodeError, InvalidToken
+from phoenix.crypto.privacypass.issuance import build_token_request, finalize_token
+from phoenix.crypto.privacypass.structures import (
     TOKEN_TYPE_BLIND_RSA,
-    DecodeError,
-    InvalidToken,
     TokenChallenge,
-    TokenKey,
     TokenResponse,
-    b64url_decode,
-    b64url_encode,
-    build_token_request,
-    finalize_token,
 )
+from phoenix.crypto.privacypass.token_key import TokenKey
 
 DIRECTORY_PATH: Final = "/.well-known/private-token-issuer-directory"
 MAX_BATCH: Final = 32  # the issuer's default PHOENIX_ISSUER_MAX_BATCH

@@ -18,7 +18,8 @@ import nacl.public
 from phoenix.client.endpoints import Endpoints, call
 from phoenix.client.errors import ClientError
 from phoenix.client.wallet import StoredToken, load_wallet, save_wallet
-from phoenix.crypto.privacypass import b64url_decode, build_authorization
+from phoenix.crypto.privacypass.base64url import b64url_decode
+from phoenix.crypto.privacypass.headers import build_authorization
 from phoenix.crypto.wireguard import encode_key, generate_keypair
 
 # A token the server refused for these reasons can never be redeemed: drop it from the wallet.

@@ -28,9 +28,14 @@ class InvalidBody(Problem):
 
 
 class UnsupportedBodyType(Problem):
+    """415 for every role: the detail says which media types the route reads."""
+
     status = 415
     slug = "unsupported-media-type"
-    title = "Send application/json"
+    title = "Unsupported media type"
+
+    def __init__(self, detail: str = "send application/json") -> None:
+        super().__init__(detail)
 
 
 # What a route that reads its body with decode_json can answer besides its own problems (413: the

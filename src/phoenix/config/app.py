@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import ipaddress
 import random
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -21,21 +20,20 @@ from phoenix.common.health import ReadinessCheck
 from phoenix.common.logging import get_logger
 from phoenix.common.web import build_app
 from phoenix.config import fleet, redis_errors, tokens
-from phoenix.config.api import fleet_routes, redemption_routes
-from phoenix.config.coalesce import Coalescer
+from phoenix.config.api import MonitorController, NodeController, PublicController
 from phoenix.config.directory import IssuerDirectoryClient
 from phoenix.config.durability import NotDurable, check_durable
+from phoenix.config.hotpath.coalesce import Coalescer
 from phoenix.config.nodes.addresses import parse_networks
 from phoenix.config.nodes.api import EnrollmentController, OperatorController, SweepController
 from phoenix.config.nodes.attestation import AttestationVerifier, load_certificates
 from phoenix.config.nodes.service import Policy, Registrar
 from phoenix.config.nodes.sweeper import FleetSweeper
-from phoenix.config.placement import Placements
-from phoenix.config.recent import Recent
 from phoenix.config.redemption import Redeemer
-from phoenix.config.selection import NodeLoad
+from phoenix.config.service import FleetControl, LocationBoard, NodeCalls
 from phoenix.config.settings import ConfigSettings
 from phoenix.config.spent import SpentTokens
+from phoenix.config.store import FleetStore
 from phoenix.settings import SettingsError
 
 ROLE = "config"
@@ -53,17 +51,23 @@ def create_app(settings: ConfigSettings) -> Litestar:
     )
 
     # Heartbeats, spent-token marks and peer-feed appends of concurrent requests share round
-    # trips to Redis (phoenix.config.coalesce).
+    # trips to Redis (phoenix.config.hotpath.coalesce).
     writes = Coalescer(redis)
-    # New leases of concurrent connects share statements, on a NodeDB connection of their own
-    # from the pool (phoenix.config.placement).
-    placements = Placements(engine)
+    # Long-polls block a connection for up to 25 s: their own client, with no socket timeout.
+    feed_redis = Redis.from_url(
+        settings.redis_url, socket_connect_timeout=settings.readiness_timeout
+    )
+    store = FleetStore(
+        engine,
+        redis,
+        writes=writes,
+        feed_redis=feed_redis,
+        heartbeat_ttl=settings.heartbeat_ttl_seconds,
+        cache_seconds=settings.nodedb_cache_seconds,
+    )
     directory = IssuerDirectoryClient.from_settings(settings)
-    node_records: Recent[uuid.UUID, fleet.NodeRecord] = Recent(settings.nodedb_cache_seconds)
-    location_loads: Recent[str, list[NodeLoad]] = Recent(settings.nodedb_cache_seconds)
     redeemer = Redeemer(
-        engine=engine,
-        redis=redis,
+        store=store,
         directory=directory,
         spent=SpentTokens(
             redis,
@@ -76,15 +80,7 @@ def create_app(settings: ConfigSettings) -> Litestar:
         dns=tuple(settings.tunnel_dns),
         dns_variants=settings.dns_resolvers,
         rng=random.Random(),  # noqa: S311 - which node a client gets is not a secret
-        location_loads=location_loads,
-        feed_writes=writes,
-        placements=placements,
     )
-
-    def changed(node_id: uuid.UUID | None = None) -> None:
-        if node_id is not None:
-            node_records.forget(node_id)
-        location_loads.forget()
 
     pools = fleet.Pools(
         ipaddress.IPv4Network(settings.tunnel_ipv4_supernet),
@@ -113,7 +109,7 @@ def create_app(settings: ConfigSettings) -> Litestar:
             per_hour=settings.node_registrations_per_hour,
             approval=settings.node_approval,
         ),
-        on_change=changed,
+        on_change=store.forget,
         resolvers=settings.dns_resolvers,
     )
     sweeper = FleetSweeper(
@@ -122,15 +118,27 @@ def create_app(settings: ConfigSettings) -> Litestar:
         settings.heartbeat_ttl_seconds,
         lost_after=timedelta(seconds=settings.node_lost_after),
         forget_after=timedelta(seconds=settings.node_forget_after),
-        on_change=changed,
+        on_change=store.forget,
     )
-    enrollment = Router(
+    services = {
+        "node_calls": NodeCalls(store),
+        "board": LocationBoard(store),
+        "fleet_control": FleetControl(store),
+        "redeemer": redeemer,
+        "registrar": registrar,
+        "sweeper": sweeper,
+    }
+    routes = Router(
         path="/",
-        route_handlers=[EnrollmentController, OperatorController, SweepController],
-        dependencies={
-            "registrar": Provide(lambda: registrar, sync_to_thread=False),
-            "sweeper": Provide(lambda: sweeper, sync_to_thread=False),
-        },
+        route_handlers=[
+            NodeController,
+            MonitorController,
+            PublicController,
+            EnrollmentController,
+            OperatorController,
+            SweepController,
+        ],
+        dependencies={name: _provide(service) for name, service in services.items()},
     )
 
     @asynccontextmanager
@@ -147,7 +155,7 @@ def create_app(settings: ConfigSettings) -> Litestar:
                 await sweeping
             await directory.stop()
             await writes.close()
-            await placements.close()
+            await store.close()
             await redis.aclose()
             await feed_redis.aclose()
             await engine.dispose()
@@ -161,24 +169,10 @@ def create_app(settings: ConfigSettings) -> Litestar:
                 _log.warning("spent_store_not_durable", reason=str(problem))
                 raise
 
-    # Long-polls block a connection for up to 25 s: their own client, with no socket timeout.
-    feed_redis = Redis.from_url(
-        settings.redis_url, socket_connect_timeout=settings.readiness_timeout
-    )
-    routes = fleet_routes(
-        engine,
-        redis,
-        writes,
-        settings.monitor_token,
-        settings.heartbeat_ttl_seconds,
-        feed_redis,
-        node_records,
-        location_loads,
-    )
     return build_app(
         role=ROLE,
         settings=settings,
-        route_handlers=[*routes, enrollment, *redemption_routes(redeemer)],
+        route_handlers=[routes],
         checks=[
             ReadinessCheck("postgres", partial(database.ping, engine)),
             ReadinessCheck("redis", redis_ready),
@@ -196,3 +190,8 @@ def create_app(settings: ConfigSettings) -> Litestar:
             "monitor_token": settings.monitor_token,
         },
     )
+
+
+def _provide(service: object) -> Provide:
+    """A service built once here, handed to every handler that names it."""
+    return Provide(lambda: service, sync_to_thread=False, use_cache=True)

@@ -1,13 +1,12 @@
-"""Node and monitor credentials: compared in constant time, stored only as hashes."""
+"""Node credentials: compared in constant time, stored only as hashes. (The operator's and the
+monitor's shared secrets: phoenix.config.guards.)"""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Sequence
 
 from phoenix.common.bearer import bearer as common_bearer
-from phoenix.common.bearer import matches_any
 from phoenix.common.problems import Problem
 
 
@@ -21,16 +20,11 @@ class BadCredential(Problem):
 
 
 def bearer(authorization: str | None) -> str:
+    """The node credential of an ``Authorization`` field; BadCredential when there is none."""
     presented = common_bearer(authorization)
     if presented is None:
         raise BadCredential()
     return presented
-
-
-def check_any(presented: str, accepted: Sequence[str]) -> None:
-    """Accept any configured secret (rotation); compare every one, so timing says nothing."""
-    if not matches_any(presented, accepted):
-        raise BadCredential()
 
 
 def digest(credential: str) -> bytes:

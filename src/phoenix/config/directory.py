@@ -35,7 +35,9 @@ import msgspec
 from phoenix.common.logging import get_logger
 from phoenix.common.problems import Problem
 from phoenix.config.settings import ConfigSettings
-from phoenix.crypto.privacypass import TOKEN_TYPE_BLIND_RSA, DecodeError, TokenKey
+from phoenix.crypto.privacypass.errors import DecodeError
+from phoenix.crypto.privacypass.structures import TOKEN_TYPE_BLIND_RSA
+from phoenix.crypto.privacypass.token_key import TokenKey
 
 __all__ = [
     "DIRECTORY_MEDIA_TYPE",

@@ -22,8 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from phoenix.common import database
 from phoenix.common.logging import get_logger
 from phoenix.config import leases
-from phoenix.config.coalesce import Coalescer
 from phoenix.config.fleet import UnknownNode
+from phoenix.config.hotpath.coalesce import Coalescer
 from phoenix.config.leases import PeerChange
 from phoenix.config.models import Node
 

@@ -13,16 +13,17 @@ from typing import Final
 
 import msgspec
 from redis.asyncio import Redis
-from sqlalchemy import delete, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from phoenix.common import database
 from phoenix.common.problems import Problem
 from phoenix.config import credentials
-from phoenix.config.coalesce import Coalescer
+from phoenix.config.hotpath.coalesce import Coalescer
+from phoenix.config.hotpath.recent import Recent
 from phoenix.config.models import Lease, Node
-from phoenix.config.recent import Recent
 from phoenix.config.schemas import Heartbeat
+from phoenix.config.selection import NodeLoad
 
 HEARTBEAT_PREFIX: Final = "phoenix:node:hb:"
 ZERO_STREAK_PREFIX: Final = "phoenix:node:zero:"
@@ -166,6 +167,73 @@ async def last_heartbeats(redis: Redis, node_ids: list[uuid.UUID]) -> dict[uuid.
         if value is not None:
             beats[node_id] = msgspec.json.decode(value, type=Heartbeat)
     return beats
+
+
+async def node_loads(
+    engine: AsyncEngine, redis: Redis, location: str | None = None
+) -> list[NodeLoad]:
+    """Every node that is not terminated (of ``location``, when given) with its last heartbeat."""
+    query = select(Node.id, Node.location, Node.capacity, Node.status).where(
+        Node.status != "terminated"
+    )
+    if location is not None:
+        query = query.where(Node.location == location)
+    async with database.reading(engine) as connection:
+        rows = (await connection.execute(query)).all()
+    if not rows:
+        return []
+    beats = await last_heartbeats(redis, [row.id for row in rows])
+    loads = []
+    for row in rows:
+        beat = beats.get(row.id)  # present only while fresh: the heartbeat key has a TTL
+        loads.append(
+            NodeLoad(
+                node_id=row.id,
+                location=row.location,
+                capacity=row.capacity,
+                active_peers=beat.active_peers if beat else 0,
+                cpu=(beat.cpu / 100.0) if beat else 0.0,
+                load1=beat.load1 if beat else 0.0,
+                draining=row.status != "active",
+                fresh=beat is not None,
+                # Exhaustion is found by trying: the lease insert says so, and the node is
+                # excluded for the rest of that request.
+                has_free_addresses=True,
+            )
+        )
+    return loads
+
+
+@dataclass(frozen=True)
+class ListedNode:
+    id: uuid.UUID
+    location: str
+    status: str
+    drain_reason: str | None
+    public_ip: str | None
+    instance_id: str | None
+
+
+async def listed(engine: AsyncEngine, status: str | None) -> list[ListedNode]:
+    """The nodes (of ``status``, when given), oldest first."""
+    query = select(
+        Node.id, Node.location, Node.status, Node.drain_reason, Node.public_ip, Node.instance_id
+    )
+    if status is not None:
+        query = query.where(Node.status == status)
+    async with database.reading(engine) as connection:
+        rows = (await connection.execute(query.order_by(Node.created_at))).all()
+    return [
+        ListedNode(
+            row.id,
+            row.location,
+            row.status,
+            row.drain_reason,
+            str(row.public_ip) if row.public_ip else None,
+            row.instance_id,
+        )
+        for row in rows
+    ]
 
 
 async def drain(engine: AsyncEngine, redis: Redis, node_id: uuid.UUID, reason: str) -> None:

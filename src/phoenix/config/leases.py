@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Final, Literal
 
-from sqlalchemy import delete, select, text, update
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from phoenix.common.problems import Problem
@@ -47,6 +47,10 @@ class PoolExhausted(Problem):
 
 class NodeNotTaking(PoolExhausted):
     """The node stopped taking peers (draining, drained, terminated) since it was chosen."""
+
+
+class AddressTaken(Exception):
+    """Another connect took the same address at the same moment: the node may be tried again."""
 
 
 @dataclass(frozen=True)
@@ -79,8 +83,8 @@ async def _bump(
     connection: AsyncConnection, node_id: uuid.UUID, *, added_at: int | None = None
 ) -> int:
     """Bump the node's revision. A peer added at pool offset ``added_at`` needs the node to be
-    active, and moves the placement counter (phoenix.config.placement) on past that offset (it
-    collided or ran past the pool to get here)."""
+    active, and moves the placement counter (phoenix.config.hotpath.placement) on past that
+    offset (it collided or ran past the pool to get here)."""
     statement = update(Node).where(Node.id == node_id)
     values: dict[str, object] = {"revision": Node.revision + 1}
     if added_at is not None:
@@ -165,6 +169,21 @@ async def allocate(
     revision = await _bump(connection, node_id, added_at=row.g)
     changes.append(PeerChange(node_id, revision, "add", key_text, allowed_ips(row.ipv4, row.ipv6)))
     return Allocated(node_id, _host(row.ipv4), _host(row.ipv6), expires, tuple(changes))
+
+
+async def endpoint(connection: AsyncConnection, node_id: uuid.UUID) -> NodeEndpoint:
+    """Where a client of ``node_id`` connects to, as the batch statement returns it."""
+    row = (
+        await connection.execute(
+            select(
+                Node.public_key,
+                func.host(Node.public_ip).label("public_ip"),
+                Node.listen_port,
+                func.host(Node.ipv4_pool.op("+")(1)).label("gateway"),
+            ).where(Node.id == node_id)
+        )
+    ).one()
+    return NodeEndpoint(row.public_key, row.public_ip, row.listen_port, row.gateway)
 
 
 async def sweep_expired(connection: AsyncConnection, now: datetime) -> list[PeerChange]:

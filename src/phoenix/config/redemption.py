@@ -16,25 +16,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
-from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from phoenix.common import database
 from phoenix.common.problems import Problem
-from phoenix.config import feed, fleet, leases, tokens
-from phoenix.config.coalesce import Coalescer
+from phoenix.config import leases, tokens
 from phoenix.config.directory import IssuerDirectoryClient
-from phoenix.config.models import Node
-from phoenix.config.placement import Placements
-from phoenix.config.recent import Recent
 from phoenix.config.schemas import ConnectRequest
 from phoenix.config.selection import NodeLoad, select_node
 from phoenix.config.spent import Mark, SpentStoreUnavailable, SpentTokens
+from phoenix.config.store import FleetStore
 from phoenix.config.wgconfig import InvalidBoxKey, WireGuardConfig, build_config, seal_new_keypair
-from phoenix.crypto.privacypass import TokenChallenge
+from phoenix.crypto.privacypass.structures import TokenChallenge
 from phoenix.crypto.wireguard import InvalidKey, parse_key
 
 ATTEMPTS: Final = 5
@@ -77,8 +69,10 @@ class Endpoint:
 
 @dataclass(frozen=True)
 class Redeemer:
-    engine: AsyncEngine
-    redis: Redis
+    """The connect use case: a token for a config (phoenix.config.store does the reading and
+    writing)."""
+
+    store: FleetStore
     directory: IssuerDirectoryClient
     spent: SpentTokens
     challenge: TokenChallenge
@@ -87,14 +81,6 @@ class Redeemer:
     # DNS blocking variant → its resolver address on every node (phoenix.config.settings).
     dns_variants: Mapping[str, str]
     rng: random.Random
-    # A location's nodes and their last heartbeats, reused for a moment (phoenix.config.recent):
-    # power of two choices keeps a burst from herding onto one node even on a view a second
-    # old, and the lease statement re-checks the node is active.
-    location_loads: Recent[str, list[NodeLoad]]
-    # Peer-feed appends of concurrent connects share round trips (phoenix.config.coalesce).
-    feed_writes: Coalescer
-    # New leases of concurrent connects share statements (phoenix.config.placement).
-    placements: Placements
 
     async def connect(self, authorization: str | None, request: ConnectRequest) -> WireGuardConfig:
         token, key_life_ends = tokens.redeemable(
@@ -118,7 +104,7 @@ class Redeemer:
                 expires_at=allocated.expires_at,
                 sealed_private_key=sealed,
             )
-        await feed.publish(self.redis, allocated.changes, writes=self.feed_writes)
+        await self.store.announce(allocated.changes)
         return config
 
     def _resolver(self, variant: str | None) -> str | None:
@@ -134,44 +120,14 @@ class Redeemer:
             ) from None
 
     async def _candidates(self, location: str) -> list[NodeLoad]:
-        loads = await self.location_loads.get_or_load(location, lambda: self._loads(location))
-        if not loads:
-            raise UnknownLocation(f"no location {location!r}")
-        return loads
-
-    async def _loads(self, location: str) -> list[NodeLoad]:
-        async with database.reading(self.engine) as connection:
-            rows = (
-                await connection.execute(
-                    select(Node.id, Node.location, Node.capacity, Node.status).where(
-                        Node.location == location, Node.status != "terminated"
-                    )
-                )
-            ).all()
-        if not rows:
-            return []
+        # A location's loads are reused for a moment: power of two choices keeps a burst from
+        # herding onto one node even on a view a second old, and the lease re-checks the node.
         try:
-            beats = await fleet.last_heartbeats(self.redis, [row.id for row in rows])
+            loads = await self.store.location_loads(location)
         except (RedisError, OSError):
             raise SpentStoreUnavailable("Redis is unreachable; try again shortly") from None
-        loads = []
-        for row in rows:
-            beat = beats.get(row.id)
-            loads.append(
-                NodeLoad(
-                    node_id=row.id,
-                    location=row.location,
-                    capacity=row.capacity,
-                    active_peers=beat.active_peers if beat else 0,
-                    cpu=(beat.cpu / 100.0) if beat else 0.0,
-                    load1=beat.load1 if beat else 0.0,
-                    draining=row.status != "active",
-                    fresh=beat is not None,
-                    # Exhaustion is found by trying: the lease insert says so, and the node
-                    # is excluded for the rest of this request.
-                    has_free_addresses=True,
-                )
-            )
+        if not loads:
+            raise UnknownLocation(f"no location {location!r}")
         return loads
 
     async def _allocate(
@@ -182,35 +138,16 @@ class Redeemer:
             chosen = select_node(candidates, location, rng=self.rng, exclude=frozenset(excluded))
             if chosen is None:
                 break
-            now = datetime.now(UTC)
-            placed = await self.placements.place(chosen.node_id, client_key, now + self.lease)
-            if placed is not None:
-                allocated, node = placed
-                return allocated, _endpoint(node)
             try:
-                async with self.engine.begin() as connection:
-                    allocated = await leases.allocate(
-                        connection, chosen.node_id, client_key, self.lease, now
-                    )
-                    row = (
-                        await connection.execute(
-                            select(
-                                Node.public_key,
-                                func.host(Node.public_ip).label("public_ip"),
-                                Node.listen_port,
-                                func.host(Node.ipv4_pool.op("+")(1)).label("gateway"),
-                            ).where(Node.id == chosen.node_id)
-                        )
-                    ).one()
+                allocated, node = await self.store.place_lease(
+                    chosen.node_id, client_key, self.lease, datetime.now(UTC)
+                )
             except leases.PoolExhausted:
                 excluded.add(chosen.node_id)
-            except IntegrityError:
+            except leases.AddressTaken:
                 continue  # another connect took the same address at the same moment
             else:
-                endpoint = leases.NodeEndpoint(
-                    row.public_key, row.public_ip, row.listen_port, row.gateway
-                )
-                return allocated, _endpoint(endpoint)
+                return allocated, _endpoint(node)
         raise NoCapacity(f"no node in {location} can take a peer now")
 
 

@@ -97,11 +97,18 @@ def accepts_peers(node: NodeLoad, location: str) -> bool:
     )
 
 
+def peer_load(node: NodeLoad) -> float:
+    """The one per-node load: the share of its declared capacity in use, in [0, 1]; 1 is full
+    (at or over capacity, or capacity 0). Selection weighs it; ``/v1/locations`` buckets it."""
+    if node.capacity <= 0:
+        return 1.0
+    return min(1.0, node.active_peers / node.capacity)
+
+
 def load_score(node: NodeLoad) -> float:
     """Lower is lighter; in [0, 1) for a node that :func:`accepts_peers`. See the weights above."""
-    peers = node.active_peers / node.capacity if node.capacity > 0 else 1.0
     load1 = node.load1 / (node.load1 + LOAD1_KNEE)
-    return PEERS_WEIGHT * peers + CPU_WEIGHT * node.cpu + LOAD1_WEIGHT * load1
+    return PEERS_WEIGHT * peer_load(node) + CPU_WEIGHT * node.cpu + LOAD1_WEIGHT * load1
 
 
 def select_node(

@@ -52,7 +52,7 @@ class ConfigSettings(CommonSettings, kw_only=True, frozen=True):
     # A node without a heartbeat for this long is not offered.
     heartbeat_ttl_seconds: int = 30
     # How long a node's record and a location's node list are reused before NodeDB is asked
-    # again (phoenix.config.recent); 0 reads every time.
+    # again (phoenix.config.hotpath.recent); 0 reads every time.
     nodedb_cache_seconds: float = 1.0
     # The auth role's issuer directory: config learns token keys only by fetching it.
     issuer_directory_url: str = "http://127.0.0.1:8081/.well-known/private-token-issuer-directory"
@@ -117,7 +117,7 @@ class ConfigSettings(CommonSettings, kw_only=True, frozen=True):
             ):
                 raise SettingsError(variable, f"cannot be carved into /{prefix} pools")
         if self.nodedb_pool_size < 2:
-            # One connection is the lease placements' own (phoenix.config.placement).
+            # One connection is the lease placements' own (phoenix.config.hotpath.placement).
             raise SettingsError("PHOENIX_NODEDB_POOL_SIZE", "needs at least 2 connections")
         for variable, token in (
             ("PHOENIX_MONITOR_TOKEN", self.monitor_token),

@@ -32,7 +32,7 @@ from redis.exceptions import RedisError
 
 from phoenix.common.logging import get_logger
 from phoenix.common.problems import Problem
-from phoenix.config.coalesce import Coalescer
+from phoenix.config.hotpath.coalesce import Coalescer
 
 __all__ = ["DEFAULT_PREFIX", "Mark", "SpentStoreUnavailable", "SpentTokens", "TokenSpent"]
 
@@ -114,7 +114,7 @@ class SpentTokens:
         # Keyed by key and claim: two attempts of one token may both be waiting (they go out in
         # one batch and fail together), and only one of their claims may have landed.
         self._unreleased: dict[tuple[str, str], None] = {}
-        # Marks of concurrent redemptions share round trips (phoenix.config.coalesce); the
+        # Marks of concurrent redemptions share round trips (phoenix.config.hotpath.coalesce); the
         # role hands in the coalescer its other writes use.
         self._marks = commands if commands is not None else Coalescer(redis)
 

@@ -22,21 +22,22 @@ from typing import Final, Literal, Protocol
 from phoenix.common.problems import Problem
 from phoenix.config.directory import DirectoryEntry, IssuerDirectoryUnavailable
 from phoenix.config.settings import ConfigSettings
-from phoenix.crypto.privacypass import (
+from phoenix.crypto.privacypass.errors import DecodeError, InvalidToken
+from phoenix.crypto.privacypass.headers import (
+    PrivateTokenChallenge,
+    build_www_authenticate,
+    parse_authorization,
+)
+from phoenix.crypto.privacypass.issuance import verify_token
+from phoenix.crypto.privacypass.structures import (
     NID,
     NK,
     NONCE_LEN,
     TOKEN_TYPE_BLIND_RSA,
-    DecodeError,
-    InvalidToken,
-    PrivateTokenChallenge,
     Token,
     TokenChallenge,
-    TokenKey,
-    build_www_authenticate,
-    parse_authorization,
-    verify_token,
 )
+from phoenix.crypto.privacypass.token_key import TokenKey
 
 __all__ = [
     "TOKEN_LEN",

@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Final
 
-from phoenix.crypto.privacypass import NK, TOKEN_TYPE_BLIND_RSA, DecodeError, TokenRequest
+from phoenix.crypto.privacypass.errors import DecodeError
+from phoenix.crypto.privacypass.structures import NK, TOKEN_TYPE_BLIND_RSA, TokenRequest
 
 REQUEST_MEDIA_TYPE: Final = "application/private-token-arbitrary-batch-request"
 RESPONSE_MEDIA_TYPE: Final = "application/private-token-arbitrary-batch-response"

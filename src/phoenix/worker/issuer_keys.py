@@ -23,7 +23,7 @@ import msgspec
 from prometheus_client import Gauge
 
 from phoenix.common.logging import get_logger
-from phoenix.crypto.privacypass import TokenKey
+from phoenix.crypto.privacypass.token_key import TokenKey
 
 _log = get_logger("phoenix.worker.issuer_keys")
 

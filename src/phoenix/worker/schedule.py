@@ -9,7 +9,8 @@ restarts mid-period does not fire it again.
 The process that won a slot is the only one that will send it, so a send that fails (the broker
 is down) is not dropped: the same process sends again, with backoff (at most a tenth of the
 period apart), as one-off jobs of the same scheduler, until the broker takes it or the next
-period's firing takes over.
+period's firing takes over. A resend that comes due only once the next firing is due (the
+machine was busy) sends nothing: that firing sends for itself.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Final
 
 import redis
@@ -47,12 +48,25 @@ def slot_of(now: float, every_seconds: int) -> int:
     return int((now + every_seconds / 2) // every_seconds)
 
 
+def next_firing(slot: int, every_seconds: int) -> int:
+    """When the firing after ``slot``'s is due, which takes over from its resends."""
+    return (slot + 1) * every_seconds
+
+
 class Schedule:
-    def __init__(self, client: redis.Redis, namespace: str, entries: list[Entry]) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        namespace: str,
+        entries: list[Entry],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.client = client
         self.namespace = namespace
         self.entries = [entry for entry in entries if entry.every_seconds > 0]
         self.holder = f"{socket.gethostname()}:{os.getpid()}"
+        # Which period it is; a test passes its own to end a period without waiting for it.
+        self._clock = clock
         self._scheduler = BackgroundScheduler(timezone=UTC)
 
     def lock_key(self, entry: Entry, slot: int) -> str:
@@ -60,7 +74,7 @@ class Schedule:
 
     def fire(self, entry: Entry, now: float | None = None) -> bool:
         """Send ``entry``'s message if this process wins its slot; True when it did."""
-        slot = slot_of(time.time() if now is None else now, entry.every_seconds)
+        slot = slot_of(self._clock() if now is None else now, entry.every_seconds)
         try:
             # The key outlives the period so a late process cannot take the same slot again.
             won = self.client.set(
@@ -77,6 +91,13 @@ class Schedule:
             return False
         return self._send(entry, slot, attempt=1)
 
+    def send_again(self, entry: Entry, slot: int, attempt: int) -> bool:
+        """A later try of ``slot``'s send (a one-off job); none once the next firing is due."""
+        if self._clock() >= next_firing(slot, entry.every_seconds):
+            _log.warning("schedule_resend_overtaken", schedule=entry.name, slot=slot)
+            return False
+        return self._send(entry, slot, attempt)
+
     def _send(self, entry: Entry, slot: int, attempt: int) -> bool:
         """Send the slot's message; when that fails, send again later in the same period."""
         try:
@@ -89,20 +110,21 @@ class Schedule:
                 entry.every_seconds / 10,
                 RESEND_FIRST_SECONDS * 2 ** (attempt - 1),
             )
-            again = time.time() + delay
-            next_firing = (slot + 1) * entry.every_seconds
+            again = self._clock() + delay
+            overtaken = again >= next_firing(slot, entry.every_seconds)
             _log.error(
                 "schedule_send_failed",
                 schedule=entry.name,
                 slot=slot,
                 attempt=attempt,
                 error=type(error).__name__,
-                retry_in=delay if again < next_firing else None,
+                retry_in=None if overtaken else delay,
             )
-            if again < next_firing:
+            if not overtaken:
+                # APScheduler waits in its own time; the clock only says which period it is.
                 self._scheduler.add_job(
-                    self._send,
-                    DateTrigger(datetime.fromtimestamp(again, UTC)),
+                    self.send_again,
+                    DateTrigger(datetime.now(UTC) + timedelta(seconds=delay)),
                     args=[entry, slot, attempt + 1],
                     id=f"{entry.name}:resend",
                     replace_existing=True,

@@ -14,7 +14,7 @@ from litestar.testing import AsyncTestClient
 from phoenix.analytics.app import create_app
 from phoenix.analytics.store import ServerStore
 from phoenix.common.web import ops_app
-from tests.harness.processes import free_port
+from phoenix.dev.probes import free_port
 from tests.integration.analytics.conftest import settings
 
 

@@ -15,7 +15,9 @@ import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from phoenix.crypto.privacypass import TokenChallenge, TokenKey, build_token_request
+from phoenix.crypto.privacypass.issuance import build_token_request
+from phoenix.crypto.privacypass.structures import TokenChallenge
+from phoenix.crypto.privacypass.token_key import TokenKey
 from tests.harness import stripe as stripe_harness
 from tests.harness.apple import AppleChain
 from tests.harness.firebase import EmulatorUser, FirebaseAuthEmulator

@@ -10,8 +10,7 @@ import httpx
 import pytest
 
 from phoenix.common import database
-from phoenix.migrations import upgrade
-from tests.conftest import _database_url, drop_database
+from tests.conftest import DatabaseTemplates, _database_url, drop_database
 from tests.harness import issuer as issuer_keys
 from tests.harness import stripe as stripe_harness
 from tests.harness.apple import AppleChain
@@ -35,6 +34,7 @@ def apple_chain() -> AppleChain:
 @pytest.fixture(scope="module")
 async def billing(
     postgres_url: str,
+    database_templates: DatabaseTemplates,
     firebase_emulator: FirebaseAuthEmulator,
     stripe_stub: stripe_harness.StripeStub,
     apple_chain: AppleChain,
@@ -42,7 +42,7 @@ async def billing(
 ) -> AsyncIterator[BillingWorld]:
     name = f"phoenix_test_billing_{uuid.uuid4().hex[:10]}"
     url = _database_url(postgres_url, name)
-    await asyncio.to_thread(upgrade, "userdb", url)
+    await asyncio.to_thread(database_templates.copy, "userdb", url)
     log_path = tmp_path_factory.mktemp("auth-billing") / "auth.log"
     env = {
         **firebase_emulator.env,

@@ -2,7 +2,7 @@
 
 Point ``FIREBASE_AUTH_EMULATOR_HOST`` at :attr:`CountingProxy.host` and firebase-admin (in this
 process or in a role process) talks to the emulator through it; :attr:`paths` is then the list of
-everything that reached "Firebase". ``failing = True`` makes it answer 503 itself, as an
+everything that reached "Firebase". ``failing = True`` makes it answer 502 itself, as an
 unreachable Identity Toolkit would, while still recording the request.
 """
 
@@ -60,7 +60,9 @@ class CountingProxy:
                 length = int(self.headers.get("content-length") or 0)
                 body = self.rfile.read(length) if length else b""
                 if proxy.failing:
-                    self._answer(503, {"content-type": "application/json"}, b'{"error": {}}')
+                    # 502, not 503: firebase-admin retries 500 and 503 four times with backoff
+                    # (7 s a lookup); the rate limit under test only needs a lookup that fails.
+                    self._answer(502, {"content-type": "application/json"}, b'{"error": {}}')
                     return
                 headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
                 upstream = client.request(self.command, self.path, content=body, headers=headers)

@@ -5,14 +5,15 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from sqlalchemy import text
 
-from phoenix.auth import account
-from phoenix.auth.billing import StripeBilling
+from phoenix.auth.account import Accounts
+from phoenix.auth.billing.stripe_api import StripeBilling
 from tests.harness import stripe as s
 from tests.harness.firebase import EmulatorError
 from tests.integration.auth.billing_world import BillingWorld, Person, problem
@@ -233,12 +234,14 @@ async def test_deleting_an_account_twice_at_the_store_level_is_harmless(
             pass
 
     no_stripe = SimpleNamespace(stripe_secret_key="")  # nothing to cancel for this user
+    accounts = Accounts(
+        billing.userdb,
+        StripeBilling(no_stripe),  # type: ignore[arg-type]
+        Directory(),
+        quota_limit=1,
+        now=lambda: datetime.now(UTC),
+    )
     for _ in range(2):
-        await account.delete_account(
-            billing.userdb,
-            StripeBilling(no_stripe),
-            Directory(),
-            person.uid,  # type: ignore[arg-type]
-        )
+        await accounts.delete(person.uid)
     assert deleted == [person.uid, person.uid]
     assert await billing.scalar("SELECT count(*) FROM users WHERE uid = :uid", uid=person.uid) == 0

@@ -29,11 +29,12 @@ import pytest
 
 from phoenix.auth.firebase import FirebaseVerifier, IdentityUnavailable, Unauthenticated
 from phoenix.auth.settings import AuthSettings
+from phoenix.dev.emulator import DEFAULT_PROJECT
 from phoenix.migrations import upgrade
 from phoenix.settings import load
 from tests.conftest import _database_url, drop_database
 from tests.harness import issuer as issuer_keys
-from tests.harness.firebase import DEFAULT_PROJECT, FirebaseAuthEmulator, forge_token, token_claims
+from tests.harness.firebase import FirebaseAuthEmulator, forge_token, token_claims
 from tests.harness.processes import RoleServer
 from tests.integration.auth.firebase_counting_proxy import CountingProxy
 

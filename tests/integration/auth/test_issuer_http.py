@@ -23,16 +23,9 @@ from phoenix.auth import users
 from phoenix.auth.app import create_app
 from phoenix.auth.settings import AuthSettings
 from phoenix.crypto import batch
-from phoenix.crypto.privacypass import (
-    NK,
-    Token,
-    TokenChallenge,
-    TokenKey,
-    TokenResponse,
-    build_token_request,
-    finalize_token,
-)
-from phoenix.migrations import upgrade
+from phoenix.crypto.privacypass.issuance import build_token_request, finalize_token
+from phoenix.crypto.privacypass.structures import NK, Token, TokenChallenge, TokenResponse
+from phoenix.crypto.privacypass.token_key import TokenKey
 from phoenix.settings import load
 from tests.harness import issuer as issuer_keys
 from tests.harness.firebase import EmulatorUser, FirebaseAuthEmulator, forge_token, token_claims
@@ -74,11 +67,10 @@ class Harness:
 @pytest.fixture
 async def harness(
     firebase_emulator: FirebaseAuthEmulator,
-    database_name_factory: Callable[[str], str],
+    migrated_database: Callable[[str], str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> AsyncIterator[Harness]:
-    url = database_name_factory("issuer")
-    await asyncio.to_thread(upgrade, "userdb", url)
+    url = await asyncio.to_thread(migrated_database, "userdb")
     monkeypatch.setenv("FIREBASE_AUTH_EMULATOR_HOST", firebase_emulator.host)
     settings = load(
         AuthSettings,
@@ -339,11 +331,10 @@ def _forms(data: bytes) -> list[bytes]:
 
 async def test_an_upcoming_key_is_listed_but_does_not_sign(
     firebase_emulator: FirebaseAuthEmulator,
-    database_name_factory: Callable[[str], str],
+    migrated_database: Callable[[str], str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    url = database_name_factory("rotation")
-    await asyncio.to_thread(upgrade, "userdb", url)
+    url = await asyncio.to_thread(migrated_database, "userdb")
     monkeypatch.setenv("FIREBASE_AUTH_EMULATOR_HOST", firebase_emulator.host)
     now = datetime.now(UTC)
     settings = load(
@@ -375,12 +366,11 @@ async def test_an_upcoming_key_is_listed_but_does_not_sign(
 
 async def test_a_key_past_its_signing_life_does_not_sign_and_the_issuer_is_not_ready(
     firebase_emulator: FirebaseAuthEmulator,
-    database_name_factory: Callable[[str], str],
+    migrated_database: Callable[[str], str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # Issue 20: one key signed forever. Now a key signs for PHOENIX_ISSUER_KEY_MAX_AGE only.
-    url = database_name_factory("expired")
-    await asyncio.to_thread(upgrade, "userdb", url)
+    url = await asyncio.to_thread(migrated_database, "userdb")
     monkeypatch.setenv("FIREBASE_AUTH_EMULATOR_HOST", firebase_emulator.host)
     settings = load(
         AuthSettings,

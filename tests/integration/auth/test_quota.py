@@ -12,16 +12,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from phoenix.auth import quota
 from phoenix.common import database
 from phoenix.common.database import create_engine
-from phoenix.migrations import upgrade
 
 HOUR = 3600
 NOON = 1_800_000_000.0  # an arbitrary fixed instant
 
 
 @pytest.fixture
-async def engine(database_name_factory: Callable[[str], str]) -> AsyncIterator[AsyncEngine]:
-    url = database_name_factory("quota")
-    await asyncio.to_thread(upgrade, "userdb", url)
+async def engine(migrated_database: Callable[[str], str]) -> AsyncIterator[AsyncEngine]:
+    url = await asyncio.to_thread(migrated_database, "userdb")
     engine = create_engine(url, pool_size=25)
     yield engine
     await engine.dispose()

@@ -15,6 +15,7 @@ import psycopg
 import pytest
 
 from phoenix.crypto.wireguard import encode_key, parse_key, public_key
+from tests.conftest import DatabaseTemplates
 from tests.harness.firebase import FirebaseAuthEmulator
 from tests.harness.system import BLOCKED, PhoenixSystem, running_system
 
@@ -25,10 +26,11 @@ PASSWORD = "correct horse\n"
 @pytest.fixture(scope="module")
 def system(
     tmp_path_factory: pytest.TempPathFactory,
-    postgres_url: str,
+    database_templates: DatabaseTemplates,
     firebase_emulator: FirebaseAuthEmulator,
 ) -> Iterator[PhoenixSystem]:
-    with running_system(tmp_path_factory.mktemp("system"), postgres_url, firebase_emulator) as made:
+    directory = tmp_path_factory.mktemp("system")
+    with running_system(directory, database_templates, firebase_emulator) as made:
         made.register_node("de-fra")
         yield made
 

@@ -13,8 +13,8 @@ from litestar.testing import AsyncTestClient
 
 from phoenix.config.app import create_app
 from phoenix.config.settings import ConfigSettings
-from phoenix.migrations import upgrade
 from phoenix.settings import load
+from tests.conftest import Tree
 from tests.harness.nodes import OPERATOR_TOKEN
 from tests.harness.processes import RoleServer, SpareRedis
 
@@ -41,10 +41,9 @@ def beat(**changes: Any) -> dict[str, Any]:
 
 @pytest.fixture
 async def config_settings(
-    database_name_factory: Callable[[str], str], spare_redis: SpareRedis, issuer_directory: Any
+    migrated_database: Callable[[Tree], str], spare_redis: SpareRedis, issuer_directory: Any
 ) -> ConfigSettings:
-    url = database_name_factory("nodedb")
-    await asyncio.to_thread(upgrade, "nodedb", url)
+    url = await asyncio.to_thread(migrated_database, "nodedb")
     return load(
         ConfigSettings,
         {

@@ -19,7 +19,7 @@ from sqlalchemy import text
 from phoenix.config.settings import ConfigSettings
 from phoenix.config.tokens import challenge
 from phoenix.config.wgconfig import parse_wg_quick
-from phoenix.crypto.privacypass import build_authorization
+from phoenix.crypto.privacypass.headers import build_authorization
 from phoenix.crypto.wireguard import public_key
 from tests.harness.issuer import mint_tokens, private_keys
 from tests.harness.nodes import PUBLIC_IP, enroll

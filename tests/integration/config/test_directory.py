@@ -29,8 +29,9 @@ from phoenix.config.directory import (
     parse_directory,
 )
 from phoenix.config.settings import ConfigSettings
-from phoenix.crypto.privacypass import TokenKey, b64url_encode
-from tests.harness.processes import free_port
+from phoenix.crypto.privacypass.base64url import b64url_encode
+from phoenix.crypto.privacypass.token_key import TokenKey
+from phoenix.dev.probes import free_port
 
 PATH = "/.well-known/private-token-issuer-directory"
 # The keys below came into effect yesterday: well inside their life (30 days + 72 hours).

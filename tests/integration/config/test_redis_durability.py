@@ -23,8 +23,8 @@ from redis.asyncio import Redis
 
 from phoenix.config.durability import NotDurable, check_durable
 from phoenix.config.spent import Mark, SpentStoreUnavailable, SpentTokens
-from phoenix.migrations import upgrade
-from tests.harness.processes import RoleServer, free_port, wait_for_port
+from phoenix.dev.probes import free_port
+from tests.harness.processes import RoleServer, wait_for_port
 
 KEY_ID = os.urandom(32)
 HEADER = 'PrivateToken challenge="AAIAAA==", error="token-spent"'
@@ -131,13 +131,12 @@ async def test_with_a_replica_a_mark_is_kept_only_once_the_replica_has_it(
 )
 async def test_config_is_not_ready_on_a_redis_that_could_evict_its_marks(
     tmp_path: Path,
-    database_name_factory: Any,
+    migrated_database: Any,
     issuer_directory: Any,
     policy: str,
     ready: bool,
 ) -> None:
-    url = database_name_factory("nodedb")
-    await asyncio.to_thread(upgrade, "nodedb", url)
+    url = await asyncio.to_thread(migrated_database, "nodedb")
     with redis_server(tmp_path, "--maxmemory-policy", policy, "--appendonly", "yes") as redis:
         env = {
             "PHOENIX_ENV": "test",

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio import Redis
 
-from phoenix.config.coalesce import Coalescer, Command
+from phoenix.config.hotpath.coalesce import Coalescer, Command
 from phoenix.config.spent import CLOCK_MARGIN, Mark, SpentStoreUnavailable, SpentTokens, TokenSpent
 from tests.harness.processes import SpareRedis
 

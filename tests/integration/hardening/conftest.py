@@ -4,13 +4,12 @@ One is replaced: ``spare_redis`` is a Redis that writes every command to its app
 before answering, as a production Redis holding spent tokens must, so a restart keeps them.
 """
 
-import subprocess
 from collections.abc import Iterator
 
 import pytest
 
 from tests.conftest import require
-from tests.harness.processes import SpareRedis, wait_for_port
+from tests.harness.processes import SpareRedis
 from tests.integration.auth.conftest import apple_chain, billing, stripe_stub
 from tests.integration.config.conftest import config_server, config_settings, stores
 
@@ -20,14 +19,7 @@ __all__ = ["apple_chain", "billing", "config_server", "config_settings", "stores
 class DurableRedis(SpareRedis):
     """A Redis of the test's own that keeps its data across a restart (appendfsync always)."""
 
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "yes", "--appendfsync", "always", "--dir", str(self.directory)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        wait_for_port(self.port)
+    options = ("--save", "", "--appendonly", "yes", "--appendfsync", "always")
 
 
 @pytest.fixture

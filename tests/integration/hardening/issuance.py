@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 import httpx
 
 from phoenix.auth import users
-from phoenix.crypto.privacypass import TokenKey, build_token_request
+from phoenix.crypto.privacypass.issuance import build_token_request
+from phoenix.crypto.privacypass.token_key import TokenKey
 from tests.integration.auth.billing_world import CHALLENGE, BillingWorld, Person
 
 

@@ -1,17 +1,18 @@
 """The config role away for a while: a node keeps serving its peers, keeps asking, and resyncs.
 
 phoenix-node runs as its own process in a network namespace, driving wireguard-go, against the
-config role as a process (``tests/integration/node/conftest.py``). The role the node talks to
-is stopped for several seconds while the rest of the control plane goes on (another config
-process would: a lease granted and an expired one swept, straight in NodeDB and the peer feed).
+config role as a process (``tests/integration/node_with_server/conftest.py``). The role the
+node talks to is stopped for several seconds while the rest of the control plane goes on
+(another config process would: a lease granted and an expired one swept, straight in NodeDB and
+the peer feed).
 The node's address then leads to a listener of the test's own that counts the node's attempts
 and hangs up on each. Asserted: at every sample during the outage the interface holds every
 peer it had (it is not flushed), the node keeps trying (several attempts a second, backoff
 capped), and once the role is back the change made meanwhile arrives (the new peer added, the
 expired one removed) and heartbeats are accepted again.
 
-``tests/integration/node/test_agent.py`` has the short form (two seconds, one added peer);
-this one is longer, removes as well as adds, and watches the interface throughout.
+``tests/integration/node_with_server/test_agent.py`` has the short form (two seconds, one added
+peer); this one is longer, removes as well as adds, and watches the interface throughout.
 
 Shown failing once with a planted bug: the agent emptying its desired peers on
 ``ApiUnavailable`` (``self.desired = {}; await self.reconcile()`` in ``sync_loop``) failed with
@@ -30,19 +31,19 @@ from types import TracebackType
 
 import pytest
 
+from node_harness.fixtures import node_ns
+from node_harness.wireguard import wait_until
 from phoenix.config import feed, leases
-from tests.harness.netns import PortForward
+from tests.harness.port_forward import PortForward
 from tests.harness.processes import RoleServer
-from tests.harness.wireguard import wait_until
 from tests.integration.config.conftest import Stores, config_server, config_settings, stores
-from tests.integration.node.conftest import (
+from tests.integration.node_with_server.conftest import (
     Daemon,
     daemon,
     daemon_factory,
     forward,
     grant,
     monitor_nodes,
-    node_ns,
 )
 
 __all__ = [

@@ -13,10 +13,10 @@ import pytest
 import redis
 from nacl.signing import SigningKey
 
+from phoenix.dev.probes import free_port
 from phoenix.worker.blocklist import Compiler
 from phoenix.worker.publish import LocalTarget, Target
 from tests.harness.hosts_server import HostsServer
-from tests.harness.processes import free_port
 
 AWS_REGION = "eu-central-1"
 

@@ -263,7 +263,7 @@ def test_a_download_cut_short_fails_and_the_last_filter_stays(
 def test_an_unreachable_source_fails_and_publishes_nothing(
     local_target: LocalTarget, redis_url: str, namespace: str, signing_seed: str
 ) -> None:
-    from tests.harness.processes import free_port
+    from phoenix.dev.probes import free_port
 
     compiler = make_compiler(
         local_target, f"http://127.0.0.1:{free_port()}", redis_url, namespace, signing_seed

@@ -100,7 +100,7 @@ def test_an_unreachable_resolver_fails_the_job_instead_of_passing_nodes(
     config_server: RoleServer,  # noqa: F811
 ) -> None:
     Node(config_server, "203.0.114.8")
-    from tests.harness.processes import free_port
+    from phoenix.dev.probes import free_port
 
     api = ConfigApi(httpx.Client(), config_server.base_url, MONITOR_TOKEN)
     silent = make_resolver(f"127.0.0.1:{free_port()}", timeout=0.5)

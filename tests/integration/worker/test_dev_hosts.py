@@ -18,7 +18,8 @@ from litestar.testing import TestClient
 
 from phoenix.client.blocklist import check
 from phoenix.client.endpoints import DEV_BLOCKLIST_KEY, Endpoints
-from phoenix.devrun import DEV_ENV, blocklist_verify_key
+from phoenix.dev.environment import DEV_ENV
+from phoenix.dev.keys import blocklist_verify_key
 from phoenix.worker.app import create_app
 from phoenix.worker.publish import LocalTarget
 from phoenix.worker.settings import WorkerSettings

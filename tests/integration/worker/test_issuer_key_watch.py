@@ -16,7 +16,7 @@ from litestar.testing import TestClient
 from prometheus_client import REGISTRY
 from structlog.testing import capture_logs
 
-from phoenix.crypto.privacypass import TokenKey
+from phoenix.crypto.privacypass.token_key import TokenKey
 from phoenix.settings import load
 from phoenix.worker.app import create_app
 from phoenix.worker.issuer_keys import DirectoryUnusable, IssuerKeyWatch

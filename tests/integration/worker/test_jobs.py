@@ -13,13 +13,14 @@ import pytest
 import redis
 from litestar.testing import TestClient
 
+from phoenix.dev.probes import free_port
 from phoenix.settings import load
 from phoenix.worker import jobs
 from phoenix.worker.app import create_app
 from phoenix.worker.schedule import Entry, Schedule, slot_of
 from phoenix.worker.settings import WorkerSettings
 from tests.harness.hosts_server import HostsServer, Served, hosts_file
-from tests.harness.processes import RoleServer, free_port
+from tests.harness.processes import RoleServer
 
 NAMES = [f"t{i}.ads.example.com" for i in range(500)]
 
@@ -179,14 +180,20 @@ def test_two_worker_processes_fire_each_schedule_once_per_period(
         "PHOENIX_BLOCKLIST_INTERVAL_SECONDS": "2",
         "PHOENIX_ENV": "test",
     }
+    client = redis.Redis.from_url(redis_url)
+
+    def taken() -> list[bytes]:
+        return sorted(client.scan_iter(match=f"{namespace}:schedule:blocklist:base:*"))
+
     servers = [RoleServer("worker", env, tmp_path / f"worker{i}.log").start() for i in (1, 2)]
     try:
-        time.sleep(9)
+        # Three periods with both running, however long the machine took to start them.
+        before = len(taken())
+        wait_until(lambda: len(taken()) >= before + 3, 60)
     finally:
         codes = [server.stop() for server in servers]
     assert codes == [0, 0]
-    client = redis.Redis.from_url(redis_url)
-    slots = sorted(client.scan_iter(match=f"{namespace}:schedule:blocklist:base:*"))
+    slots = taken()
     holders = {client.get(slot) for slot in slots}
     client.close()
     assert len(slots) >= 3

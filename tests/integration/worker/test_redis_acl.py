@@ -29,12 +29,13 @@ from phoenix.config import feed, fleet
 from phoenix.config.leases import PeerChange
 from phoenix.config.schemas import Heartbeat
 from phoenix.config.spent import DEFAULT_PREFIX, Mark, SpentTokens
+from phoenix.dev.probes import free_port
 from phoenix.settings import load
 from phoenix.worker.app import create_app
 from phoenix.worker.schedule import Entry
 from phoenix.worker.settings import WorkerSettings
 from tests.harness.hosts_server import HostsServer, Served, hosts_file
-from tests.harness.processes import REPO, free_port, wait_for_port
+from tests.harness.processes import REPO, wait_for_port
 
 ACL_FILE = REPO / "docs" / "redis-acl.conf"
 PLACEHOLDERS = {"config": "CHANGE-ME-config-password", "worker": "CHANGE-ME-worker-password"}

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from phoenix.auth.entitlement import (
+from phoenix.auth.billing.entitlement import (
     Entitlement,
     Source,
     State,

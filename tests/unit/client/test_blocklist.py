@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from phoenix.client.blocklist import BadFilter, Filter, normalise, suffixes, verify_manifest
 from phoenix.client.endpoints import DEV_BLOCKLIST_KEY
 from phoenix.client.errors import EXIT_USAGE, ClientError
-from phoenix.devrun import DEV_ENV
+from phoenix.dev.environment import DEV_ENV
 
 VECTORS: dict[str, Any] = json.loads(
     (Path(__file__).resolve().parents[3] / "docs" / "bloom-golden-vectors.json").read_text()

@@ -20,7 +20,7 @@ from phoenix.client.wallet import (
     save_session,
     save_wallet,
 )
-from tests.harness.processes import free_port
+from phoenix.dev.probes import free_port
 
 
 def run(home: Path, capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

@@ -27,17 +27,15 @@ from phoenix.config.tokens import (
     www_authenticate,
 )
 from phoenix.crypto.blind_rsa import BlindSigningKey
-from phoenix.crypto.privacypass import (
-    Token,
-    TokenChallenge,
-    TokenKey,
-    b64url_encode,
-    build_authorization,
+from phoenix.crypto.privacypass.base64url import b64url_encode
+from phoenix.crypto.privacypass.headers import build_authorization, parse_www_authenticate
+from phoenix.crypto.privacypass.issuance import (
     build_token_request,
     finalize_token,
-    parse_www_authenticate,
     sign_token_request,
 )
+from phoenix.crypto.privacypass.structures import Token, TokenChallenge
+from phoenix.crypto.privacypass.token_key import TokenKey
 
 SETTINGS = ConfigSettings(
     env="test",

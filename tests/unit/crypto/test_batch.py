@@ -16,7 +16,8 @@ from phoenix.crypto.batch import (
     encode_batch_response,
     encode_varint,
 )
-from phoenix.crypto.privacypass import NK, DecodeError, TokenRequest
+from phoenix.crypto.privacypass.errors import DecodeError
+from phoenix.crypto.privacypass.structures import NK, TokenRequest
 
 
 @pytest.mark.parametrize(

@@ -18,29 +18,33 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from phoenix.crypto import blind_rsa, privacypass
+from phoenix.crypto import blind_rsa
 from phoenix.crypto.blind_rsa import BlindingRandomness, BlindSigningKey
-from phoenix.crypto.privacypass import (
-    DecodeError,
-    InvalidToken,
+from phoenix.crypto.privacypass.auth_field import parse_auth_field
+from phoenix.crypto.privacypass.base64url import b64url_decode, b64url_encode
+from phoenix.crypto.privacypass.errors import DecodeError, InvalidToken
+from phoenix.crypto.privacypass.headers import (
     PrivateTokenChallenge,
-    Token,
-    TokenChallenge,
-    TokenKey,
-    TokenRequest,
-    TokenResponse,
-    b64url_decode,
-    b64url_encode,
     build_authorization,
-    build_token_request,
     build_www_authenticate,
-    finalize_token,
     parse_authorization,
     parse_www_authenticate,
+)
+from phoenix.crypto.privacypass.issuance import (
+    build_token_request,
+    finalize_token,
     sign_token_request,
-    token_authenticator_input,
     verify_token,
 )
+from phoenix.crypto.privacypass.structures import (
+    Token,
+    TokenChallenge,
+    TokenRequest,
+    TokenResponse,
+    challenge_digest,
+    token_authenticator_input,
+)
+from phoenix.crypto.privacypass.token_key import TokenKey, encode_public_key_pss, token_key_id
 
 _VECTOR_DIR = Path(__file__).parent / "vectors"
 ISSUANCE = json.loads((_VECTOR_DIR / "rfc9578_appendix_a2.json").read_text())["vectors"]
@@ -103,7 +107,7 @@ def test_the_issuer_key_encodes_to_the_vector_spki_byte_for_byte(vector: dict[st
     private_key = serialization.load_pem_private_key(_hex(vector, "skS"), password=None)
     assert isinstance(private_key, rsa.RSAPrivateKey)
     assert TokenKey(private_key.public_key()).spki == _hex(vector, "pkS")
-    assert privacypass.encode_public_key_pss(private_key.public_key()) == _hex(vector, "pkS")
+    assert encode_public_key_pss(private_key.public_key()) == _hex(vector, "pkS")
 
 
 @issuance_params
@@ -164,7 +168,7 @@ def test_the_vector_token_verifies_under_the_vector_key(vector: dict[str, str]) 
     token = Token.decode(_hex(vector, "token"))
     verify_token(token, TokenKey.from_spki(_hex(vector, "pkS")))
     assert token.nonce == _hex(vector, "nonce")
-    assert token.challenge_digest == privacypass.challenge_digest(_hex(vector, "token_challenge"))
+    assert token.challenge_digest == challenge_digest(_hex(vector, "token_challenge"))
 
 
 @issuance_params
@@ -400,7 +404,7 @@ def test_token_key_refuses_a_modulus_other_than_2048_bits(bits: int) -> None:
     with pytest.raises(ValueError, match="2048"):
         TokenKey(key)
     with pytest.raises(DecodeError, match="2048"):
-        TokenKey.from_spki(privacypass.encode_public_key_pss(key))
+        TokenKey.from_spki(encode_public_key_pss(key))
 
 
 def test_token_key_refuses_trailing_bytes_after_the_spki() -> None:
@@ -417,7 +421,7 @@ def test_token_key_refuses_a_non_canonical_der_length() -> None:
 
 def test_token_key_id_is_the_sha256_of_the_spki_and_its_last_byte_is_the_truncated_id() -> None:
     key = _vector_token_key()
-    assert privacypass.token_key_id(key.spki) == key.token_key_id
+    assert token_key_id(key.spki) == key.token_key_id
     assert key.truncated_token_key_id == key.token_key_id[-1]
     assert TokenKey.from_base64url(key.to_base64url()) == key
     assert key.to_base64url().startswith("MIIBUjA9BgkqhkiG9w0BAQow")
@@ -682,8 +686,8 @@ def test_quoted_string_values_follow_the_rfc_grammar(inner: str) -> None:
     field = f'PrivateToken challenge="{inner}", token-key=abc'
     expected = _reference_quoted(f'"{inner}"')
     try:
-        parsed = privacypass._parse_auth_field(field)
-    except privacypass.DecodeError:
+        parsed = parse_auth_field(field)
+    except DecodeError:
         parsed = None
     if expected is None:
         # Not one quoted-string: either refused, or read as a shorter one that ends early.

@@ -10,17 +10,15 @@ import uuid
 from typing import Any
 
 from litestar import Controller, Request, post
-from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency
-from litestar.handlers import BaseRouteHandler
 from litestar.params import FromPath
 
 from phoenix.common.bodies import JSON_BODY_PROBLEMS, decode_json
 from phoenix.common.database import DatabaseUnavailable
 from phoenix.common.openapi import json_body, problem_answers
-from phoenix.config import credentials
 from phoenix.config.credentials import BadCredential
 from phoenix.config.fleet import InvalidNodeRequest, RegistrationBusy
+from phoenix.config.guards import monitor_only, operator_only
 from phoenix.config.nodes import service
 from phoenix.config.nodes.attestation import AttestationInvalid, AttestationRefused
 from phoenix.config.nodes.schemas import (
@@ -36,19 +34,6 @@ from phoenix.config.nodes.sweeper import FleetSweeper
 from phoenix.config.redis_errors import RedisUnavailable
 
 STORES_AWAY = (DatabaseUnavailable, RedisUnavailable)
-
-
-def _require(connection: ASGIConnection[Any, Any, Any, Any], secret: str) -> None:
-    presented = credentials.bearer(connection.headers.get("authorization"))
-    credentials.check_any(presented, [secret] if secret else [])
-
-
-def operator_only(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-    _require(connection, connection.app.state.operator_token)
-
-
-def monitor_only(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-    _require(connection, connection.app.state.monitor_token)
 
 
 class EnrollmentController(Controller):

@@ -43,7 +43,13 @@ from phoenix.config.nodes.schemas import (
     Registration,
 )
 from phoenix.crypto import nodeproof
-from phoenix.crypto.wireguard import InvalidKey, generate_keypair, parse_key, public_key
+from phoenix.crypto.wireguard import (
+    InvalidKey,
+    encode_key,
+    generate_keypair,
+    parse_key,
+    public_key,
+)
 
 CHALLENGE_PREFIX: Final = "phoenix:node:challenge:"
 CHALLENGE_SECONDS: Final = 60
@@ -140,7 +146,7 @@ class Registrar:
         # The server's half of the agreement lives only until the challenge is answered or
         # expires; GETDEL makes each challenge good for one registration attempt.
         await self.redis.set(CHALLENGE_PREFIX + nonce.hex(), server_private, ex=CHALLENGE_SECONDS)
-        return Challenge(_b64(nonce), _b64(server_public), CHALLENGE_SECONDS)
+        return Challenge(_b64(nonce), encode_key(server_public), CHALLENGE_SECONDS)
 
     async def _check_proof(self, body: RegisterRequest, node_key: bytes, public_ip: str) -> None:
         nonce = base64.b64decode(body.proof.nonce)

@@ -1,0 +1,83 @@
+"""NodeDB (and heartbeat) answers reused for a moment.
+
+Changes this process makes forget the entries they touch at once; other processes see them
+within ``seconds``. The lease statement re-checks that a node is active, so a stale entry never
+places a peer on a node that stopped taking them. Why, and why :meth:`Recent.get_or_load`
+shares one read: docs/config.md, "Answers reused for a moment".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Hashable
+from typing import Final, Generic, TypeVar
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+# A fleet has hundreds of nodes and a few dozen locations; this only bounds a misuse.
+MAX_ENTRIES: Final = 10_000
+
+
+class Recent(Generic[K, V]):
+    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._seconds = seconds
+        self._clock = clock
+        self._entries: dict[K, tuple[float, V]] = {}
+        self._loading: dict[K, asyncio.Future[V]] = {}
+        # Moves on at every forget(): a read that began before one is not kept after it.
+        self._generation = 0
+
+    def get(self, key: K) -> V | None:
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        if entry[0] <= self._clock():
+            del self._entries[key]
+            return None
+        return entry[1]
+
+    def put(self, key: K, value: V) -> None:
+        if self._seconds <= 0:
+            return
+        if len(self._entries) >= MAX_ENTRIES:
+            self._entries.clear()
+        self._entries[key] = (self._clock() + self._seconds, value)
+
+    async def get_or_load(self, key: K, load: Callable[[], Awaitable[V]]) -> V:
+        """The entry, or what ``load()`` reads, kept for next time. Concurrent callers missing
+        the same key share one ``load()``; its error reaches each of them, and is not kept."""
+        value = self.get(key)
+        if value is not None:
+            return value
+        if self._seconds <= 0:
+            return await load()  # nothing is reused: nor is a read begun before this call
+        pending = self._loading.get(key)
+        if pending is None:
+            pending = asyncio.ensure_future(self._load(key, load, self._generation))
+            # Its error is each waiter's; should every waiter have given up, it is read here.
+            pending.add_done_callback(lambda done: done.cancelled() or done.exception())
+            self._loading[key] = pending
+        # Shielded: a caller that gives up leaves the read to the others.
+        return await asyncio.shield(pending)
+
+    async def _load(self, key: K, load: Callable[[], Awaitable[V]], generation: int) -> V:
+        try:
+            value = await load()
+        finally:
+            if self._loading.get(key) is asyncio.current_task():  # not a newer read's
+                del self._loading[key]
+        if generation == self._generation:
+            self.put(key, value)
+        return value
+
+    def forget(self, key: K | None = None) -> None:
+        """Forget one entry, or every entry when ``key`` is None."""
+        self._generation += 1
+        if key is None:
+            self._entries.clear()
+            self._loading.clear()
+        else:
+            self._entries.pop(key, None)
+            self._loading.pop(key, None)

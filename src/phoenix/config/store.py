@@ -1,0 +1,130 @@
+"""The fleet's state behind named methods: NodeDB (what a node is, its leases) and Redis (what it
+last said, its peer feed), with the hot path's reuse and batching (phoenix.config.hotpath).
+
+Every statement and transaction of the fleet and connect routes is here or in the modules this
+calls (fleet, leases, feed); the services above hold none. What the store changes it also
+forgets from its caches at once, so no caller has to remember to.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from phoenix.config import feed, fleet, leases
+from phoenix.config.fleet import ListedNode, NodeRecord
+from phoenix.config.hotpath.coalesce import Coalescer
+from phoenix.config.hotpath.placement import LeaseAllocator, Placed
+from phoenix.config.hotpath.recent import Recent
+from phoenix.config.nodes.sweeper import retire_streams
+from phoenix.config.schemas import Heartbeat
+from phoenix.config.selection import NodeLoad
+
+
+class FleetStore:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        redis: Redis,
+        *,
+        writes: Coalescer,
+        feed_redis: Redis,
+        heartbeat_ttl: int,
+        cache_seconds: float,
+    ) -> None:
+        self._engine = engine
+        self._redis = redis
+        # Heartbeats and peer-feed appends share round trips with the role's other writes.
+        self._writes = writes
+        # Long-polls block a connection for up to 25 s: their own client, no socket timeout.
+        self._feed_redis = feed_redis
+        self._heartbeat_ttl = heartbeat_ttl
+        self._leases = LeaseAllocator(engine)
+        self._node_records: Recent[uuid.UUID, NodeRecord] = Recent(cache_seconds)
+        self._location_loads: Recent[str, list[NodeLoad]] = Recent(cache_seconds)
+
+    async def close(self) -> None:
+        """Give back what the store keeps (before the engine is disposed)."""
+        await self._leases.close()
+
+    def forget(self, node_id: uuid.UUID | None = None) -> None:
+        """Forget a node's cached record (when given) and every location's loads."""
+        if node_id is not None:
+            self._node_records.forget(node_id)
+        self._location_loads.forget()
+
+    # A node's own calls
+
+    async def authenticate(self, node_id: uuid.UUID, authorization: str | None) -> NodeRecord:
+        return await fleet.authenticate(self._engine, node_id, authorization, self._node_records)
+
+    async def record_heartbeat(self, node: NodeRecord, beat: Heartbeat) -> tuple[bool, int]:
+        """Whether the node is to drain, and its revision."""
+        answer = await fleet.heartbeat(
+            self._engine, self._redis, self._writes, node, beat, self._heartbeat_ttl
+        )
+        if node.status == "draining":
+            self.forget(node.id)  # it may have just become drained
+        return answer
+
+    async def peer_changes(
+        self, node_id: uuid.UUID, since: int, wait_seconds: float
+    ) -> feed.PeerFeed:
+        return await feed.changes_since(
+            self._engine, self._feed_redis, node_id, since, wait_seconds
+        )
+
+    # Loads and leases
+
+    async def loads(self) -> list[NodeLoad]:
+        """Every node that is not terminated, with its last heartbeat, read now."""
+        return await fleet.node_loads(self._engine, self._redis)
+
+    async def location_loads(self, location: str) -> list[NodeLoad]:
+        """A location's nodes and their last heartbeats, reused for a moment (hotpath.recent)."""
+        return await self._location_loads.get_or_load(
+            location, lambda: fleet.node_loads(self._engine, self._redis, location)
+        )
+
+    async def place_lease(
+        self, node_id: uuid.UUID, client_key: bytes, lease: timedelta, now: datetime
+    ) -> Placed:
+        """A committed lease and its node's endpoint, or PoolExhausted / NodeNotTaking /
+        AddressTaken (phoenix.config.hotpath.placement)."""
+        return await self._leases.place(node_id, client_key, lease, now)
+
+    async def announce(self, changes: Sequence[leases.PeerChange]) -> None:
+        """Committed peer changes to their nodes' feeds, best effort (phoenix.config.feed)."""
+        await feed.publish(self._redis, changes, writes=self._writes)
+
+    async def sweep_expired_leases(self) -> int:
+        """End the expired leases and announce it; how many ended."""
+        async with self._engine.begin() as connection:
+            changes = await leases.sweep_expired(connection, datetime.now(UTC))
+        await feed.publish(self._redis, changes)
+        return len(changes)
+
+    # The monitor's view and its changes
+
+    async def list_nodes(self, status: str | None) -> list[ListedNode]:
+        return await fleet.listed(self._engine, status)
+
+    async def last_heartbeats(self, node_ids: list[uuid.UUID]) -> dict[uuid.UUID, Heartbeat]:
+        return await fleet.last_heartbeats(self._redis, node_ids)
+
+    async def drain(self, node_id: uuid.UUID, reason: str) -> None:
+        await fleet.drain(self._engine, self._redis, node_id, reason)
+        self.forget(node_id)
+
+    async def undrain(self, node_id: uuid.UUID) -> None:
+        await fleet.undrain(self._engine, node_id)
+        self.forget(node_id)
+
+    async def terminate(self, node_id: uuid.UUID) -> None:
+        await fleet.terminate(self._engine, node_id)
+        await retire_streams(self._redis, node_id)
+        self.forget(node_id)
