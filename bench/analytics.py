@@ -51,7 +51,9 @@ import msgspec
 from bench.report import Goal, Result, format_table
 from bench.servers import BenchError, free_port, placement, wrk
 from phoenix.analytics.api import decode_batch
+from phoenix.analytics.coarse import Coarsening
 from phoenix.analytics.service import current_hour, to_columns
+from phoenix.analytics.settings import FLEET_LOCATIONS
 from phoenix.analytics.store import (
     EVENT_COLUMNS,
     Columns,
@@ -97,7 +99,9 @@ def batch_body() -> bytes:
 
 def same_columns(body: bytes, total: int) -> Columns:
     """``total`` rows: the columns the role makes of ``body``, repeated as the load repeats it."""
-    batch = to_columns(decode_batch("application/json", body).events, current_hour(), frozenset())
+    # The role's default coarsening (the fleet's locations, the default app versions).
+    coarsening = Coarsening(FLEET_LOCATIONS)
+    batch = to_columns(decode_batch("application/json", body).events, current_hour(), coarsening)
     times = total // len(batch[0]) + 1
     return [(list(column) * times)[:total] for column in batch]
 
