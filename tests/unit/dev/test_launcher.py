@@ -55,7 +55,8 @@ def test_the_deadline_is_time_not_a_count_of_tries() -> None:
     started = time.monotonic()
     with pytest.raises(NotReady):
         wait_until(slow, 0.5, "slow", interval=0)
-    assert time.monotonic() - started < 1.5
+    # Roomy: a busy machine may stretch each try; the count of tries is what shows the point.
+    assert time.monotonic() - started < 5
     assert len(calls) <= 5
 
 
