@@ -3,10 +3,12 @@ SHELL := /bin/bash
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
+TOOLS := .venv-tools
+UV := $(TOOLS)/bin/uv
 STAMPS := .stamps
 APT_PACKAGES := $(shell cat scripts/apt-packages.txt | grep -v '^\#')
 
-.PHONY: dev test lint unit integration e2e bench image daemon-binary deps services clean format
+.PHONY: dev test lint unit integration e2e bench image images daemon-binary deps services clean format lock
 
 ## dev: run the whole system locally (every role and, as root, an exit node; see README). It
 ## uses the Postgres and Redis it finds at their usual ports and otherwise starts embedded ones,
@@ -47,7 +49,8 @@ soak: deps services
 	PHOENIX_LOAD_SECONDS=600 PHOENIX_SCHEMATHESIS_EXAMPLES=200 PHOENIX_SCHEMATHESIS_SECONDS=300 \
 		$(BIN)/pytest tests/integration/hardening --timeout=3600
 
-image: $(STAMPS)/apt
+## images: one image per role, localhost/phoenix-<role>:dev (see Containerfile)
+images image: $(STAMPS)/apt
 	scripts/build-image.sh
 
 daemon-binary: deps
@@ -59,16 +62,30 @@ deps: $(STAMPS)/python $(STAMPS)/apt
 services:
 	@scripts/ensure-services.sh
 
-# Re-installed only when the package definitions change, so a second `make test` is quick.
-$(STAMPS)/python: pyproject.toml daemon/pyproject.toml
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check --upgrade pip
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]' -e 'daemon[build]'
+# Installs come from locks with hashes, never from a fresh resolution: .venv-tools (uv, checkov)
+# from tools/host.txt with pip --require-hashes, then .venv from uv.lock with `uv sync --frozen`
+# (the dev group: every role's extra, the embedded engine, phoenix-node, the test tools). Re-run
+# only when a lock changes, so a second `make test` is quick.
+$(STAMPS)/tools: tools/host.txt
+	@test -x $(TOOLS)/bin/python || $(PYTHON) -m venv $(TOOLS) || python3 -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check --require-hashes -r tools/host.txt
 	@mkdir -p $(STAMPS) && touch $@
+
+$(STAMPS)/python: pyproject.toml daemon/pyproject.toml uv.lock $(STAMPS)/tools
+	UV_PYTHON_DOWNLOADS=never $(UV) sync --frozen --quiet --python "$$(command -v $(PYTHON) || command -v python3)"
+	@mkdir -p $(STAMPS) && touch $@
+
+## lock: re-resolve uv.lock and the tool locks within pyproject's bounds (tests fail on a stale lock)
+lock: $(STAMPS)/tools
+	$(UV) lock
+	$(UV) pip compile --quiet --generate-hashes --python-version 3.11 --python-platform linux \
+		--custom-compile-command "make lock" tools/host.in -o tools/host.txt
+	$(UV) pip compile --quiet --generate-hashes --python-version 3.11 --python-platform linux \
+		--custom-compile-command "make lock" tools/build.in -o tools/build.txt
 
 $(STAMPS)/apt: scripts/apt-packages.txt
 	@scripts/ensure-apt.sh $(APT_PACKAGES)
 	@mkdir -p $(STAMPS) && touch $@
 
 clean:
-	rm -rf $(VENV) $(STAMPS) node_modules .mypy_cache .ruff_cache .pytest_cache build dist
+	rm -rf $(VENV) $(TOOLS) $(STAMPS) node_modules .mypy_cache .ruff_cache .pytest_cache build dist

@@ -63,6 +63,15 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, default=None, help="default: PHOENIX_WORKERS (1)")
     serve.set_defaults(handler=_serve)
 
+    health = commands.add_parser(
+        "health", help="exit 0 when this machine's server answers /healthz (container HEALTHCHECK)"
+    )
+    health.add_argument(
+        "--role", default=os.environ.get("PHOENIX_ROLE"), help="default: PHOENIX_ROLE"
+    )
+    health.add_argument("--port", type=int, default=None, help="default: the role's port")
+    health.set_defaults(handler=_health)
+
     check = commands.add_parser(
         "check", help="JSON: a role's effective settings (secrets masked) and every problem"
     )
@@ -150,6 +159,31 @@ def _serve(args: argparse.Namespace) -> int:
     host = args.host if args.host is not None else settings.host
     workers = args.workers if args.workers is not None else settings.workers
     serve(role, settings, host=host, port=port, workers=workers)
+    return 0
+
+
+def _health(args: argparse.Namespace) -> int:
+    """GET /healthz on loopback: the image has no curl, and the probe must not need settings."""
+    import urllib.error
+    import urllib.request
+
+    from phoenix.app import DEFAULT_PORTS, check_role
+
+    if not args.role:
+        _fail("PHOENIX_ROLE: missing (or pass --role)")
+    port = args.port if args.port is not None else DEFAULT_PORTS[check_role(args.role)]
+    url = f"http://127.0.0.1:{port}/healthz"
+    try:
+        with urllib.request.urlopen(url, timeout=4) as answer:
+            status = answer.status
+    except urllib.error.HTTPError as error:
+        status = error.code
+    except OSError as error:
+        print(f"phoenix health: {url}: {error}", file=sys.stderr)
+        return 1
+    if status != 200:
+        print(f"phoenix health: {url} answered {status}", file=sys.stderr)
+        return 1
     return 0
 
 
