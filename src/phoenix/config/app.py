@@ -20,7 +20,12 @@ from phoenix.common.health import ReadinessCheck
 from phoenix.common.logging import get_logger
 from phoenix.common.web import build_app
 from phoenix.config import fleet, redis_errors, tokens
-from phoenix.config.api import MonitorController, NodeController, PublicController
+from phoenix.config.api import (
+    MAX_WAIT_SECONDS,
+    MonitorController,
+    NodeController,
+    PublicController,
+)
 from phoenix.config.directory import IssuerDirectoryClient
 from phoenix.config.durability import NotDurable, check_durable
 from phoenix.config.hotpath.coalesce import Coalescer
@@ -53,9 +58,13 @@ def create_app(settings: ConfigSettings) -> Litestar:
     # Heartbeats, spent-token marks and peer-feed appends of concurrent requests share round
     # trips to Redis (phoenix.config.hotpath.coalesce).
     writes = Coalescer(redis)
-    # Long-polls block a connection for up to 25 s: their own client, with no socket timeout.
+    # Long-polls block a connection for up to MAX_WAIT_SECONDS: their own client, whose socket
+    # timeout outlasts the longest XREAD BLOCK. It must be set: redis-py 8 defaults to 5 s, which
+    # cut every idle poll to 5 s and answered it with a full NodeDB snapshot.
     feed_redis = Redis.from_url(
-        settings.redis_url, socket_connect_timeout=settings.readiness_timeout
+        settings.redis_url,
+        socket_connect_timeout=settings.readiness_timeout,
+        socket_timeout=MAX_WAIT_SECONDS + 10,
     )
     store = FleetStore(
         engine,
