@@ -35,6 +35,7 @@ from phoenix.worker import broker as broker_module
 from phoenix.worker import jobs
 from phoenix.worker.blocklist import Compiler
 from phoenix.worker.canary import Canary, make_resolver
+from phoenix.worker.fleet_metrics import FleetMetrics
 from phoenix.worker.issuer_keys import IssuerKeyWatch
 from phoenix.worker.nodes import ConfigApi
 from phoenix.worker.publish import LocalTarget, make_target
@@ -166,6 +167,11 @@ def _services(
     if settings.node_provider != "none":
         functions["reap"] = Reaper(api, _provider(settings), settings.node_max_age).run
         entries.append(("reaper", settings.reaper_interval_seconds, "reap", ()))
+    if settings.fleet_metrics == "cloudwatch":
+        functions["fleet_metrics"] = _fleet_metrics(api).run
+        entries.append(
+            ("fleet_metrics", settings.fleet_metrics_interval_seconds, "fleet_metrics", ())
+        )
     if settings.canary_zones:
         resolver = make_resolver(settings.canary_resolver)
         functions["canary"] = Canary(api, resolver, settings.canary_zones).run
@@ -242,6 +248,12 @@ def dev_hosts(request: Request[Any, Any, Any], hosts_file: HostsFile) -> Respons
     ):
         return Response(b"", status_code=304, headers=headers)
     return Response(hosts_file.body, media_type=MediaType.TEXT, headers=headers)
+
+
+def _fleet_metrics(api: ConfigApi) -> FleetMetrics:
+    import boto3  # only a worker that publishes fleet metrics loads the AWS SDK for it
+
+    return FleetMetrics(api, boto3.client("cloudwatch"))
 
 
 def _provider(settings: WorkerSettings) -> Provider:

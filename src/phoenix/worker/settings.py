@@ -51,6 +51,7 @@ class WorkerSettings(CommonSettings, kw_only=True, frozen=True):
     canary_interval_seconds: int = 900
     retention_interval_seconds: int = 3600
     issuer_key_check_interval_seconds: int = 3600
+    fleet_metrics_interval_seconds: int = 60
 
     # Issuer key rotation watch: the auth role's public directory; a key signs for at most
     # issuer_key_max_age after its not-before (as the auth role enforces). Warn this many days
@@ -86,6 +87,9 @@ class WorkerSettings(CommonSettings, kw_only=True, frozen=True):
     node_local_pid_dir: str = ".dev/nodes"
     # Hours after which a node is retired (a drain with reason `retired`); 0: never.
     node_max_age: int = 0
+    # Peers per serving node, per location, for the fleet's target tracking: none, or
+    # cloudwatch (PutMetricData, namespace Phoenix/Fleet; phoenix.worker.fleet_metrics).
+    fleet_metrics: Literal["none", "cloudwatch"] = "none"
 
     # Reputation canary: DNSBL zones to check nodes' public IPs against (empty: no canary),
     # and the resolver to ask ("host" or "host:port"; empty: the system's).
@@ -119,6 +123,8 @@ class WorkerSettings(CommonSettings, kw_only=True, frozen=True):
                 "required with PHOENIX_NODE_PROVIDER=aws: the Auto Scaling groups the reaper "
                 "may terminate instances in",
             )
+        if self.fleet_metrics != "none" and not self.monitor_token:
+            raise SettingsError("PHOENIX_MONITOR_TOKEN", "required by the fleet metrics")
         if self.canary_zones and not self.monitor_token:
             raise SettingsError("PHOENIX_MONITOR_TOKEN", "required by the canary")
         # The same bounds as the auth role's, which enforces the same variable.

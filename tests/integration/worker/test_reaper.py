@@ -2,7 +2,8 @@
 
 The config role runs as a `phoenix serve` process; the worker reaches it only over HTTP with the
 monitor credential, as in production. Nodes enroll with single-use enrollment keys. AWS (EC2 and
-Auto Scaling) is moto's server.
+Auto Scaling) is moto's server, with the terminating lifecycle hook's calls that moto lacks added
+to it (moto_lifecycle.py).
 """
 
 from __future__ import annotations
@@ -22,7 +23,15 @@ from structlog.testing import capture_logs
 
 from phoenix.config.settings import ConfigSettings
 from phoenix.worker.nodes import ConfigApi
-from phoenix.worker.reaper import NODE_TAG, AwsProvider, LocalProvider, ProviderError, Reaper
+from phoenix.worker.reaper import (
+    DRAIN_HOOK,
+    NODE_TAG,
+    AwsProvider,
+    Leaving,
+    LocalProvider,
+    ProviderError,
+    Reaper,
+)
 from phoenix.worker.schemas import NodeStatus
 from tests.harness.nodes import enroll_sync
 from tests.harness.processes import RoleServer
@@ -33,6 +42,7 @@ from tests.integration.config.conftest import (  # noqa: F401 - fixtures
     config_settings,
 )
 from tests.integration.worker.conftest import AWS_REGION
+from tests.integration.worker.moto_lifecycle import Lifecycle
 
 STATUSES: tuple[NodeStatus, ...] = (
     "pending",
@@ -395,3 +405,167 @@ def test_retirement_reads_the_launch_time_by_instance_id(
     assert reaper.run(now=datetime.now(UTC) + timedelta(hours=25)).retired == 1
     assert old.status() == "draining"
     assert unattested.status() == "active"  # no instance id: no launch time, never retired
+
+
+# --- Scale-in: the drain hook ----------------------------------------------------------------
+#
+# moto keeps lifecycle hooks but has no CompleteLifecycleAction, no
+# RecordLifecycleActionHeartbeat and no Terminating:Wait; tests/integration/worker/
+# moto_lifecycle.py adds them to moto's server with AWS's documented behaviour. The hook's own
+# heartbeat timeout is not emulated (it is AWS's, and the Terraform test checks its setting).
+
+
+@pytest.fixture
+def lifecycle(aws_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Lifecycle:
+    recorder = Lifecycle(AWS_REGION)
+    recorder.install(monkeypatch)
+    return recorder
+
+
+def hooked_group(aws: Aws, size: int = 1, hook: str = DRAIN_HOOK) -> tuple[str, list[str]]:
+    """A group with the fleet's terminating hook, as deploy/terraform/node-fleet makes it."""
+    name, instances = aws.group(size)
+    aws.asg.put_lifecycle_hook(
+        LifecycleHookName=hook,
+        AutoScalingGroupName=name,
+        LifecycleTransition="autoscaling:EC2_INSTANCE_TERMINATING",
+        HeartbeatTimeout=900,
+        DefaultResult="CONTINUE",
+    )
+    return name, instances
+
+
+def test_a_scaled_in_node_is_drained_and_held_then_its_instance_let_go_once_drained(
+    config_server: RoleServer,  # noqa: F811
+    config_settings: ConfigSettings,  # noqa: F811
+    api: ConfigApi,
+    aws: Aws,
+    lifecycle: Lifecycle,
+) -> None:
+    group, (instance_id,) = hooked_group(aws)
+    node = Node(config_server, "203.0.114.20")
+    attest(config_settings, node, instance_id)
+    node.heartbeat(active_peers=2)
+    reaper = Reaper(api, AwsProvider(aws.asg, aws.ec2, [group]), max_age_hours=0)
+    assert reaper.run().adopted == 1
+    lifecycle.scale_in(group, instance_id)
+    # The group waits; the reaper starts the drain (reason `retired`) and asks for time.
+    report = reaper.run()
+    assert (report.scaling_in, report.terminated, report.released) == (1, 0, 0)
+    assert node.status() == "draining"
+    assert [n.drain_reason for n in api.nodes("draining") if n.id == node.id] == ["retired"]
+    assert lifecycle.heartbeats[instance_id] == 1
+    assert lifecycle.state(group, instance_id) == "Terminating:Wait"
+    assert aws.state(instance_id) == "running"
+    # Peers still on it: held again, never cut. Two empty heartbeats, then a run: a second
+    # drain would restart config's count of three, so the third empty one must finish it.
+    node.heartbeat(active_peers=1)
+    assert reaper.run().scaling_in == 1
+    node.heartbeat(active_peers=0)
+    node.heartbeat(active_peers=0)
+    assert reaper.run().terminated == 0
+    assert lifecycle.heartbeats[instance_id] == 3
+    node.heartbeat(active_peers=0)
+    assert node.status() == "drained"
+    # Drained: the action completes (CONTINUE) where the reaper would otherwise terminate.
+    report = reaper.run()
+    assert (report.terminated, report.scaling_in) == (1, 1)
+    assert lifecycle.completed == {instance_id: "CONTINUE"}
+    assert aws.state(instance_id) in ("shutting-down", "terminated")
+    assert node.status() == "terminated"
+    # Nothing waits any more: a rerun does nothing.
+    report = reaper.run()
+    assert (report.terminated, report.scaling_in, report.released) == (0, 0, 0)
+
+
+def test_a_scaled_in_instance_with_no_node_is_let_go_at_once(
+    api: ConfigApi, aws: Aws, lifecycle: Lifecycle
+) -> None:
+    group, (booting, serving) = hooked_group(aws, size=2)
+    lifecycle.scale_in(group, booting)  # e.g. never enrolled: nothing serves there
+    report = Reaper(api, AwsProvider(aws.asg, aws.ec2, [group]), max_age_hours=0).run()
+    assert (report.released, report.scaling_in) == (1, 0)
+    assert lifecycle.completed == {booting: "CONTINUE"}
+    assert aws.state(booting) in ("shutting-down", "terminated")
+    assert aws.state(serving) == "running"
+
+
+def test_a_silent_scaled_in_node_is_drained_but_given_no_more_time(
+    config_server: RoleServer,  # noqa: F811
+    config_settings: ConfigSettings,  # noqa: F811
+    api: ConfigApi,
+    aws: Aws,
+    lifecycle: Lifecycle,
+) -> None:
+    group, (instance_id,) = hooked_group(aws)
+    node = Node(config_server, "203.0.114.21")  # enrolled, never heard from since
+    attest(config_settings, node, instance_id)
+    lifecycle.scale_in(group, instance_id)
+    reaper = Reaper(api, AwsProvider(aws.asg, aws.ec2, [group]), max_age_hours=0)
+    with capture_logs() as lines:
+        assert reaper.run().scaling_in == 1
+    # It cannot drain without heartbeats: the hook's timeout (CONTINUE) lets it go.
+    assert lifecycle.heartbeats[instance_id] == 0
+    assert events(lines, "scale_in_node_silent") == [
+        {"event": "scale_in_node_silent", "node": str(node.id), "log_level": "warning"}
+    ]
+    assert node.status() == "draining"  # should it speak again, it drains
+
+
+def test_a_node_the_reaper_terminates_in_a_hooked_group_is_let_go_on_the_next_run(
+    config_server: RoleServer,  # noqa: F811
+    config_settings: ConfigSettings,  # noqa: F811
+    api: ConfigApi,
+    aws: Aws,
+    lifecycle: Lifecycle,
+) -> None:
+    group, (instance_id,) = hooked_group(aws)
+    node = Node(config_server, "203.0.114.22")
+    attest(config_settings, node, instance_id)
+    reaper = Reaper(api, AwsProvider(aws.asg, aws.ec2, [group]), max_age_hours=0)
+    reaper.run()  # adopts it
+    node.drain_fully("blocked")
+    # The termination passes through the group's own hook: waiting, but recorded terminated.
+    assert reaper.run().terminated == 1
+    assert node.status() == "terminated"
+    assert lifecycle.state(group, instance_id) == "Terminating:Wait"
+    # Its node is gone from config: nothing to wait for.
+    report = reaper.run()
+    assert (report.released, report.terminated) == (1, 0)
+    assert lifecycle.completed == {instance_id: "CONTINUE"}
+
+
+def test_a_lifecycle_call_refused_while_the_instance_waits_fails_and_leaves_the_node_drained(
+    config_server: RoleServer,  # noqa: F811
+    config_settings: ConfigSettings,  # noqa: F811
+    api: ConfigApi,
+    aws: Aws,
+    lifecycle: Lifecycle,
+) -> None:
+    group, (instance_id,) = hooked_group(aws, hook="someone-elses-hook")
+    node = Node(config_server, "203.0.114.23")
+    attest(config_settings, node, instance_id)
+    reaper = Reaper(api, AwsProvider(aws.asg, aws.ec2, [group]), max_age_hours=0)
+    reaper.run()
+    node.drain_fully("blocked")
+    lifecycle.scale_in(group, instance_id)
+    # The group has no hook of ours: the wait cannot be ended by us, and that must be seen.
+    with pytest.raises(ProviderError, match=r"LifecycleAction.*no lifecycle hook phoenix-drain"):
+        reaper.run()
+    assert node.status() == "drained"
+    assert lifecycle.state(group, instance_id) == "Terminating:Wait"
+
+
+def test_a_lifecycle_call_for_a_wait_already_over_is_nothing_to_do(
+    aws: Aws, lifecycle: Lifecycle
+) -> None:
+    group, (instance_id,) = hooked_group(aws)
+    provider = AwsProvider(aws.asg, aws.ec2, [group])
+    machine = Leaving(instance_id, group)
+    lifecycle.scale_in(group, instance_id)
+    provider.release(machine)
+    assert lifecycle.completed == {instance_id: "CONTINUE"}
+    # A rerun (or a hook that timed out meanwhile) is refused by AWS: nothing left to do.
+    provider.hold(machine)
+    provider.release(machine)
+    assert provider.leaving() == []

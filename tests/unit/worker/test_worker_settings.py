@@ -45,6 +45,8 @@ SEED = "ZGV2LW9ubHktYmxvY2tsaXN0LXNpZ25pbmctc2VlZCE="
             "PHOENIX_NODE_AWS_GROUPS",
         ),
         ({"PHOENIX_CANARY_ZONES": "zen.example"}, "PHOENIX_MONITOR_TOKEN"),
+        ({"PHOENIX_FLEET_METRICS": "cloudwatch"}, "PHOENIX_MONITOR_TOKEN"),
+        ({"PHOENIX_FLEET_METRICS": "prometheus"}, "PHOENIX_FLEET_METRICS"),
         ({"PHOENIX_NODE_PROVIDER": "gcp"}, "PHOENIX_NODE_PROVIDER"),
         ({"PHOENIX_ISSUER_KEY_MAX_AGE": "thirty days"}, "PHOENIX_ISSUER_KEY_MAX_AGE"),
         ({"PHOENIX_ISSUER_KEY_MAX_AGE": "0"}, "PHOENIX_ISSUER_KEY_MAX_AGE"),
