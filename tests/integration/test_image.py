@@ -37,6 +37,7 @@ REPORT_ENV = {
     "PHOENIX_ISSUER_SIGNING_KEYS": issuer.bundle(),
     "PHOENIX_FIREBASE_PROJECT_ID": "demo-phoenix",
     "FIREBASE_AUTH_EMULATOR_HOST": "127.0.0.1:9",
+    "PHOENIX_CLICKHOUSE_URL": "clickhouse://default@127.0.0.1:9000/phoenix",
 }
 COMPILERS = ["gcc", "cc", "c++", "g++", "clang", "tcc", "as", "ld", "x86_64-linux-gnu-gcc"]
 SITE = "/opt/venv/lib/python3.11/site-packages"
@@ -157,6 +158,14 @@ def test_each_image_runs_as_a_non_root_user_and_serves_its_role(role: str) -> No
     assert f"PHOENIX_ROLE={role}" in config["Env"]
     assert not [e for e in config["Env"] if e.startswith(("PIP_", "UV_"))]  # no build settings
     assert inspect(image)["Healthcheck"]["Test"] == ["CMD", "phoenix", "health"]
+
+
+def test_the_analytics_image_without_a_clickhouse_url_stops_naming_the_setting() -> None:
+    # The image has no embedded engine: it says so at start, not with a 503 forever after.
+    result = podman_run(role_image("analytics"), env={"PHOENIX_ENV": "test"})
+    assert result.returncode == 2
+    assert "PHOENIX_CLICKHOUSE_URL" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 @pytest.mark.parametrize(("role_name", "db"), [("config", "nodedb"), ("auth", "userdb")])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from typing import Annotated, Final
 
@@ -62,6 +63,12 @@ class AnalyticsSettings(CommonSettings, kw_only=True, frozen=True):
         if self.ingest_events_per_second <= 0 or self.ingest_burst_events < 100:
             raise SettingsError(
                 "PHOENIX_INGEST_EVENTS_PER_SECOND", "rate must be positive and burst at least 100"
+            )
+        if not self.clickhouse_url and importlib.util.find_spec("chdb") is None:
+            # The analytics image carries no embedded engine (the `embedded` extra is make dev's).
+            raise SettingsError(
+                "PHOENIX_CLICKHOUSE_URL",
+                "missing, and the embedded engine (chDB) is not installed: give a ClickHouse URL",
             )
         if not self.analytics_regions:
             raise SettingsError("PHOENIX_ANALYTICS_REGIONS", "must name at least one region")
