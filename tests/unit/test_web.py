@@ -10,8 +10,9 @@ from typing import Any
 import msgspec
 import pytest
 from litestar import Litestar, Request, get, post
-from litestar.params import FromQuery, JSONBody
+from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.testing import TestClient
+from structlog.testing import capture_logs
 
 from phoenix.common.bodies import JSON_BODY_PROBLEMS, decode_json
 from phoenix.common.openapi import json_body, problem_answers
@@ -99,6 +100,26 @@ def test_an_unexpected_error_is_a_bare_500(client: TestClient) -> None:  # type:
     assert "Traceback" not in answer.text
     assert "RuntimeError" not in answer.text
     assert set(answer.json()) == {"type", "title", "status"}
+
+
+@post("/orders/{order_id:str}")
+async def lookup(order_id: FromPath[str], data: JSONBody[dict[str, str]]) -> None:
+    raise KeyError(f"{order_id}/{data['card']}")  # the message quotes the path and the body
+
+
+def test_a_500_logs_its_route_template_and_exception_type_and_never_the_body() -> None:
+    app = build_app(role="test", settings=CommonSettings(), route_handlers=[lookup])
+    with TestClient(app) as client, capture_logs() as lines:
+        answer = client.post("/orders/ord-77231", json={"card": "4111-secret"})
+    assert answer.status_code == 500
+    (line,) = [line for line in lines if line["event"] == "unhandled_exception"]
+    assert line["route"] == "/orders/{order_id}"
+    assert line["method"] == "POST"
+    assert line["error_type"] == "KeyError"
+    assert line["frames"][-1].startswith("test_web.py:")  # where it was raised
+    assert "4111-secret" not in repr(line)
+    assert "ord-77231" not in repr(line)
+    assert "exc_info" not in line
 
 
 def test_unknown_routes_and_methods_are_problems(client: TestClient) -> None:  # type: ignore[type-arg]

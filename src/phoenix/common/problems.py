@@ -7,6 +7,8 @@ nothing about the cause; the trace goes to the server log only.
 
 from __future__ import annotations
 
+import traceback
+from pathlib import Path
 from typing import Any, ClassVar, Final
 
 import msgspec
@@ -138,11 +140,27 @@ def _on_http(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     return problem_response(document, headers or None)
 
 
-def _on_unexpected(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-    # The trace is for operators; the client learns only that it was our fault.
-    _log.error("unhandled_exception", error_type=type(exc).__name__, exc_info=exc)
+def _on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    # The client learns only that it was our fault. Operators get the route template, the
+    # exception's type and where it was raised -- never its message, which may quote the body
+    # (a value that failed a lookup) or a path parameter, nor the concrete path.
+    _log.error(
+        "unhandled_exception",
+        method=request.scope.get("method"),
+        route=request.scope.get("path_template") or "unmatched",
+        error_type=type(exc).__name__,
+        frames=_frames(exc),
+    )
     document = ProblemDocument(type=PROBLEM_BASE + "internal-error", title=TITLES[500], status=500)
     return problem_response(document)
+
+
+def _frames(exc: BaseException) -> list[str]:
+    """Where ``exc`` passed, innermost last, as ``module-file:line in function`` (no values)."""
+    return [
+        f"{Path(frame.filename).name}:{frame.lineno} in {frame.name}"
+        for frame in traceback.extract_tb(exc.__traceback__)
+    ]
 
 
 def _safe_detail(detail: str, status: int) -> str | None:
