@@ -16,6 +16,7 @@ import io
 import os
 import shutil
 import subprocess
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -126,6 +127,21 @@ class HAProxy:
 
     def logs(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def logged(self, marker: str, at_least: int, within: float = 15.0) -> str:
+        """The log once ``at_least`` of its lines hold ``marker`` (or ``within`` s have passed).
+
+        HAProxy writes a request's line when the request ends, a moment after the client has
+        its answer: a test that reads the log polls for the lines it expects, never sleeps.
+        """
+        deadline = time.monotonic() + within
+        while True:
+            log = self.logs()
+            if sum(marker in line for line in log.splitlines()) >= at_least:
+                return log
+            if time.monotonic() > deadline:
+                return log
+            time.sleep(0.05)
 
     # ------------------------------------------------------------ its stats page
 

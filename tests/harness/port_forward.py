@@ -10,7 +10,7 @@ import socket
 import threading
 
 from node_harness.netns import Netns
-from phoenix.dev.relay import splice
+from phoenix.dev.relay import serve_until_stopped, splice
 
 
 class PortForward:
@@ -48,7 +48,7 @@ class PortForward:
     def _serve(self) -> None:
         asyncio.set_event_loop(self.loop)
         self.loop.run_until_complete(self._start())
-        self.loop.run_forever()
+        serve_until_stopped(self.loop)
 
     async def _start(self) -> None:
         self.server = await asyncio.start_server(self._relay, sock=self.listener)

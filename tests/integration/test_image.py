@@ -7,7 +7,6 @@ user with a read-only root filesystem, reports its health, and migrates its own 
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import time
 import uuid
@@ -17,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
+from phoenix.dev.probes import free_port
 from tests.harness import issuer
 from tests.images import ROLES, role_image
 from tests.unit.test_role_extras import role_packages
@@ -184,13 +184,6 @@ def test_each_database_migrates_from_its_roles_image(
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout.strip().splitlines()[-1])["result"] == "created and migrated"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @pytest.fixture

@@ -137,7 +137,7 @@ variable "locations" {
 }
 
 variable "target_peers_per_node" {
-  description = "Target tracking: the average number of active peers per serving node to keep in each location."
+  description = "Target tracking: the median number of active peers per serving node (as the worker publishes it) to keep in each location."
   type        = number
   default     = 250
 }

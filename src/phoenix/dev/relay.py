@@ -25,6 +25,21 @@ async def splice(one: Stream, other: Stream) -> None:
     await asyncio.gather(pipe(one[0], other[1]), pipe(other[0], one[1]))
 
 
+def serve_until_stopped(loop: asyncio.AbstractEventLoop) -> None:
+    """Run ``loop`` until it is stopped, then cancel the relays still open and close it.
+
+    A relay left pending on a stopped loop is destroyed later by the garbage collector, and
+    its ``finally`` then runs against a closed loop: an exception nobody can catch."""
+    try:
+        loop.run_forever()
+    finally:
+        pending = asyncio.all_tasks(loop)
+        for task in pending:
+            task.cancel()
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        loop.close()
+
+
 class Relay:
     """`host:port` forwarded to 127.0.0.1:`target`, so the node reaches a role that listens on
     loopback only. One thread with its own event loop; closed with the namespace."""
@@ -39,7 +54,7 @@ class Relay:
     def _serve(self) -> None:
         asyncio.set_event_loop(self.loop)
         self.loop.run_until_complete(asyncio.start_server(self._relay, sock=self.listener))
-        self.loop.run_forever()
+        serve_until_stopped(self.loop)
 
     async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
