@@ -25,6 +25,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Final, NamedTuple
 
+from prometheus_client import Counter, Gauge
+
 from phoenix.analytics.store import EVENT_COLUMNS, Columns, Store, StoreError, Value, landed
 from phoenix.common.logging import get_logger
 from phoenix.common.problems import Problem
@@ -38,6 +40,21 @@ BACKOFF_FIRST: Final = 0.2
 BACKOFF_MAX: Final = 5.0
 
 _log = get_logger("phoenix.analytics.writer")
+
+# docs/metrics.md. Refused rows are the client's to retry (a 503); lost rows are gone.
+BUFFER_ROWS = Gauge(
+    "phoenix_analytics_buffer_rows",
+    "Rows held, waiting for ClickHouse",
+    multiprocess_mode="livesum",
+)
+WRITTEN = Counter("phoenix_analytics_rows_written", "Rows landed in ClickHouse")
+REFUSED = Counter(
+    "phoenix_analytics_rows_refused", "Rows refused with a 503 because the buffer was full"
+)
+LOST = Counter(
+    "phoenix_analytics_rows_lost",
+    "Rows given up at shutdown after ClickHouse stayed down past the deadline",
+)
 
 
 class BufferFull(Problem):
@@ -83,6 +100,7 @@ class Writer:
         """Take all of ``columns`` (EVENT_COLUMNS, as ingest builds them) or none (BufferFull)."""
         rows = len(columns[0])
         if self._closing or self.held + rows > self._max_rows:
+            REFUSED.inc(rows)
             raise BufferFull(headers={"Retry-After": str(max(1, round(self._flush_seconds)))})
         hours = columns[0]
         if not rows:
@@ -93,6 +111,7 @@ class Writer:
         else:  # rows of two months (ingest stamps one hour per batch, so only ever a caller's)
             self._waiting.extend(_by_month(columns))
         self._waiting_rows += rows
+        BUFFER_ROWS.inc(rows)
         if self._waiting_rows >= self._flush_rows:
             self._full.set()
 
@@ -119,10 +138,17 @@ class Writer:
                 await asyncio.wait_for(self._full.wait(), self._flush_seconds)
             self._full.clear()
             while self._waiting:
-                if not await self._write(self._take()):
+                batch = self._take()
+                if await self._write(batch):
+                    WRITTEN.inc(len(batch[0]))
+                    BUFFER_ROWS.dec(len(batch[0]))
+                else:
+                    lost = len(batch[0]) + self._waiting_rows
                     _log.error("analytics_rows_lost_at_shutdown", rows=self._waiting_rows)
                     self._waiting = []  # the deadline passed: the store stayed down
                     self._waiting_rows = 0
+                    LOST.inc(lost)
+                    BUFFER_ROWS.dec(lost)
             if self._closing:
                 return
 

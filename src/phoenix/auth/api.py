@@ -13,6 +13,7 @@ from litestar.di import NamedDependency
 from litestar.handlers import HTTPRouteHandler
 from litestar.params import SkipValidation
 
+from phoenix.auth import metrics
 from phoenix.auth.firebase import (
     IdentityUnavailable,
     IdentityVerifier,
@@ -73,19 +74,21 @@ async def issue(
     verifier: Verifier,
 ) -> Response[bytes]:
     """Blind signatures for one TokenRequest or a batch; routed by :func:`issuance_route`."""
-    media_type = _media_type(request)
-    if media_type not in (REQUEST_MEDIA_TYPE, batch.REQUEST_MEDIA_TYPE):
-        raise UnsupportedBodyType(f"send {REQUEST_MEDIA_TYPE} or {batch.REQUEST_MEDIA_TYPE}")
-    identity = await verifier.verify(bearer_token(request.headers.get("authorization")))
-    body = await request.body()
-    try:
-        if media_type == REQUEST_MEDIA_TYPE:
-            requests = [TokenRequest.decode(body)]
-        else:
-            requests = batch.decode_batch_request(body, issuer.policy.max_batch)
-    except DecodeError as error:
-        raise UnprocessableTokenRequest(str(error)) from None
-    signatures = await issuer.issue(identity, requests)
+    with metrics.counting_issuance() as signed:
+        media_type = _media_type(request)
+        if media_type not in (REQUEST_MEDIA_TYPE, batch.REQUEST_MEDIA_TYPE):
+            raise UnsupportedBodyType(f"send {REQUEST_MEDIA_TYPE} or {batch.REQUEST_MEDIA_TYPE}")
+        identity = await verifier.verify(bearer_token(request.headers.get("authorization")))
+        body = await request.body()
+        try:
+            if media_type == REQUEST_MEDIA_TYPE:
+                requests = [TokenRequest.decode(body)]
+            else:
+                requests = batch.decode_batch_request(body, issuer.policy.max_batch)
+        except DecodeError as error:
+            raise UnprocessableTokenRequest(str(error)) from None
+        signatures = await issuer.issue(identity, requests)
+        signed.append(len(signatures))
     if media_type == REQUEST_MEDIA_TYPE:
         return Response(signatures[0], media_type=RESPONSE_MEDIA_TYPE)
     return Response(batch.encode_batch_response(signatures), media_type=batch.RESPONSE_MEDIA_TYPE)

@@ -13,6 +13,7 @@ from typing import Any
 from litestar import Litestar, Router
 from litestar.di import Provide
 
+from phoenix.auth import metrics
 from phoenix.auth.account import Accounts
 from phoenix.auth.account_api import AccountController, BillingController
 from phoenix.auth.admin_api import OPERATOR_SETTING, AdminController
@@ -29,6 +30,7 @@ from phoenix.common import database
 from phoenix.common.health import ReadinessCheck
 from phoenix.common.logging import get_logger
 from phoenix.common.web import build_app
+from phoenix.crypto.blind_rsa import default_backend
 
 ROLE = "auth"
 
@@ -108,6 +110,7 @@ def create_app(settings: AuthSettings, verifier: IdentityVerifier | None = None)
         ],
         lifespan=[lifespan],
         extra_exception_handlers=database.exception_handlers(),
+        signing_backend=default_backend(),
         state={
             "userdb": engine,
             "issuer": issuer,
@@ -122,8 +125,10 @@ def _provide(service: Any) -> Provide:
 
 
 async def watch_signing_key(issuer: Issuer, every: float = 60.0) -> None:
-    """Say once a minute, loudly, that no key may sign: readiness alone is easy to miss."""
+    """Say once a minute, loudly, that no key may sign: readiness alone is easy to miss. The
+    key's dates go to /metrics at the same pace (a rotation moves them)."""
     while True:
+        metrics.observe_signing_key(issuer)
         if issuer.signing_key() is None:
             _log.error("issuer_no_signing_key", setting="PHOENIX_ISSUER_KEY_MAX_AGE")
         await asyncio.sleep(every)

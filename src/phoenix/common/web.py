@@ -31,6 +31,7 @@ from litestar.serialization import encode_json
 from litestar.types import ControllerRouterHandler, ExceptionHandlersMap
 
 from phoenix import __version__
+from phoenix.common import buildinfo
 from phoenix.common.accesslog import AccessLog
 from phoenix.common.health import ReadinessCheck, health_controller, readiness_controller
 from phoenix.common.httpmetrics import RequestMetrics
@@ -73,8 +74,13 @@ def build_app(
     lifespan: Sequence[Lifespan] = (),
     state: dict[str, Any] | None = None,
     extra_exception_handlers: ExceptionHandlersMap | None = None,
+    long_polls: Sequence[str] = (),
+    signing_backend: str = "none",
 ) -> Litestar:
-    """The role's public app; its operations app is :func:`ops_app` of it."""
+    """The role's public app; its operations app is :func:`ops_app` of it.
+
+    ``long_polls``: route templates whose requests wait by design, timed in their own series
+    (phoenix.common.httpmetrics). ``signing_backend``: what ``phoenix_build_info`` says signs."""
     handlers = {**exception_handlers(), **(extra_exception_handlers or {})}
     app = Litestar(
         route_handlers=[health_controller(role), *route_handlers],
@@ -95,7 +101,8 @@ def build_app(
         state=_state(role, state),
     )
     document_problems(app)
-    _log_requests(app, role)
+    _log_requests(app, role, frozenset(long_polls))
+    buildinfo.publish(role, signing_backend)
     app.state[_OPS_APP] = _operations_app(role, settings, checks, handlers, app)
     return app
 
@@ -161,10 +168,11 @@ def _operations_app(
     return ops
 
 
-def _log_requests(app: Litestar, role: str) -> None:
+def _log_requests(app: Litestar, role: str, long_polls: frozenset[str] = frozenset()) -> None:
     # Wrap the handler chain (not a Litestar middleware, which skips unmatched routes).
     # Request metrics are recorded there too, labelled by route template, never a concrete path.
-    app.asgi_handler = AccessLog(app.asgi_handler, RequestMetrics(f"phoenix_{role}"))
+    metrics = RequestMetrics(f"phoenix_{role}", long_polls=long_polls)
+    app.asgi_handler = AccessLog(app.asgi_handler, metrics)
 
 
 def _state(role: str, extra: dict[str, Any] | None) -> Any:

@@ -22,7 +22,7 @@ from phoenix.common.answers import Answer
 from phoenix.common.bodies import JSON_BODY_PROBLEMS, decode_json
 from phoenix.common.database import DatabaseUnavailable
 from phoenix.common.openapi import NOT_MODIFIED, json_body, problem_answers
-from phoenix.config import redemption, spent, tokens
+from phoenix.config import metrics, redemption, spent, tokens
 from phoenix.config.credentials import BadCredential
 from phoenix.config.directory import IssuerDirectoryUnavailable
 from phoenix.config.feed import PeerFeed
@@ -47,6 +47,8 @@ from phoenix.crypto.privacypass.base64url import b64url_encode
 LOCATIONS_MAX_AGE = 15
 WG_QUICK = b"text/plain; charset=utf-8"  # a wg-quick file, for Accept: text/plain
 MAX_WAIT_SECONDS = 25.0
+# The route template of the long-poll, timed in its own series (phoenix.common.httpmetrics).
+LONG_POLL_ROUTE = "/v1/nodes/{node_id}/peers"
 NodeStatus = Literal["pending", "active", "lost", "draining", "drained", "terminated"]  # else 400
 # Every route below reads NodeDB or Redis; either away is a 503.
 STORES_AWAY = (DatabaseUnavailable, RedisUnavailable)
@@ -97,7 +99,8 @@ class NodeController(Controller):
         wait: FromQuery[Annotated[float, Parameter(ge=0, le=MAX_WAIT_SECONDS)]] = MAX_WAIT_SECONDS,
     ) -> PeerFeed:
         node = await node_calls.authenticate(node_id, request.headers.get("authorization"))
-        return await node_calls.peer_changes(node, since, wait)
+        with metrics.LONG_POLLS_WAITING.track_inprogress():
+            return await node_calls.peer_changes(node, since, wait)
 
 
 class MonitorController(Controller):
@@ -244,9 +247,10 @@ class PublicController(Controller):
         self, request: Request[Any, Any, Any], redeemer: NamedDependency[Redeemer]
     ) -> ASGIApp:
         # The hot path of the role: the answer is sent as is (phoenix.common.answers).
-        authorization = request.headers.get("authorization")
-        body = await decode_json(request, ConnectRequest)
-        config = await redeemer.connect(authorization, body)
+        with metrics.counting_redemption():
+            authorization = request.headers.get("authorization")
+            body = await decode_json(request, ConnectRequest)
+            config = await redeemer.connect(authorization, body)
         if "text/plain" in request.headers.get("accept", ""):
             return Answer(render_wg_quick(config).encode(), media_type=WG_QUICK)
         return Answer.json(config)

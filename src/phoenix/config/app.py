@@ -21,11 +21,13 @@ from phoenix.common.logging import get_logger
 from phoenix.common.web import build_app
 from phoenix.config import fleet, redis_errors, tokens
 from phoenix.config.api import (
+    LONG_POLL_ROUTE,
     MAX_WAIT_SECONDS,
     MonitorController,
     NodeController,
     PublicController,
 )
+from phoenix.config.census import Census
 from phoenix.config.directory import IssuerDirectoryClient
 from phoenix.config.durability import NotDurable, check_durable
 from phoenix.config.hotpath.coalesce import Coalescer
@@ -129,6 +131,7 @@ def create_app(settings: ConfigSettings) -> Litestar:
         forget_after=timedelta(seconds=settings.node_forget_after),
         on_change=store.forget,
     )
+    census = Census(engine, redis)
     services = {
         "node_calls": NodeCalls(store),
         "board": LocationBoard(store),
@@ -156,12 +159,16 @@ def create_app(settings: ConfigSettings) -> Litestar:
         sweeping = asyncio.create_task(
             sweeper.run_forever(settings.fleet_sweep_seconds), name="fleet-sweep"
         )
+        counting = asyncio.create_task(
+            census.run_forever(settings.fleet_sweep_seconds), name="fleet-census"
+        )
         try:
             yield
         finally:
-            sweeping.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sweeping
+            for task in (sweeping, counting):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await directory.stop()
             await writes.close()
             await store.close()
@@ -188,6 +195,7 @@ def create_app(settings: ConfigSettings) -> Litestar:
             ReadinessCheck("issuer-directory", directory.probe),
         ],
         lifespan=[lifespan],
+        long_polls=[LONG_POLL_ROUTE],
         extra_exception_handlers={
             **database.exception_handlers(),
             **redis_errors.exception_handlers(),

@@ -31,6 +31,7 @@ from typing import Final, Self
 
 import httpx
 import msgspec
+from prometheus_client import Counter, Gauge
 
 from phoenix.common.logging import get_logger
 from phoenix.common.problems import Problem
@@ -55,6 +56,16 @@ DIRECTORY_MEDIA_TYPE: Final = "application/private-token-issuer-directory"
 MAX_DIRECTORY_BYTES: Final = 256 * 1024
 
 _log = get_logger("phoenix.config.directory")
+# Exported as timestamps (docs/metrics.md): an alert sees the copy age even when this stops.
+_DIRECTORY_REFRESHED = Gauge(
+    "phoenix_config_directory_refresh_timestamp_seconds",
+    "Unix time of the last good read (200 or 304) of auth's issuer directory",
+    multiprocess_mode="max",
+)
+_DIRECTORY_FAILURES = Counter(
+    "phoenix_config_directory_refresh_failures",
+    "Reads of auth's issuer directory that failed",
+)
 
 
 class InvalidDirectory(ValueError):
@@ -371,6 +382,7 @@ class IssuerDirectoryClient:
                 fetched = await self.refresh()
             except Exception as error:  # a bug must not end the refresh loop: log, back off
                 self._failures += 1
+                _DIRECTORY_FAILURES.inc()
                 _log.error(
                     "issuer_directory_refresh_crashed", error=type(error).__name__, exc_info=error
                 )
@@ -390,6 +402,7 @@ class IssuerDirectoryClient:
             changed = await self._fetch()
         except _FetchFailed as error:
             self._failures += 1
+            _DIRECTORY_FAILURES.inc()
             _log.warning(
                 "issuer_directory_refresh_failed",
                 reason=str(error),
@@ -399,6 +412,7 @@ class IssuerDirectoryClient:
             return False
         self._failures = 0
         self._last_success = time.monotonic()
+        _DIRECTORY_REFRESHED.set(time.time())
         if changed:
             current = self._current
             assert current is not None

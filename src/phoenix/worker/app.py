@@ -65,7 +65,10 @@ def create_app(settings: WorkerSettings, broker: dramatiq.Broker | None = None) 
             max_backoff_ms=int(settings.job_max_backoff_seconds * 1000),
         ),
         functions,
+        {(job, args): name for name, _, job, args in entries},
     )
+    for name, every, _, _ in entries:
+        jobs.INTERVAL.labels(name).set(every)
     schedule = Schedule(
         store,
         settings.broker_namespace,

@@ -4,7 +4,7 @@ The auth role signs with a key for at most ``PHOENIX_ISSUER_KEY_MAX_AGE`` after 
 (a key's life is bounded so that old tokens and their spent marks can go: RFC 9578 §8,
 RFC 9576). A rotation lists the next key ahead of its not-before. If nobody rotates, the issuer
 stops signing on the newest key's last day — so this job reads the issuer's public directory
-(RFC 9578 §4), exactly as any client may, and reports how many days the newest listed key can
+(RFC 9578 §4), exactly as any client may, and reports until when the newest listed key can
 still sign: on every run as a gauge, and, when that falls within ``PHOENIX_ISSUER_KEY_WARN_DAYS``
 (no successor is listed), as a warning line. Nothing here knows about users: the directory holds
 public keys and times only.
@@ -31,10 +31,12 @@ TOKEN_TYPE_BLIND_RSA: Final = 2
 SECONDS_PER_DAY: Final = 86_400
 MAX_DIRECTORY_BYTES: Final = 64 * 1024  # a handful of 2048-bit keys; anything larger is wrong
 
-DAYS_LEFT = Gauge(
-    "phoenix_worker_issuer_key_days_left",
-    "Days until the newest key in the issuer directory may no longer sign (not-before + "
-    "PHOENIX_ISSUER_KEY_MAX_AGE); alert well before 0",
+# A timestamp, not "days left" (Prometheus's base units, and an alert sees the time run out
+# even when this job stops running): days left is (this - time()) / 86400 in a rule.
+LAST_SIGNING = Gauge(
+    "phoenix_worker_issuer_key_last_signing_timestamp_seconds",
+    "Unix time after which the newest key in the issuer directory may no longer sign "
+    "(not-before + PHOENIX_ISSUER_KEY_MAX_AGE); alert well before it",
     # Whichever worker process ran the job last knows best.
     multiprocess_mode="mostrecent",
 )
@@ -132,7 +134,7 @@ class IssuerKeyWatch:
     def run(self) -> str:
         """One check: set the gauge; warn when the issuer's last signing day is near."""
         seen = outlook(self.fetch(), self.max_age, self.clock())
-        DAYS_LEFT.set(seen.days_left)
+        LAST_SIGNING.set(seen.last_signing)
         if seen.days_left <= self.warn_days:
             # Only public facts: the key's truncated id and dates, never anything about users.
             key = seen.current or seen.newest

@@ -62,7 +62,9 @@ def serve(issuer: HostsServer, body: bytes) -> str:
 
 
 def gauge() -> float | None:
-    return REGISTRY.get_sample_value("phoenix_worker_issuer_key_days_left")
+    """Days of signing left, as an alert rule computes them from the exported timestamp."""
+    last = REGISTRY.get_sample_value("phoenix_worker_issuer_key_last_signing_timestamp_seconds")
+    return None if last is None else (last - time.time()) / 86_400
 
 
 def warnings(lines: list[MutableMapping[str, Any]]) -> list[MutableMapping[str, Any]]:
