@@ -45,7 +45,7 @@ from phoenix_node.api import (
 )
 from phoenix_node.attestation import AttestationError
 from phoenix_node.blocklist import BlocklistError, Fetcher
-from phoenix_node.firewall import Firewall, FirewallError
+from phoenix_node.firewall import Firewall, FirewallError, FirewallSpec
 from phoenix_node.identity import IdentityStore, StaleIdentity
 from phoenix_node.keys import KeyPair, KeyStoreError
 from phoenix_node.logs import event
@@ -108,7 +108,11 @@ class Agent:
         self.guard = MassRemovalGuard(settings.mass_removal_share)
         self.applied: PeerSet = {}  # what the interface holds, as far as we wrote or read it
         self.desired: PeerSet = {}
-        self.revision = SNAPSHOT
+        self.revision = SNAPSHOT  # the feed's cursor: SNAPSHOT asks for a whole snapshot
+        # The revision the interface holds (kept while the cursor is back at SNAPSHOT after a
+        # hold or a forgotten node) and the newest one config has named: apart, the sync lag.
+        self.applied_revision = 0
+        self.announced_revision = 0
         self.registration: Registration | None = None
         self.draining = False
         self.states: dict[str, str] = {}
@@ -167,8 +171,18 @@ class Agent:
             event("sysctl_applied", applied=len(report.applied), failed=report.failed)
         await self.ensure_interface()
         if self.firewall is not None:
-            self.firewall.apply()
+            self.apply_firewall()
             event("firewall_applied", table="inet phoenix")
+
+    def apply_firewall(self, spec: FirewallSpec | None = None) -> None:
+        """Apply the ruleset (that of ``spec`` when given); on FirewallError the old one stays
+        and the timestamp keeps saying when a ruleset last went in."""
+        assert self.firewall is not None
+        if spec is None:
+            self.firewall.apply()
+        else:
+            self.firewall.reconfigure(spec)
+        self.metrics.firewall_applied.set_to_current_time()
 
     async def ensure_interface(self) -> None:
         created = await self.backend.ensure(self.keys.private, self.settings.listen_port)
@@ -222,7 +236,7 @@ class Agent:
         if self.firewall is not None:
             spec = dataclasses.replace(self.firewall.spec, resolvers=tuple(addresses.values()))
             if spec != self.firewall.spec:
-                self.firewall.reconfigure(spec)
+                self.apply_firewall(spec)
                 event("firewall_applied", table="inet phoenix", resolvers=len(addresses))
         if self.resolvers is not None:
             clients = (registration.ipv4_pool, registration.ipv6_pool)
@@ -275,6 +289,7 @@ class Agent:
             return None
         if registration is not None:
             self.state("register", "restored", **_shown(registration))
+            self.announce(registration.revision, registered=True)
         return registration
 
     async def register(self) -> Registration:
@@ -308,6 +323,7 @@ class Agent:
                 # The node serves anyway; only a restart would have to register again.
                 event("identity_not_saved", logging.ERROR, reason=str(error))
             self.state("register", "done", via=via, **_shown(registration))
+            self.announce(registration.revision, registered=True)
             return registration
 
     async def register_once(self, credential: str | None) -> Registration:
@@ -382,6 +398,7 @@ class Agent:
         )
         self.metrics.peers.set(len(peers))
         self.metrics.active_peers.set(len(active))
+        self.metrics.recent_handshakes.set(len(active))
         try:
             answer = await self.api.heartbeat(self.registration, beat)
         except (ApiUnavailable, ApiRefused) as error:
@@ -390,6 +407,7 @@ class Agent:
             return
         self.metrics.api_up.set(1)
         self.state("heartbeat", "ok")
+        self.announce(answer.revision)
         if answer.drain != self.draining:
             self.draining = answer.drain
             self.metrics.draining.set(int(answer.drain))
@@ -410,7 +428,7 @@ class Agent:
         if self.firewall is not None and not self.firewall.intact():
             self.state("firewall", "missing", logging.WARNING)
             try:
-                self.firewall.apply()
+                self.apply_firewall()
             except FirewallError as error:
                 self.state("firewall", "failing", logging.ERROR, reason=str(error))
                 return
@@ -457,15 +475,18 @@ class Agent:
 
     async def take(self, feed: PeerFeed) -> None:
         """Apply one answer of the peer feed."""
+        self.announce(feed.revision)  # a held snapshot names it too: the node is behind it
         if feed.snapshot:
             desired = {p.public_key: normalise_ips(p.allowed_ips) for p in feed.peers or []}
             plan = diff(desired, self.applied)
             active = active_keys(
                 (await self.read_peers()).values(), time.time(), self.settings.active_seconds
             )
+            self.metrics.recent_handshakes.set(len(active))
             verdict = self.guard.review(plan, active)
             if verdict == "hold":
                 self.metrics.held.inc()
+                self.metrics.guard_held.set(1)
                 event(
                     "mass_removal_held",
                     logging.WARNING,
@@ -495,8 +516,25 @@ class Agent:
                 snapshot=feed.snapshot,
                 peers=len(self.applied),
             )
-        self.revision = feed.revision
+        if feed.snapshot:
+            self.metrics.guard_held.set(0)
+        self.revision = self.applied_revision = feed.revision
         self.metrics.revision.set(feed.revision)
+        self.publish_lag()
+
+    def announce(self, revision: int, *, registered: bool = False) -> None:
+        """Config named ``revision`` as the node's latest; update the lag behind it.
+
+        A registration starts the count afresh: a node registered anew may be a new node whose
+        revisions start again from 0, and an older, higher number would be a lag forever."""
+        if registered:
+            self.announced_revision = revision
+        else:
+            self.announced_revision = max(self.announced_revision, revision)
+        self.publish_lag()
+
+    def publish_lag(self) -> None:
+        self.metrics.sync_lag.set(max(self.announced_revision - self.applied_revision, 0))
 
     async def reconcile(self) -> None:
         """Write the difference between desired and applied peers (nothing when equal)."""
