@@ -29,6 +29,7 @@ from phoenix.analytics.schemas import (
     Accepted,
     EventBatch,
     FailureReport,
+    PerformanceReport,
     RetentionResult,
     UsageReport,
     ValueReport,
@@ -197,6 +198,15 @@ def failures_csv(report: FailureReport) -> Response[bytes]:
     )
 
 
+def performance_csv(report: PerformanceReport) -> Response[bytes]:
+    rows = [
+        (measure, c.region, c.hour.isoformat(), c.events, c.median_bucket)
+        for measure, heatmap in (("latency", report.latency), ("throughput", report.throughput))
+        for c in heatmap.cells
+    ]
+    return _csv(("measure", "region", "hour", "events", "median_bucket"), rows)
+
+
 def usage_csv(report: UsageReport) -> Response[bytes]:
     rows = [("duration", b.bucket, b.suppressed, b.events) for b in report.duration]
     rows += [("data", b.bucket, b.suppressed, b.events) for b in report.data]
@@ -292,6 +302,13 @@ def routes(
         reports.failures,
         failures_csv,
     )
+    performance = report(
+        "/v1/reports/performance",
+        "Median latency and throughput bucket per region and hour; small cells suppressed",
+        PerformanceReport,
+        reports.performance,
+        performance_csv,
+    )
     usage = report(
         "/v1/reports/usage",
         "Session duration and data distributions; small buckets suppressed",
@@ -331,11 +348,14 @@ def routes(
         operator(request, BASIC_CHALLENGE)
         window = _window(start, end)
         html = page.render(
-            await reports.failures(window), await reports.usage(window), await reports.value(window)
+            await reports.failures(window),
+            await reports.performance(window),
+            await reports.usage(window),
+            await reports.value(window),
         )
         return Response(html.encode(), media_type=MediaType.HTML)
 
-    return [ingest, connection_failures, usage, value, retention, reports_page]
+    return [ingest, connection_failures, performance, usage, value, retention, reports_page]
 
 
 def _body(container: type[msgspec.Struct]) -> ResponseSpec:

@@ -10,7 +10,16 @@ from datetime import datetime
 from html import escape
 from typing import Final
 
-from phoenix.analytics.schemas import BucketCount, FailureReport, UsageReport, ValueReport
+from phoenix.analytics.schemas import (
+    BucketCount,
+    FailureCell,
+    FailureReport,
+    MedianCell,
+    MedianHeatmap,
+    PerformanceReport,
+    UsageReport,
+    ValueReport,
+)
 
 CELL: Final = 18
 LABEL_WIDTH: Final = 90
@@ -32,55 +41,154 @@ def _rate_colour(rate: float) -> str:
     return f"rgb(240,{green},{round(225 - 190 * share)})"
 
 
-def heatmap(report: FailureReport) -> str:
-    regions = sorted({cell.region for cell in report.cells})
-    hours = sorted({cell.hour for cell in report.cells})
-    if not regions:
-        return (
-            '<p class="note">No region and hour with at least '
-            f"{report.min_events} connection attempts in this window.</p>"
-        )
-    column = {hour: index for index, hour in enumerate(hours)}
-    row = {region: index for index, region in enumerate(regions)}
-    width = max(MIN_WIDTH, LABEL_WIDTH + CELL * len(hours) + 10)
-    height = CELL * len(regions) + 40
+# The two ends of a median heatmap's scale, best to worst: darker is worse on every heatmap, so
+# the three read the same way side by side. Colours are spread between the ends by a bucket's
+# rank rather than listed per bucket, so a bucket added to an enumeration gets one.
+LATENCY_SCALE: Final = ((218, 218, 235), (84, 39, 143))
+THROUGHPUT_SCALE: Final = ((198, 219, 239), (8, 81, 156))
+SWATCH: Final = 10
+LEGEND_STEP: Final = 96
+
+Place = tuple[str, datetime]
+
+
+class Grid:
+    """The regions and hours the heatmaps are drawn over: those of any shown cell of any of them,
+    so the three line up column for column. A region or hour with no shown cell anywhere gets no
+    row or column: drawing it would name a place that only suppressed cells could justify."""
+
+    def __init__(self, failures: FailureReport, performance: PerformanceReport) -> None:
+        cells: list[FailureCell | MedianCell] = [*failures.cells]
+        cells += performance.latency.cells + performance.throughput.cells
+        self.regions = sorted({cell.region for cell in cells})
+        self.hours = sorted({cell.hour for cell in cells})
+
+
+def _grid(
+    name: str,
+    label: str,
+    grid: Grid,
+    shown: dict[Place, tuple[str, str, str]],
+    legend: str = "",
+    legend_width: int = 0,
+) -> str:
+    """One heatmap over ``grid``; ``shown`` gives a place's fill, data- attributes and tooltip.
+
+    Every other place is hatched and says only that it had too few events or none.
+    """
+    legend_height = 2 * CELL if legend else 0
+    width = max(MIN_WIDTH, LABEL_WIDTH + CELL * len(grid.hours) + 10, LABEL_WIDTH + legend_width)
+    height = CELL * len(grid.regions) + 40 + legend_height
+    hatch = f"{name}-hatch"  # one pattern per SVG: an id is the whole document's
     parts = [
-        f'<svg id="heatmap" xmlns="http://www.w3.org/2000/svg" width="{width}" '
-        f'height="{height}" role="img" aria-label="Connection failure rate by region and hour">',
-        '<defs><pattern id="hatch" width="6" height="6" patternUnits="userSpaceOnUse" '
+        f'<svg id="{name}" xmlns="http://www.w3.org/2000/svg" width="{width}" '
+        f'height="{height}" role="img" aria-label="{escape(label)}">',
+        f'<defs><pattern id="{hatch}" width="6" height="6" patternUnits="userSpaceOnUse" '
         'patternTransform="rotate(45)"><rect width="6" height="6" fill="#e4e6eb"/>'
         '<line x1="0" y1="0" x2="0" y2="6" stroke="#b8bdc7" stroke-width="2"/></pattern></defs>',
     ]
-    for region, index in row.items():
+    for index, region in enumerate(grid.regions):
         y = index * CELL + CELL - 5
         parts.append(f'<text x="0" y="{y}" font-size="12">{escape(region)}</text>')
-    shown = {(cell.region, cell.hour): cell for cell in report.cells}
-    for region, y_index in row.items():
-        for hour, x_index in column.items():
+    for y_index, region in enumerate(grid.regions):
+        for x_index, hour in enumerate(grid.hours):
             common = (
                 f'class="cell" x="{LABEL_WIDTH + x_index * CELL}" y="{y_index * CELL}" '
                 f'width="{CELL - 1}" height="{CELL - 1}" '
                 f'data-region="{escape(region)}" data-hour="{_iso(hour)}"'
             )
             cell = shown.get((region, hour))
-            if cell is None:  # fewer than k attempts, or none: the report does not say which
-                parts.append(f'<rect {common} data-suppressed="true" fill="url(#hatch)">'
+            if cell is None:  # fewer than k events, or none: the report does not say which
+                parts.append(f'<rect {common} data-suppressed="true" fill="url(#{hatch})">'
                              f"<title>{escape(region)} {_iso(hour)}: too few events or none"
                              "</title></rect>")  # fmt: skip
             else:
+                fill, data, title = cell
                 parts.append(
-                    f'<rect {common} data-rate="{cell.failure_rate}" '
-                    f'data-attempts="{cell.attempts}" fill="{_rate_colour(cell.failure_rate)}">'
-                    f"<title>{escape(region)} {_iso(hour)}: "
-                    f"{cell.failure_rate:.1%} of {cell.attempts}</title></rect>"
+                    f'<rect {common} {data} fill="{fill}"><title>{escape(region)} '
+                    f"{_iso(hour)}: {escape(title)}</title></rect>"
                 )
-    axis_y = CELL * len(regions) + 16
+    axis_y = CELL * len(grid.regions) + 16
     parts.append(
-        f'<text x="{LABEL_WIDTH}" y="{axis_y}" font-size="11">{_iso(hours[0])}</text>'
-        f'<text x="{LABEL_WIDTH}" y="{axis_y + 16}" font-size="11">to {_iso(hours[-1])} '
-        "(one column an hour, UTC)</text></svg>"
+        f'<text x="{LABEL_WIDTH}" y="{axis_y}" font-size="11">{_iso(grid.hours[0])}</text>'
+        f'<text x="{LABEL_WIDTH}" y="{axis_y + 16}" font-size="11">to {_iso(grid.hours[-1])} '
+        "(one column an hour, UTC)</text>"
     )
+    if legend:
+        parts.append(f'<g transform="translate({LABEL_WIDTH},{axis_y + 28})">{legend}</g>')
+    parts.append("</svg>")
     return "".join(parts)
+
+
+def heatmap(report: FailureReport, grid: Grid) -> str:
+    if not grid.regions:
+        return (
+            '<p class="note">No region and hour with at least '
+            f"{report.min_events} connection attempts in this window.</p>"
+        )
+    shown = {
+        (cell.region, cell.hour): (
+            _rate_colour(cell.failure_rate),
+            f'data-rate="{cell.failure_rate}" data-attempts="{cell.attempts}"',
+            f"{cell.failure_rate:.1%} of {cell.attempts}",
+        )
+        for cell in report.cells
+    }
+    return _grid("heatmap", "Connection failure rate by region and hour", grid, shown)
+
+
+def median_heatmap(
+    name: str,
+    label: str,
+    what: str,
+    report: MedianHeatmap,
+    scale: tuple[tuple[int, int, int], tuple[int, int, int]],
+    grid: Grid,
+    *,
+    best_first: bool,
+    min_events: int,
+) -> str:
+    """``report``'s median buckets over ``grid``; ``what`` names the events a cell counts."""
+    if not grid.regions:
+        return (
+            f'<p class="note" id="{name}">No region and hour with at least {min_events} '
+            f"{what} in this window.</p>"
+        )
+    fills = _scale(report.buckets, scale, best_first=best_first)
+    shown = {
+        (cell.region, cell.hour): (
+            fills.get(cell.median_bucket, "#000"),
+            f'data-median="{escape(cell.median_bucket)}" data-events="{cell.events}"',
+            f"median {cell.median_bucket} of {cell.events} {what}",
+        )
+        for cell in report.cells
+    }
+    legend = "".join(
+        f'<rect x="{index * LEGEND_STEP}" y="0" width="{SWATCH}" height="{SWATCH}" '
+        f'fill="{fill}" data-legend="{escape(bucket)}"/>'
+        f'<text x="{index * LEGEND_STEP + SWATCH + 4}" y="{SWATCH}" font-size="11">'
+        f"{escape(bucket)}</text>"
+        for index, (bucket, fill) in enumerate(fills.items())
+    )
+    return _grid(name, label, grid, shown, legend, LEGEND_STEP * len(fills))
+
+
+def _scale(
+    buckets: list[str],
+    ends: tuple[tuple[int, int, int], tuple[int, int, int]],
+    *,
+    best_first: bool,
+) -> dict[str, str]:
+    """A fill per bucket, from the light (best) end to the dark (worst) one."""
+    ranked = buckets if best_first else buckets[::-1]
+    steps = max(1, len(ranked) - 1)
+    (r0, g0, b0), (r1, g1, b1) = ends
+    fills = {}
+    for rank, bucket in enumerate(ranked):
+        t = rank / steps
+        fills[bucket] = f"rgb({round(r0 + (r1 - r0) * t)},{round(g0 + (g1 - g0) * t)},"
+        fills[bucket] += f"{round(b0 + (b1 - b0) * t)})"
+    return {bucket: fills[bucket] for bucket in buckets}
 
 
 def bars(name: str, buckets: list[BucketCount]) -> str:
@@ -124,8 +232,34 @@ def value_table(report: ValueReport) -> str:
     )
 
 
-def render(failures: FailureReport, usage: UsageReport, value: ValueReport) -> str:
+def render(
+    failures: FailureReport,
+    performance: PerformanceReport,
+    usage: UsageReport,
+    value: ValueReport,
+) -> str:
     window = f"{_iso(failures.from_hour)} to {_iso(failures.to_hour)}"
+    grid = Grid(failures, performance)
+    latency = median_heatmap(
+        "latency",
+        "Median connection latency by region and hour",
+        "successful connection attempts",
+        performance.latency,
+        LATENCY_SCALE,
+        grid,
+        best_first=True,
+        min_events=performance.min_events,
+    )
+    throughput = median_heatmap(
+        "throughput",
+        "Median session throughput by region and hour",
+        "session summaries",
+        performance.throughput,
+        THROUGHPUT_SCALE,
+        grid,
+        best_first=False,
+        min_events=performance.min_events,
+    )
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         "<title>Phoenix analytics</title>"
@@ -133,9 +267,17 @@ def render(failures: FailureReport, usage: UsageReport, value: ValueReport) -> s
         "<h1>Phoenix analytics</h1>"
         f'<p class="note">{escape(window)} (UTC). Cells built from fewer than '
         f"{failures.min_events} events are hatched: their numbers are not shown, and a hatched "
-        "heatmap cell may as well have had none.</p>"
+        "heatmap cell may as well have had none. On every heatmap, darker is worse.</p>"
         "<h2>Connection failures by region and hour</h2>"
-        f"{heatmap(failures)}"
+        f"{heatmap(failures, grid)}"
+        "<h2>Connection latency by region and hour</h2>"
+        '<p class="note">The median latency bucket of the successful attempts: the buckets are '
+        "ranges, so the page shows the range the middle attempt fell in, not a number.</p>"
+        f"{latency}"
+        "<h2>Throughput by region and hour</h2>"
+        '<p class="note">The median throughput bucket of the sessions reported in that hour.'
+        "</p>"
+        f"{throughput}"
         "<h2>Session duration</h2>"
         f"{bars('duration', usage.duration)}"
         "<h2>Data per session</h2>"

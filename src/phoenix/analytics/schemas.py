@@ -252,6 +252,40 @@ class FailureReport(msgspec.Struct, frozen=True):
     cells: list[FailureCell]
 
 
+class MedianCell(msgspec.Struct, frozen=True):
+    """One region x hour cell of the latency or throughput heatmap, built from at least
+    ``min_events`` events; a smaller cell is left out, as a FailureCell is.
+
+    ``median_bucket`` is the bucket holding the middle event (the lower of the two middle ones
+    for an even count). Not a mean or an interpolated figure: the buckets are ordered ranges
+    whose top one is open, so any number between their bounds would be precision the data does
+    not have. And not a high percentile: the median is set by half the cell's events, where a
+    p90 of a cell of k could be set by one person's connection.
+    """
+
+    region: str
+    hour: datetime
+    events: int
+    median_bucket: str
+
+
+class MedianHeatmap(msgspec.Struct, frozen=True):
+    buckets: list[str]  # the scale, lowest first: median_bucket is one of these
+    cells: list[MedianCell]
+
+
+class PerformanceReport(msgspec.Struct, frozen=True):
+    """``latency``: of successful connection attempts only (a failed attempt's latency is how
+    long it took to fail, which the failure heatmap already shows). ``throughput``: of session
+    summaries."""
+
+    from_hour: datetime
+    to_hour: datetime
+    min_events: int
+    latency: MedianHeatmap
+    throughput: MedianHeatmap
+
+
 class BucketCount(msgspec.Struct, frozen=True, omit_defaults=True):
     bucket: str
     suppressed: bool = False

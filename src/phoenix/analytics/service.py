@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final, get_args
 
@@ -18,6 +18,9 @@ from phoenix.analytics.schemas import (
     Event,
     FailureCell,
     FailureReport,
+    MedianCell,
+    MedianHeatmap,
+    PerformanceReport,
     RetentionResult,
     SessionSummary,
     UsageReport,
@@ -209,6 +212,46 @@ class Reports:
         ]
         return FailureReport(window.start_time, window.end_time, self._k, cells)
 
+    async def performance(self, window: Window) -> PerformanceReport:
+        latency = await self._select(
+            "SELECT region, toUnixTimestamp(hour) AS h, latency_bucket, sum(events) "  # noqa: S608
+            f"FROM latency_hourly WHERE {window.where()} AND outcome = 'ok' "
+            "GROUP BY region, hour, latency_bucket"
+        )
+        throughput = await self._select(
+            "SELECT region, toUnixTimestamp(hour) AS h, throughput_bucket, sum(events) "  # noqa: S608
+            f"FROM throughput_hourly WHERE {window.where()} "
+            "GROUP BY region, hour, throughput_bucket"
+        )
+        return PerformanceReport(
+            window.start_time,
+            window.end_time,
+            self._k,
+            latency=self._medians(latency, get_args(schemas.LatencyBucket)),
+            throughput=self._medians(throughput, get_args(schemas.ThroughputBucket)),
+        )
+
+    def _medians(self, rows: list[tuple[Value, ...]], order: Sequence[str]) -> MedianHeatmap:
+        """A median cell per region x hour of (region, hour, bucket, events) rows; a cell of
+        fewer than k events is left out whole (MedianCell)."""
+        counts: defaultdict[tuple[str, int], dict[str, int]] = defaultdict(dict)
+        for region, hour, bucket, events in rows:
+            # A bucket outside the enumeration has no place on the scale, so it cannot count
+            # towards a median; it does not count towards k either.
+            if str(bucket) in order:
+                counts[str(region), int(hour)][str(bucket)] = int(events)
+        cells = [
+            MedianCell(
+                region=region,
+                hour=datetime.fromtimestamp(hour, UTC),
+                events=sum(cell.values()),
+                median_bucket=median_bucket(cell, order),
+            )
+            for (region, hour), cell in sorted(counts.items())
+            if sum(cell.values()) >= self._k
+        ]
+        return MedianHeatmap(buckets=list(order), cells=cells)
+
     async def usage(self, window: Window) -> UsageReport:
         duration = await self._distribution("session_hourly", "duration_bucket", window)
         data = await self._distribution("session_hourly", "data_bucket", window)
@@ -261,6 +304,20 @@ class Reports:
             else:
                 answer.append(BucketCount(bucket=bucket, events=count))
         return answer
+
+
+def median_bucket(counts: Mapping[str, int], order: Sequence[str]) -> str:
+    """The bucket of ``order`` holding the middle event of ``counts`` (the lower middle one for
+    an even total): the first bucket by which at least half of the events are counted."""
+    total = sum(counts.get(bucket, 0) for bucket in order)
+    if total <= 0:
+        raise ValueError("no events to take a median of")
+    seen = 0
+    for bucket in order:
+        seen += counts.get(bucket, 0)
+        if 2 * seen >= total:
+            return bucket
+    raise AssertionError("unreachable: the buckets add up to the total")
 
 
 # --- retention ---------------------------------------------------------------------------------

@@ -52,7 +52,14 @@ IO_TIMEOUT: Final = 60.0
 # fullmatch, not match with `$`: that would take "events\n" (a `$` matches before a final newline).
 _IDENTIFIER: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 # Every table partitioned by month: retention drops the same partitions in each.
-PARTITIONED_TABLES: Final = ("events", "connection_hourly", "session_hourly", "blocking_hourly")
+PARTITIONED_TABLES: Final = (
+    "events",
+    "connection_hourly",
+    "session_hourly",
+    "blocking_hourly",
+    "latency_hourly",
+    "throughput_hourly",
+)
 
 
 class StoreError(Exception):

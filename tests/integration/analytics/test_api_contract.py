@@ -11,7 +11,12 @@ from litestar.testing import AsyncTestClient
 from tests.integration.analytics.conftest import OPERATOR_HEADERS
 
 WINDOW = {"from": "2026-03-10T00:00:00Z", "to": "2026-03-11T00:00:00Z"}
-REPORTS = ["/v1/reports/connection-failures", "/v1/reports/usage", "/v1/reports/value"]
+REPORTS = [
+    "/v1/reports/connection-failures",
+    "/v1/reports/performance",
+    "/v1/reports/usage",
+    "/v1/reports/value",
+]
 
 
 @pytest.mark.parametrize("path", REPORTS)

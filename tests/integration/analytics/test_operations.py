@@ -39,9 +39,9 @@ def test_migrate_creates_the_database_once_and_is_idempotent(clickhouse_server: 
         assert migrate(url)["result"] == "created and migrated"
         assert migrate(url)["result"] == "migrated"
         tables = {row[0] for row in clickhouse_server.query("SHOW TABLES", name)}
-        assert {"events", "connection_hourly", "schema_migrations"} <= tables
+        assert {"events", "connection_hourly", "latency_hourly", "schema_migrations"} <= tables
         versions = clickhouse_server.query("SELECT version FROM schema_migrations", name)
-        assert sorted(v[0] for v in versions) == [1, 2]
+        assert sorted(v[0] for v in versions) == [1, 2, 3]
     finally:
         clickhouse_server.query(f"DROP DATABASE IF EXISTS {name}")
 

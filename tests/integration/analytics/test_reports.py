@@ -18,14 +18,20 @@ H = int(datetime(2026, 3, 10, 14, tzinfo=UTC).timestamp())
 WINDOW = {"from": "2026-03-10T00:00:00Z", "to": "2026-03-11T00:00:00Z"}
 
 
-def attempt(region: str, outcome: str = "ok", hour: int = H) -> Row:
-    return (hour, "connection_attempt", "ios", "1.4", region, outcome, "<100ms",
+def attempt(region: str, outcome: str = "ok", hour: int = H, latency: str = "<100ms") -> Row:
+    return (hour, "connection_attempt", "ios", "1.4", region, outcome, latency,
             "", "", "", "", "", "")  # fmt: skip
 
 
-def session(duration: str, data: str) -> Row:
-    return (H, "session_summary", "ios", "1.4", "de-fra", "", "",
-            duration, data, "10-50Mbps", "", "", "")  # fmt: skip
+def session(
+    duration: str = "10-60min",
+    data: str = "<100MB",
+    throughput: str = "10-50Mbps",
+    region: str = "de-fra",
+    hour: int = H,
+) -> Row:
+    return (hour, "session_summary", "ios", "1.4", region, "", "",
+            duration, data, throughput, "", "", "")  # fmt: skip
 
 
 def blocking(mb: str = "1-10MB", requests: str = "10-100", saved: str = "1-10s") -> Row:
@@ -77,6 +83,88 @@ async def test_the_heatmap_as_csv_has_no_row_for_a_cell_under_k(
         ("de-fra", "10", "0.0"),
     ]
     assert "nl-ams" not in answer.text
+
+
+@pytest.fixture
+def performance_rows(store: Store) -> None:
+    # de-fra 14:00, 12 successful attempts: the 6th and 7th fastest are 100-300ms and 1-3s,
+    # so the median is the lower, 100-300ms. The 20 timeouts at >3s are not latency.
+    rows = [attempt("de-fra", latency="<100ms")] * 5 + [attempt("de-fra", latency="100-300ms")]
+    rows += [attempt("de-fra", latency="1-3s")] * 6
+    rows += [attempt("de-fra", "timeout", latency=">3s")] * 20
+    # nl-ams 14:00: 29 attempts but 9 successful ones, under k: no latency cell.
+    rows += [attempt("nl-ams", latency="300ms-1s")] * 9
+    rows += [attempt("nl-ams", "no_capacity", latency="1-3s")] * 20
+    # de-fra 15:00: exactly k successful attempts, all at 300ms-1s.
+    rows += [attempt("de-fra", hour=H + 3600, latency="300ms-1s")] * 10
+    # Throughput: de-fra 14:00, 11 sessions, median 50-200Mbps; se-sto 14:00, 9 sessions.
+    rows += [session(throughput="<1Mbps")] * 2 + [session(throughput="50-200Mbps")] * 4
+    rows += [session(throughput=">200Mbps")] * 5
+    rows += [session(throughput="1-10Mbps", region="se-sto")] * 9
+    store.insert(columns(rows), marker=7)
+
+
+async def test_performance_shows_the_median_bucket_per_cell_and_leaves_out_cells_under_k(
+    client: AsyncTestClient[Any], performance_rows: None
+) -> None:
+    """A cell of fewer than k events is not in the report at all, as in the failure heatmap:
+    nl-ams had 29 attempts at 14:00, but its latency cell would rest on 9 people."""
+    answer = await client.get("/v1/reports/performance", params=WINDOW, headers=OPERATOR_HEADERS)
+    assert answer.status_code == 200
+    report = answer.json()
+    assert report["min_events"] == 10
+    assert report["latency"] == {
+        "buckets": ["<100ms", "100-300ms", "300ms-1s", "1-3s", ">3s"],
+        "cells": [
+            {"region": "de-fra", "hour": "2026-03-10T14:00:00Z", "events": 12,
+             "median_bucket": "100-300ms"},
+            {"region": "de-fra", "hour": "2026-03-10T15:00:00Z", "events": 10,
+             "median_bucket": "300ms-1s"},
+        ],
+    }  # fmt: skip
+    assert report["throughput"] == {
+        "buckets": ["<1Mbps", "1-10Mbps", "10-50Mbps", "50-200Mbps", ">200Mbps"],
+        "cells": [
+            {"region": "de-fra", "hour": "2026-03-10T14:00:00Z", "events": 11,
+             "median_bucket": "50-200Mbps"},
+        ],
+    }  # fmt: skip
+    assert "nl-ams" not in answer.text
+    assert "se-sto" not in answer.text
+
+
+async def test_performance_as_csv_has_a_row_per_shown_cell_and_none_under_k(
+    client: AsyncTestClient[Any], performance_rows: None
+) -> None:
+    answer = await client.get(
+        "/v1/reports/performance", params={**WINDOW, "format": "csv"}, headers=OPERATOR_HEADERS
+    )
+    assert answer.status_code == 200
+    rows = list(csv.DictReader(io.StringIO(answer.text)))
+    assert [(r["measure"], r["region"], r["hour"], r["events"], r["median_bucket"])
+            for r in rows] == [
+        ("latency", "de-fra", "2026-03-10T14:00:00+00:00", "12", "100-300ms"),
+        ("latency", "de-fra", "2026-03-10T15:00:00+00:00", "10", "300ms-1s"),
+        ("throughput", "de-fra", "2026-03-10T14:00:00+00:00", "11", "50-200Mbps"),
+    ]  # fmt: skip
+    assert "nl-ams" not in answer.text
+    assert "se-sto" not in answer.text
+
+
+async def test_performance_counts_events_stored_in_the_same_hour_by_separate_inserts(
+    client: AsyncTestClient[Any], store: Store
+) -> None:
+    """Each insert is a part of its own until parts merge: the cell adds them up, so two
+    inserts of 5 make a cell of 10, shown."""
+    store.insert(columns([session(throughput="1-10Mbps", region="nl-ams")] * 5), 8)
+    store.insert(columns([session(throughput="1-10Mbps", region="nl-ams")] * 5), 9)
+    report = (
+        await client.get("/v1/reports/performance", params=WINDOW, headers=OPERATOR_HEADERS)
+    ).json()
+    assert [
+        (c["region"], c["events"], c["median_bucket"]) for c in report["throughput"]["cells"]
+    ] == [("nl-ams", 10, "1-10Mbps")]
+    assert report["latency"]["cells"] == []
 
 
 @pytest.mark.parametrize("fmt", ["csv\n", "json\n", "xml"])
@@ -145,6 +233,7 @@ async def test_value_is_suppressed_under_k_summaries_and_estimated_from_buckets_
     ("method", "path"),
     [
         ("GET", "/v1/reports/connection-failures"),
+        ("GET", "/v1/reports/performance"),
         ("GET", "/v1/reports/usage"),
         ("GET", "/v1/reports/value"),
         ("GET", "/reports"),

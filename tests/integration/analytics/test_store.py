@@ -37,11 +37,39 @@ def blocking(hour: int) -> Row:
 
 def test_migrations_create_every_table_once_and_a_rerun_applies_nothing(raw_store: Store) -> None:
     applied = migrate(raw_store)
-    assert applied == [m.version for m in migrations()] == [1, 2]
+    assert applied == [m.version for m in migrations()] == [1, 2, 3]
     tables = {row[0] for row in raw_store.select("SHOW TABLES")}
     assert set(PARTITIONED_TABLES) | {"schema_migrations"} <= tables
     assert migrate(raw_store) == []
-    assert count(raw_store, "schema_migrations") == 2
+    assert count(raw_store, "schema_migrations") == 3
+
+
+def test_the_performance_tables_take_in_the_events_stored_before_them_once(
+    raw_store: Store,
+) -> None:
+    """Migration 3 fills its tables from the events already there, and a rerun of it (as
+    migrate() does when a run stopped before recording it) does not count them twice."""
+    earlier = [m for m in migrations() if m.version < 3]
+    (performance,) = [m for m in migrations() if m.version == 3]
+    for migration in earlier:
+        for statement in migration.statements:
+            raw_store.execute(statement)
+    hour = hour_of(2026, 3, 10, 14)
+    raw_store.insert(columns([attempt(hour)] * 3 + [session(hour)] * 2), marker=1)
+    for _ in range(2):
+        for statement in performance.statements:
+            raw_store.execute(statement)
+    raw_store.insert(columns([attempt(hour, outcome="timeout"), session(hour)]), marker=2)
+    latency = raw_store.select(
+        "SELECT outcome, latency_bucket, sum(events) FROM latency_hourly "
+        "GROUP BY outcome, latency_bucket ORDER BY outcome"
+    )
+    assert latency == [("ok", "<100ms", 3), ("timeout", "<100ms", 1)]
+    throughput = raw_store.select(
+        "SELECT region, throughput_bucket, sum(events) FROM throughput_hourly "
+        "GROUP BY region, throughput_bucket"
+    )
+    assert throughput == [("nl-ams", "50-200Mbps", 3)]
 
 
 def test_events_have_no_column_for_an_address_an_identifier_or_a_timestamp(store: Store) -> None:
@@ -77,6 +105,15 @@ def test_an_insert_feeds_every_pre_aggregated_table(store: Store) -> None:
         "SELECT time_saved_bucket, sum(events) FROM blocking_hourly GROUP BY time_saved_bucket"
     )
     assert saved == [("1-10min", 1)]
+    latency = store.select(
+        "SELECT region, outcome, latency_bucket, sum(events) FROM latency_hourly "
+        "GROUP BY region, outcome, latency_bucket ORDER BY outcome"
+    )
+    assert latency == [("de-fra", "ok", "<100ms", 2), ("de-fra", "timeout", "<100ms", 1)]
+    throughput = store.select(
+        "SELECT throughput_bucket, sum(events) FROM throughput_hourly GROUP BY throughput_bucket"
+    )
+    assert throughput == [("50-200Mbps", 1)]
 
 
 def test_the_marker_tells_whether_an_insert_landed(store: Store) -> None:

@@ -50,6 +50,7 @@ REPORTS_REFUSE_VALID_DATA = dict.fromkeys(
         "GET /v1/reports/connection-failures",
         "GET /v1/reports/usage",
         "GET /v1/reports/value",
+        "GET /v1/reports/performance",
         "GET /reports",
     ],
     "from must precede to, by at most 400 days",

@@ -22,6 +22,9 @@ from phoenix.analytics.schemas import (
     EventBatch,
     FailureCell,
     FailureReport,
+    MedianCell,
+    MedianHeatmap,
+    PerformanceReport,
     UsageReport,
     ValueReport,
     decode_events,
@@ -32,6 +35,7 @@ from phoenix.analytics.service import (
     RateLimited,
     TokenBucket,
     Window,
+    median_bucket,
     retention_cutoff,
     to_columns,
 )
@@ -223,11 +227,97 @@ def test_the_page_hatches_every_region_and_hour_the_report_leaves_out() -> None:
         FailureCell("<script>", later, attempts=10, failures=0, failure_rate=0.0),
     ])  # fmt: skip
     usage = UsageReport(hour, hour, 10, [BucketCount("<1min", events=12)], [BucketCount(">5GB")])
-    html = render(failures, usage, ValueReport(hour, hour, 10, suppressed=True))
-    assert html.count('class="cell"') == 4
+    html = render(failures, _performance(hour, later), usage, ValueReport(hour, hour, 10, True))
+    heatmap = html[html.index('<svg id="heatmap"') : html.index("</svg>")]
+    assert heatmap.count('class="cell"') == 4
     assert 'data-region="de-fra" data-hour="2026-03-10T14:00Z" data-rate="0.25"' in html
     assert 'data-region="de-fra" data-hour="2026-03-10T15:00Z" data-suppressed="true"' in html
     assert 'data-region="&lt;script&gt;" data-hour="2026-03-10T14:00Z" data-suppressed' in html
     assert "<script>" not in html
     assert "<script" not in html.replace("&lt;script", "")  # no JavaScript at all
     assert 'data-bucket="&lt;1min" data-events="12"' in html
+
+
+def _performance(
+    start: datetime,
+    end: datetime,
+    latency: list[MedianCell] | None = None,
+    throughput: list[MedianCell] | None = None,
+) -> PerformanceReport:
+    return PerformanceReport(
+        start,
+        end,
+        10,
+        MedianHeatmap(list(get_args(schemas.LatencyBucket)), latency or []),
+        MedianHeatmap(list(get_args(schemas.ThroughputBucket)), throughput or []),
+    )
+
+
+def test_the_median_bucket_holds_the_middle_event_the_lower_one_of_an_even_count() -> None:
+    order = get_args(schemas.LatencyBucket)
+    assert median_bucket({"<100ms": 4, "1-3s": 5}, order) == "1-3s"
+    assert median_bucket({"<100ms": 5, "1-3s": 5}, order) == "<100ms"
+    assert median_bucket({"<100ms": 1, "300ms-1s": 1, ">3s": 1}, order) == "300ms-1s"
+    assert median_bucket({">3s": 10, "not a bucket": 100}, order) == ">3s"
+    with pytest.raises(ValueError, match="no events"):
+        median_bucket({}, order)
+
+
+def test_the_performance_heatmaps_share_the_grid_and_hatch_every_cell_left_out() -> None:
+    """The latency and throughput heatmaps are drawn over the regions and hours of every
+    heatmap's cells, so the three line up; a place a heatmap has no cell for is hatched there,
+    whatever another heatmap shows for it."""
+    hour = datetime(2026, 3, 10, 14, tzinfo=UTC)
+    later = datetime(2026, 3, 10, 15, tzinfo=UTC)
+    failures = FailureReport(hour, later, 10, [
+        FailureCell("de-fra", hour, attempts=20, failures=5, failure_rate=0.25),
+    ])  # fmt: skip
+    performance = _performance(
+        hour,
+        later,
+        latency=[MedianCell("de-fra", hour, events=15, median_bucket="100-300ms")],
+        throughput=[MedianCell("nl-ams", later, events=11, median_bucket=">200Mbps")],
+    )
+    usage = UsageReport(hour, hour, 10, [], [])
+    html = render(failures, performance, usage, ValueReport(hour, hour, 10, True))
+    cells = {}
+    for name in ("heatmap", "latency", "throughput"):
+        svg = html[html.index(f'<svg id="{name}"') :]
+        svg = svg[: svg.index("</svg>")]
+        places = re.findall(r'data-region="([^"]+)" data-hour="([^"]+)" ([^>]*)>', svg)
+        cells[name] = {(region, hour): rest for region, hour, rest in places}
+        assert set(cells[name]) == {
+            (region, hour)
+            for region in ("de-fra", "nl-ams")
+            for hour in ("2026-03-10T14:00Z", "2026-03-10T15:00Z")
+        }, name
+    shown = {
+        name: {place: rest for place, rest in places.items() if "suppressed" not in rest}
+        for name, places in cells.items()
+    }
+    assert list(shown["latency"]) == [("de-fra", "2026-03-10T14:00Z")]
+    assert (
+        'data-median="100-300ms" data-events="15"'
+        in shown["latency"][("de-fra", "2026-03-10T14:00Z")]
+    )
+    assert list(shown["throughput"]) == [("nl-ams", "2026-03-10T15:00Z")]
+    assert 'data-median="&gt;200Mbps"' in shown["throughput"][("nl-ams", "2026-03-10T15:00Z")]
+    # Every bucket of each scale has its swatch, and the best of either is the lightest colour.
+    assert html.count("data-legend=") == 10
+    assert 'fill="rgb(218,218,235)" data-legend="&lt;100ms"' in html
+    assert 'fill="rgb(198,219,239)" data-legend="&gt;200Mbps"' in html
+    assert "<script" not in html
+
+
+def test_a_page_with_no_cell_anywhere_says_so_for_each_heatmap() -> None:
+    hour = datetime(2026, 3, 10, 14, tzinfo=UTC)
+    html = render(
+        FailureReport(hour, hour, 10, []),
+        _performance(hour, hour),
+        UsageReport(hour, hour, 10, [], []),
+        ValueReport(hour, hour, 10, True),
+    )
+    assert 'class="cell"' not in html
+    assert "No region and hour with at least 10 connection attempts" in html
+    assert "No region and hour with at least 10 successful connection attempts" in html
+    assert "No region and hour with at least 10 session summaries" in html
