@@ -106,6 +106,7 @@ class Agent:
         self.metrics = metrics
         self.firewall = firewall
         self.guard = MassRemovalGuard(settings.mass_removal_share)
+        self.guard_holding = False  # a snapshot is held back now (metrics and heartbeats)
         self.applied: PeerSet = {}  # what the interface holds, as far as we wrote or read it
         self.desired: PeerSet = {}
         self.revision = SNAPSHOT  # the feed's cursor: SNAPSHOT asks for a whole snapshot
@@ -395,6 +396,7 @@ class Agent:
             load1=min(host.load1(), 10_000.0),
             mem_used=host.memory_percent(),
             applied_revision=max(self.revision, 0),
+            guard_held=self.guard_holding,
         )
         self.metrics.peers.set(len(peers))
         self.metrics.active_peers.set(len(active))
@@ -486,7 +488,7 @@ class Agent:
             verdict = self.guard.review(plan, active)
             if verdict == "hold":
                 self.metrics.held.inc()
-                self.metrics.guard_held.set(1)
+                self.set_guard_holding(True)
                 event(
                     "mass_removal_held",
                     logging.WARNING,
@@ -517,10 +519,14 @@ class Agent:
                 peers=len(self.applied),
             )
         if feed.snapshot:
-            self.metrics.guard_held.set(0)
+            self.set_guard_holding(False)
         self.revision = self.applied_revision = feed.revision
         self.metrics.revision.set(feed.revision)
         self.publish_lag()
+
+    def set_guard_holding(self, holding: bool) -> None:
+        self.guard_holding = holding
+        self.metrics.guard_held.set(int(holding))
 
     def announce(self, revision: int, *, registered: bool = False) -> None:
         """Config named ``revision`` as the node's latest; update the lag behind it.

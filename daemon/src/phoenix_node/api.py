@@ -92,7 +92,9 @@ class Registration(msgspec.Struct, frozen=True):
         )
 
 
-class Heartbeat(msgspec.Struct, frozen=True):
+class Heartbeat(msgspec.Struct, frozen=True, omit_defaults=True):
+    """Omitted while at their default, new fields do not stop a config that predates them."""
+
     peers: int
     active_peers: int
     rx_bytes: int
@@ -101,6 +103,7 @@ class Heartbeat(msgspec.Struct, frozen=True):
     load1: float
     mem_used: float
     applied_revision: int
+    guard_held: bool = False
 
 
 class HeartbeatAnswer(msgspec.Struct, frozen=True):

@@ -54,8 +54,10 @@ class ConfigRole:
     revision: int = 0  # what a heartbeat answer announces
     feed: list[dict[str, Any]] = field(default_factory=list)  # answers, in order
     asked_since: list[str] = field(default_factory=list)
+    beats: list[dict[str, Any]] = field(default_factory=list)  # heartbeats received
 
     def heartbeat(self, request: Request) -> Answer:
+        self.beats.append(json.loads(request.body))
         return json_answer({"drain": False, "revision": self.revision})
 
     def peers(self, request: Request) -> Answer:
@@ -245,7 +247,7 @@ async def test_the_sync_lag_is_what_config_announced_beyond_what_the_node_applie
         assert_no_identifier_in_labels(node.metrics, IDLE_KEY, NODE_ID, *keys)
 
 
-async def test_the_guard_gauge_is_1_while_a_snapshot_is_held_and_0_once_one_is_applied(
+async def test_the_guard_is_1_while_a_snapshot_is_held_and_0_once_one_is_applied(
     node_ns: Netns, client_ns: Netns, tmp_path: Path
 ) -> None:
     config = ConfigRole(revision=1)
@@ -264,6 +266,9 @@ async def test_the_guard_gauge_is_1_while_a_snapshot_is_held_and_0_once_one_is_a
             assert node.gauge("phoenix_node_recent_handshakes") == 1
             assert node.gauge("phoenix_node_sync_lag_revisions") == 1  # 2 named, 1 applied
             assert node.peers_on_interface() == {client.public_key}
+            # The metrics port is loopback-only: the heartbeat tells config's census.
+            await node.agent.heartbeat_once()
+            assert config.beats[-1]["guard_held"] is True
 
             # The second snapshot agrees: the removal is applied and the guard lets go.
             config.feed.append(snapshot(2, {}))
@@ -273,6 +278,8 @@ async def test_the_guard_gauge_is_1_while_a_snapshot_is_held_and_0_once_one_is_a
             assert node.gauge("phoenix_node_mass_removals_held_total") == 1
             assert node.gauge("phoenix_node_sync_lag_revisions") == 0
             assert node.peers_on_interface() == set()
+            await node.agent.heartbeat_once()
+            assert "guard_held" not in config.beats[-1]  # omitted while false: old configs
 
 
 def test_the_firewall_timestamp_moves_only_when_a_ruleset_goes_in(node_ns: Netns) -> None:

@@ -1,16 +1,18 @@
-"""The fleet census: nodes by status and location, unexpired leases, Redis's eviction policy.
+"""The fleet census: nodes by status and location, unexpired leases, nodes whose mass-removal
+guard holds a snapshot back (from their last heartbeats), Redis's eviction policy.
 
 Counted by every config process (not only the replica that wins the sweep's lock) every fleet
 sweep interval, so every replica's ``/metrics`` says the same and a rule takes their ``max``;
-two grouped statements and one ``INFO`` per interval, whatever the fleet's size. The counts are
-gauges set to what was read: a location or status that disappears is set to 0, not left at its
-last value, so an alert on "no active node" sees the zero.
+three statements, one ``MGET`` of the serving nodes' heartbeats and one ``INFO`` per interval.
+The counts are gauges set to what was read: a location or status that disappears is set to
+0, not left at its last value, so an alert on "no active node" sees the zero.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from datetime import UTC, datetime
 from typing import Final, get_args
 
@@ -25,6 +27,7 @@ from phoenix.common import database
 from phoenix.common.database import DatabaseUnavailable
 from phoenix.common.logging import get_logger
 from phoenix.config.api import NodeStatus
+from phoenix.config.fleet import last_heartbeats
 from phoenix.config.models import Lease, Node
 
 STATUSES: Final = get_args(NodeStatus)
@@ -41,6 +44,12 @@ NODES = Gauge(
 LEASES = Gauge(
     "phoenix_config_leases_active",
     "Unexpired leases by location",
+    ["location"],
+    multiprocess_mode="mostrecent",
+)
+GUARD_HELD = Gauge(
+    "phoenix_config_nodes_guard_held",
+    "Serving nodes whose last heartbeat says their mass-removal guard holds a snapshot back",
     ["location"],
     multiprocess_mode="mostrecent",
 )
@@ -81,6 +90,15 @@ class Census:
                     .group_by(Node.location)
                 )
             ).all()
+            serving = (
+                await connection.execute(
+                    select(Node.id, Node.location).where(Node.status.in_(("active", "draining")))
+                )
+            ).all()
+        beats = await last_heartbeats(self._redis, [node_id for node_id, _ in serving])
+        held = Counter(
+            location for node_id, location in serving if (b := beats.get(node_id)) and b.guard_held
+        )
         policy = (await self._redis.info("memory")).get("maxmemory_policy")
         counts = {(location, status): count for location, status, count in nodes}
         leased = {location: count for location, count in leases}
@@ -90,6 +108,7 @@ class Census:
             for status in STATUSES:
                 NODES.labels(status, location).set(counts.get((location, status), 0))
             LEASES.labels(location).set(leased.get(location, 0))
+            GUARD_HELD.labels(location).set(held[location])
         NOEVICTION.set(1 if policy == "noeviction" else 0)
         TAKEN.set(time.time())
 

@@ -30,6 +30,10 @@ class Heartbeat(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     load1: Annotated[float, msgspec.Meta(ge=0.0, le=10_000.0)]
     mem_used: Annotated[float, msgspec.Meta(ge=0.0, le=100.0)]
     applied_revision: Annotated[int, msgspec.Meta(ge=0)]
+    # The node's mass-removal guard is holding a peer snapshot back (phoenix-node omits it
+    # while false, so a node may update before config). Nodes serve their own metrics on
+    # loopback only: this is how the fleet's alert learns of it.
+    guard_held: bool = False
 
 
 class HeartbeatAnswer(msgspec.Struct):

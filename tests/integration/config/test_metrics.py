@@ -128,8 +128,11 @@ async def test_the_census_counts_nodes_by_status_and_location_and_leases_and_zer
     assert sample(text, "phoenix_config_nodes", status="active", location="cz-census") == 0
 
     nodes = [await enroll(config, "cz-census") for _ in range(3)]
-    for node in nodes:
+    for node in nodes[:2]:
         await config.post(f"/v1/nodes/{node.id}/heartbeat", json=beat(), headers=node.auth)
+    # The one node whose guard holds a snapshot back says so in its heartbeat.
+    held = beat(guard_held=True)
+    await config.post(f"/v1/nodes/{nodes[2].id}/heartbeat", json=held, headers=nodes[2].auth)
     await config.post("/node/drain", json={"id": nodes[0].id, "reason": "manual"}, headers=MONITOR)
     [token] = tokens_for(config_settings)
     body = {"location": "cz-census", "public_key": wg_key()}
@@ -141,6 +144,7 @@ async def test_the_census_counts_nodes_by_status_and_location_and_leases_and_zer
     assert sample(text, "phoenix_config_nodes", status="draining", location="cz-census") == 1
     assert sample(text, "phoenix_config_nodes", status="lost", location="cz-census") == 0
     assert sample(text, "phoenix_config_leases_active", location="cz-census") == 1
+    assert sample(text, "phoenix_config_nodes_guard_held", location="cz-census") == 1
     assert sample(text, "phoenix_config_census_timestamp_seconds") >= started
 
     # Every node of the location retired: its counts go to 0 rather than stay at their last.
@@ -152,6 +156,7 @@ async def test_the_census_counts_nodes_by_status_and_location_and_leases_and_zer
     assert sample(text, "phoenix_config_nodes", status="active", location="cz-census") == 0
     assert sample(text, "phoenix_config_nodes", status="terminated", location="cz-census") == 3
     assert sample(text, "phoenix_config_leases_active", location="cz-census") == 0
+    assert sample(text, "phoenix_config_nodes_guard_held", location="cz-census") == 0
 
 
 async def test_the_census_says_when_redis_may_evict_spent_marks(
