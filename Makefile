@@ -14,7 +14,7 @@ APT_PACKAGES := $(shell cat scripts/apt-packages.txt | grep -v '^\#')
 ## uses the Postgres and Redis it finds at their usual ports and otherwise starts embedded ones,
 ## so it needs no `services`.
 dev: deps
-	PHOENIX_ENV=dev $(BIN)/phoenix dev up
+	PHOENIX_ENV=dev $(BIN)/phoenix dev up $(if $(filter no off 0 false,$(PROMETHEUS)),--no-prometheus)
 
 ## test: install what the tests need, start what is not running, then lint and run every test
 test: deps services lint

@@ -140,6 +140,12 @@ def _parser() -> argparse.ArgumentParser:
     grant.add_argument("--days", type=int, default=30)
     grant.set_defaults(handler=_dev_grant)
     dev_up = dev_commands.add_parser("up", help="run every role in the foreground (make dev)")
+    dev_up.add_argument(
+        "--no-prometheus",
+        dest="prometheus",
+        action="store_false",
+        help="do not run Prometheus (it runs when installed; make dev PROMETHEUS=no)",
+    )
     dev_up.set_defaults(handler=_dev_up)
     return parser
 
@@ -559,13 +565,13 @@ def _dev_settings(args: argparse.Namespace) -> int:
     return _check(args)
 
 
-def _dev_up(_: argparse.Namespace) -> int:
+def _dev_up(args: argparse.Namespace) -> int:
     _require_dev()
     from phoenix.dev.errors import DevError
     from phoenix.dev.up import up
 
     try:
-        return up()
+        return up(prometheus=args.prometheus)
     except DevError as error:
         _fail(str(error))
 

@@ -1,7 +1,9 @@
 """`phoenix dev up` (what `make dev` runs): a newcomer's signup → tokens → connect works against
-it with nothing but the client, and SIGTERM or Ctrl-C leaves no process (and no namespace) behind.
+it with nothing but the client, Prometheus shows every role and the exit node up, and SIGTERM or
+Ctrl-C leaves no process (and no namespace) behind.
 
-It runs on the development ports (8081 to 8084, 9099), so it needs them free; its databases, Redis,
+It runs on the development ports (8081 to 8084, 9081 to 9084, 9099, 9090 for Prometheus, 9586 for
+the node's metrics), so it needs them free; its databases, Redis,
 chDB directory, issuer keys and blocklist directory are the test's own.
 """
 
@@ -16,13 +18,15 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from phoenix.app import DEFAULT_OPS_PORTS, DEFAULT_PORTS
 from phoenix.dev.emulator import EMULATOR_PORT
-from phoenix.dev.local_node import NODE_LOCATION, NODE_NETNS, LocalNode
+from phoenix.dev.local_node import NODE_LOCATION, NODE_METRICS_PORT, NODE_NETNS, LocalNode
 from phoenix.dev.paths import STATE as DEV_STATE
 from phoenix.dev.probes import port_free
+from phoenix.dev.prometheus import PROMETHEUS_PORT
 from tests.conftest import _database_url, drop_database, require
 from tests.harness.firebase import FirebaseAuthEmulator
 from tests.harness.processes import REPO, SpareRedis
@@ -58,7 +62,13 @@ def alive(pid: int) -> bool:
 
 @pytest.fixture
 def dev_env(tmp_path: Path, postgres_url: str) -> Iterator[dict[str, str]]:
-    ports = [*DEFAULT_PORTS.values(), *DEFAULT_OPS_PORTS.values(), EMULATOR_PORT]
+    ports = [
+        *DEFAULT_PORTS.values(),
+        *DEFAULT_OPS_PORTS.values(),
+        EMULATOR_PORT,
+        PROMETHEUS_PORT,
+        NODE_METRICS_PORT,
+    ]
     require("free development ports", all(map(port_free, ports)), f"ports {ports} are in use")
     require("the Firebase Auth emulator", FirebaseAuthEmulator.available(), "npm firebase-tools")
     redis = SpareRedis(tmp_path)
@@ -155,8 +165,16 @@ def test_dev_up_serves_a_new_user_and_a_stop_signal_leaves_nothing_behind(
             while '"blocklist_loaded"' not in log.read_text(errors="replace"):
                 assert time.monotonic() < deadline + 70, log.read_text()[-3000:]
                 time.sleep(2)
+        expected = {"phoenix-auth", "phoenix-config", "phoenix-analytics", "phoenix-worker"}
+        expected |= {"phoenix-node"} if root else set()
+        deadline = time.monotonic() + 60
+        while (health := target_health()) != dict.fromkeys(expected, "up"):
+            assert time.monotonic() < deadline, health
+            time.sleep(1)
+        rules = httpx.get(f"http://127.0.0.1:{PROMETHEUS_PORT}/api/v1/rules", timeout=10).json()
+        assert {group["name"] for group in rules["data"]["groups"]} >= {"phoenix-fleet"}
         seen = descendants(up.pid)
-        assert len(seen) >= 5, seen  # four roles and the emulator, at least
+        assert len(seen) >= 6, seen  # four roles, the emulator and Prometheus, at least
     finally:
         up.send_signal(stop_signal)
         code = up.wait(90)
@@ -173,6 +191,16 @@ def test_dev_up_serves_a_new_user_and_a_stop_signal_leaves_nothing_behind(
             for entry in Path("/proc").iterdir()
             if entry.name.isdigit() and mark in _cmdline(entry)
         ], mark
+
+
+def target_health() -> dict[str, str]:
+    """Prometheus's view of its scrape targets: job → health ("up" once a scrape succeeded)."""
+    try:
+        answer = httpx.get(f"http://127.0.0.1:{PROMETHEUS_PORT}/api/v1/targets", timeout=10)
+    except httpx.TransportError:
+        return {}
+    targets = answer.json()["data"]["activeTargets"]
+    return {target["labels"]["job"]: target["health"] for target in targets}
 
 
 def blocklist_check(env: dict[str, str]) -> str:

@@ -1,6 +1,7 @@
 """The local exit node of `make dev` (root only): `phoenix-node` with wireguard-go in the network
 namespace `phoenix-dev-node`, joined to this machine by a veth pair (10.213.0.1 here, 10.213.0.2
-there) and reaching the config role and the worker's blocklist through relays on 10.213.0.1."""
+there) and reaching the config role and the worker's blocklist through relays on 10.213.0.1. Its
+metrics, on the namespace's loopback as on a real node, are relayed to 127.0.0.1:9586 here."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ NODE_NETNS: Final = "phoenix-dev-node"
 NODE_LOCATION: Final = "zz-local"
 HOST_SIDE, NODE_SIDE = "10.213.0.1", "10.213.0.2"  # a /30 of private space for the veth pair
 NODE_LOG: Final = STATE / "phoenix-node.log"
+NODE_METRICS_PORT: Final = 9586  # the daemon's default, inside the namespace and relayed here
 
 
 class LocalNode:
@@ -78,6 +80,16 @@ class LocalNode:
                     f"cannot listen on {HOST_SIDE}:{port} for the local exit node "
                     f"({error.strerror or error}); stop what holds it, or run without root"
                 ) from None
+        try:
+            self.relays.append(
+                Relay("127.0.0.1", NODE_METRICS_PORT, NODE_METRICS_PORT, netns=NODE_NETNS)
+            )
+        except OSError as error:
+            self.remove()
+            raise DevError(
+                f"cannot relay the local exit node's metrics to 127.0.0.1:{NODE_METRICS_PORT} "
+                f"({error.strerror or error}); stop what holds it"
+            ) from None
         STATE.mkdir(exist_ok=True)
         node_env = {
             "PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
@@ -97,7 +109,7 @@ class LocalNode:
             "PHOENIX_NODE_WG_INTERFACE": "wg-dev",
             "PHOENIX_NODE_EGRESS_INTERFACE": "phx-dev1",
             "PHOENIX_NODE_KEY_DIR": self.key_dir(),
-            "PHOENIX_NODE_METRICS_PORT": "0",
+            "PHOENIX_NODE_METRICS_PORT": str(NODE_METRICS_PORT),
         }
         return Process(
             ["ip", "netns", "exec", NODE_NETNS, sys.executable, "-m", "phoenix_node"],

@@ -1,8 +1,11 @@
-"""A TCP relay: an address the local exit node can reach, forwarded to a role on loopback."""
+"""TCP relays for the local exit node: an address the node can reach, forwarded to a role on
+loopback; and the node's own loopback-only metrics port, forwarded out to this machine's."""
 
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import os
 import socket
 import threading
 
@@ -40,20 +43,52 @@ def serve_until_stopped(loop: asyncio.AbstractEventLoop) -> None:
         loop.close()
 
 
+_CLONE_NEWNET = 0x40000000
+
+
+def enter_netns(name: str) -> None:
+    """Move the calling thread (only it: a network namespace is per thread) into ``name``; the
+    sockets it opens from then on are that namespace's."""
+    fd = os.open(f"/run/netns/{name}", os.O_RDONLY)
+    try:
+        if ctypes.CDLL(None, use_errno=True).setns(fd, _CLONE_NEWNET) != 0:
+            raise OSError(ctypes.get_errno(), f"setns into {name}")
+    finally:
+        os.close(fd)
+
+
 class Relay:
     """`host:port` forwarded to 127.0.0.1:`target`, so the node reaches a role that listens on
-    loopback only. One thread with its own event loop; closed with the namespace."""
+    loopback only. With ``netns``, it is that namespace's 127.0.0.1:`target` (the listener
+    stays here): this machine reaches the node's metrics. One thread with its own event loop;
+    closed with the namespace."""
 
-    def __init__(self, host: str, port: int, target: int) -> None:
+    def __init__(self, host: str, port: int, target: int, netns: str | None = None) -> None:
         self.target = target
+        self.netns = netns
         self.loop = asyncio.new_event_loop()
         self.listener = socket.create_server((host, port))
+        self.started = threading.Event()
+        self.error: OSError | None = None
         self.thread = threading.Thread(target=self._serve, daemon=True, name="phoenix-dev-relay")
         self.thread.start()
+        self.started.wait()
+        if self.error is not None:
+            self.listener.close()
+            raise self.error
 
     def _serve(self) -> None:
-        asyncio.set_event_loop(self.loop)
-        self.loop.run_until_complete(asyncio.start_server(self._relay, sock=self.listener))
+        try:
+            if self.netns is not None:
+                enter_netns(self.netns)  # the listener was made before, in this machine's
+            asyncio.set_event_loop(self.loop)
+            self.loop.run_until_complete(asyncio.start_server(self._relay, sock=self.listener))
+        except OSError as error:
+            self.error = error
+            self.loop.close()
+            return
+        finally:
+            self.started.set()
         serve_until_stopped(self.loop)
 
     async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -10,7 +10,9 @@ from phoenix.dev.local_node import NODE_LOCATION, NODE_NETNS, NODE_SIDE
 from phoenix.production import DEV_OPERATOR_TOKEN
 
 
-def print_summary(why_no_node: str | None, notes: Sequence[str] = ()) -> None:
+def print_summary(
+    why_no_node: str | None, notes: Sequence[str] = (), prometheus: str | None = None
+) -> None:
     lines = ["", "Phoenix is running (Ctrl-C stops everything):"]
     lines += [f"  {note}" for note in notes]
     for role in ROLES:
@@ -29,6 +31,8 @@ def print_summary(why_no_node: str | None, notes: Sequence[str] = ()) -> None:
         f"  analytics page: http://operator:{DEV_OPERATOR_TOKEN}@127.0.0.1:"
         f"{DEFAULT_PORTS['analytics']}/reports"
     )
+    if prometheus is not None:
+        lines.append(f"  prometheus {prometheus}")
     if why_no_node is None:
         lines.append(
             f"  exit node  {NODE_SIDE}:51820 in netns {NODE_NETNS}, location {NODE_LOCATION} "

@@ -3,7 +3,8 @@
 Each role is its own `phoenix serve` process, exactly as in production, so the boundaries hold
 here too. Local servers are used where configured or found at their default addresses (else
 embedded ones: phoenix.dev.embedded). As root, a local exit node runs too
-(phoenix.dev.local_node). The worker publishes the blocklist from a small hosts file it serves
+(phoenix.dev.local_node), and Prometheus scrapes them all when installed (phoenix.dev.prometheus).
+The worker publishes the blocklist from a small hosts file it serves
 itself, so nothing needs the Internet. Ctrl-C or SIGTERM stops every process this started and
 removes the namespace.
 """
@@ -22,6 +23,7 @@ from types import FrameType
 from typing import Final
 
 from phoenix.app import DEFAULT_OPS_PORTS, DEFAULT_PORTS, ROLES
+from phoenix.dev import prometheus as dev_prometheus
 from phoenix.dev.embedded import EmbeddedStores
 from phoenix.dev.emulator import EMULATOR_PORT, FIREBASE_BIN, AuthEmulator
 from phoenix.dev.environment import environment, role_environment
@@ -38,17 +40,24 @@ SERVING_TIMEOUT_SECONDS: Final = 90
 STOP_GRACE_SECONDS: Final = 40
 
 
-def up() -> int:
+def up(prometheus: bool = True) -> int:
+    """``prometheus``: run it if installed (off: never)."""
     env = environment(os.environ)
     stores = EmbeddedStores()
+    prometheus_bin = dev_prometheus.binary() if prometheus else None
     try:
         stores.provide(env, os.environ)
-        return _up(env, stores)
+        return _up(env, stores, prometheus_bin, _prometheus_note(prometheus, prometheus_bin))
     finally:
         stores.stop()
 
 
-def preflight(env: Mapping[str, str]) -> None:
+def preflight(env: Mapping[str, str], prometheus_bin: str | None = None) -> None:
+    if prometheus_bin is not None and not port_free(dev_prometheus.PROMETHEUS_PORT):
+        raise DevError(
+            f"port {dev_prometheus.PROMETHEUS_PORT} (Prometheus) is in use: stop what holds it, "
+            "or run `make dev PROMETHEUS=no`"
+        )
     for role in ROLES:
         for port in (DEFAULT_PORTS[role], DEFAULT_OPS_PORTS[role]):
             if not port_free(port):
@@ -72,8 +81,10 @@ def preflight(env: Mapping[str, str]) -> None:
         )
 
 
-def _up(env: dict[str, str], stores: EmbeddedStores) -> int:
-    preflight(env)
+def _up(
+    env: dict[str, str], stores: EmbeddedStores, prometheus_bin: str | None, prometheus_note: str
+) -> int:
+    preflight(env, prometheus_bin)
     _ensure_issuer_key(env)
     emulator = _start_emulator()
     processes: dict[str, Process] = {}
@@ -97,10 +108,14 @@ def _up(env: dict[str, str], stores: EmbeddedStores) -> int:
         if why_not is None:
             node = LocalNode(env)
             processes["phoenix-node"] = node.start()
+        if prometheus_bin is not None:
+            processes["prometheus"] = dev_prometheus.start(
+                prometheus_bin, with_node=node is not None
+            )
         signal.signal(signal.SIGINT, stop)
         signal.signal(signal.SIGTERM, stop)
         _wait_until_serving(processes)
-        print_summary(why_not, stores.notes)
+        print_summary(why_not, stores.notes, prometheus_note)
         assert emulator.process is not None
         processes["firebase-emulator"] = emulator.process
         while not stopping:
@@ -115,6 +130,15 @@ def _up(env: dict[str, str], stores: EmbeddedStores) -> int:
     finally:
         _stop(processes, emulator, node)
     return 0
+
+
+def _prometheus_note(wanted: bool, prometheus_bin: str | None) -> str:
+    if prometheus_bin is not None:
+        port = dev_prometheus.PROMETHEUS_PORT
+        return f"http://127.0.0.1:{port}  (/targets, /alerts; log: .dev/prometheus.log)"
+    if not wanted:
+        return "off (PROMETHEUS=no)"
+    return "none: not installed (apt-get install prometheus; make deps does)"
 
 
 def _ensure_issuer_key(env: Mapping[str, str]) -> None:
@@ -164,6 +188,14 @@ def _wait_until_serving(processes: Mapping[str, Process]) -> None:
                 raise DevError(
                     f"{role} did not answer {url} within {SERVING_TIMEOUT_SECONDS} s"
                 ) from None
+    if "prometheus" in processes:
+        url = f"http://127.0.0.1:{dev_prometheus.PROMETHEUS_PORT}/-/ready"
+        try:
+            processes["prometheus"].wait_ready(
+                functools.partial(answers_ok, url), max(deadline - time.monotonic(), 10)
+            )
+        except (ProcessExited, NotReady) as error:
+            raise DevError(f"Prometheus did not start: {error}") from None
 
 
 def _stop(processes: Mapping[str, Process], emulator: AuthEmulator, node: LocalNode | None) -> None:
