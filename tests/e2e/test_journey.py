@@ -10,7 +10,8 @@ that address as the client's. The journey: sign up → a signed Stripe checkout 
 → the node adds the peer → ping through the tunnel → analytics events in a report → DELETE
 /v1/account → the tokens left still redeem. Then the sweep: neither client address in any log
 line, Postgres row, Redis key or value, or ClickHouse row; UserDB without node, lease or token
-data; NodeDB and Redis without the user.
+data; NodeDB and Redis without the user; every role's /metrics and the node's pass promtool and
+carry no address, key, token, uid or email in any label.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from phoenix.crypto.wireguard import encode_key, parse_key, public_key
 from tests.conftest import DatabaseTemplates, require
 from tests.harness.firebase import FirebaseAuthEmulator
 from tests.harness.port_forward import PortForward
+from tests.harness.scrape import label_leaks, promtool_problems, sample
 from tests.harness.system import OPERATOR_TOKEN, PhoenixSystem, running_system
 from tests.integration.node_with_server.conftest import Daemon
 
@@ -50,6 +52,12 @@ pytestmark = [pytest.mark.slow, pytest.mark.needs_root]
 NODE_IP, CLIENT_IP = "192.0.2.1", "192.0.2.2"
 EGRESS_IP, INTERNET_IP = "203.0.114.1", "203.0.114.2"
 CLIENT_LOOPBACK = "127.42.7.9"  # where the client's requests reach the servers from
+NODE_METRICS_PORT = 9586  # on the node namespace's loopback, as on a real node
+NODE_SCRAPE = (
+    "import sys, urllib.request; "
+    f"sys.stdout.write(urllib.request.urlopen('http://127.0.0.1:{NODE_METRICS_PORT}/metrics')"
+    ".read().decode())"
+)
 PASSWORD = "journey password\n"
 
 
@@ -241,7 +249,7 @@ def _journey(
     cleanup.append(node_forward.close)
     daemon = Daemon(
         node_ns, node_forward, tmp_path / "node.log", public_ip=NODE_IP, egress_interface="n1",
-        enrollment_key=system.enrollment_key("de-fra"),
+        enrollment_key=system.enrollment_key("de-fra"), metrics_port=NODE_METRICS_PORT,
     )  # fmt: skip
     cleanup.append(daemon.cleanup)
     daemon.start()
@@ -327,6 +335,29 @@ def _journey(
     for table, rows in postgres_rows(system.url("userdb")).items():
         assert not any(uid in row or email in row for row in rows), table
     assert "[Peer]" in client("connect", "--location", "de-fra")
+
+    # Metrics: aggregates only, everywhere, in an exposition Prometheus takes. The census
+    # has counted the node first, so its location labels are among what is swept.
+    config_metrics = f"{system.servers['config'].ops_url}/metrics"
+    wait_until(
+        lambda: sample(
+            httpx.get(config_metrics, timeout=10).text,
+            "phoenix_config_nodes", status="active", location="de-fra",
+        ) == 1,
+        timeout=30,
+    )  # fmt: skip
+    expositions = {
+        role: httpx.get(f"{server.ops_url}/metrics", timeout=10).text
+        for role, server in system.servers.items()
+    }
+    expositions["phoenix-node"] = node_ns.exec(sys.executable, "-c", NODE_SCRAPE).stdout
+    secrets = [CLIENT_IP, CLIENT_LOOPBACK, NODE_IP, uid, email]
+    secrets += [fact for fact in network_facts if fact != "de-fra"]  # a location is an aggregate
+    for where, exposition in expositions.items():
+        assert label_leaks(exposition, secrets) == [], where
+        assert promtool_problems(exposition) == "", where
+    assert sample(expositions["config"], "phoenix_config_redemptions_total", outcome="ok") == 2
+    assert sample(expositions["phoenix-node"], "phoenix_node_peers") >= 1
 
     # The sweep. ClickHouse is read once analytics has stopped (chDB is one process's).
     time.sleep(1)  # a heartbeat or two after the traffic

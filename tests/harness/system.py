@@ -122,6 +122,8 @@ class PhoenixSystem:
                 "PHOENIX_ISSUER_NAME": ISSUER_NAME,
                 "PHOENIX_ORIGIN_NAME": ORIGIN_NAME,
                 "PHOENIX_NODE_DEV_NETWORKS": ",".join(self.node_networks),  # none: ""
+                # The census (and the sweep) every 2 s, not 15: a journey's nodes are counted.
+                "PHOENIX_FLEET_SWEEP_SECONDS": "2",
             },
         )
         if self.analytics:
