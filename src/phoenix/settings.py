@@ -188,7 +188,9 @@ def _raw_value(
         try:
             return Path(env[file_variable]).read_text().strip()
         except OSError as error:
-            raise SettingsError(file_variable, f"cannot read {error.strerror or error}") from None
+            raise SettingsError(
+                file_variable, f"cannot read it: {error.strerror or error}"
+            ) from None
     if fetch_secret is not None:
         return fetch_secret(secret.aws_name or variable.removeprefix(ENV_PREFIX))
     return None

@@ -50,6 +50,7 @@ from tests.harness import haproxy
 from tests.harness import issuer as issuer_keys
 from tests.harness.nodes import OPERATOR_TOKEN, Enrolled, enroll_sync
 from tests.harness.processes import RoleServer, SpareRedis
+from tests.harness.scrape import sample as metric_sample
 from tests.integration.config.conftest import MONITOR_TOKEN, beat, wg_key
 
 # Where the test's client connects from (any 127/8 address is local on Linux): an address no
@@ -432,6 +433,18 @@ async def test_fifty_concurrent_redemptions_through_haproxy_give_one_config_from
     assert sorted(by_proxy.values()) == sorted(sum(s.values()) for s in served), by_proxy
 
 
+async def _until_waiting(server: RoleServer, polls: int) -> None:
+    """Until ``server`` counts ``polls`` long-polls waiting (its own gauge), 10 s at most."""
+    deadline = time.monotonic() + 10
+    async with httpx.AsyncClient(timeout=5, trust_env=False) as ops:
+        while True:
+            text = (await ops.get(server.ops_url + "/metrics")).text
+            if metric_sample(text, "phoenix_config_long_polls_waiting") == polls:
+                return
+            assert time.monotonic() < deadline, "the long-poll never started waiting"
+            await asyncio.sleep(0.02)
+
+
 async def _poll(
     client: httpx.AsyncClient, node: Enrolled, since: int, wait: float
 ) -> tuple[float, httpx.Response]:
@@ -460,7 +473,7 @@ async def test_a_long_poll_on_one_replica_wakes_within_250_ms_of_a_connect_on_th
             # The poll waits on one replica, the connect is served by the other (both ways).
             waiting_on, connecting_to = clients[attempt % 2], clients[1 - attempt % 2]
             waiting = asyncio.create_task(_poll(waiting_on, node, revision, 10))
-            await asyncio.sleep(0.3)  # the poll is blocked in XREAD on its replica by now
+            await _until_waiting(replicas.config[attempt % 2], 1)  # in XREAD on its replica
             assert not waiting.done()
             key = wg_key()
             sent = time.monotonic()

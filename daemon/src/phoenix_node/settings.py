@@ -105,7 +105,7 @@ def read_env_file(path: Path) -> dict[str, str]:
     try:
         text = path.read_text()
     except OSError as error:
-        raise SettingsError(str(path), f"cannot read {error.strerror or error}") from None
+        raise SettingsError(str(path), f"cannot read it: {error.strerror or error}") from None
     values: dict[str, str] = {}
     for number, line in enumerate(text.splitlines(), 1):
         line = line.strip()
@@ -194,7 +194,9 @@ def _raw(env: Mapping[str, str], name: str, secret: bool) -> str | None:
         try:
             return Path(env[name + "_FILE"]).read_text().strip()
         except OSError as error:
-            raise SettingsError(name + "_FILE", f"cannot read {error.strerror or error}") from None
+            raise SettingsError(
+                name + "_FILE", f"cannot read it: {error.strerror or error}"
+            ) from None
     return None
 
 
