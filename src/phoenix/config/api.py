@@ -26,7 +26,7 @@ from phoenix.config import metrics, redemption, spent, tokens
 from phoenix.config.credentials import BadCredential
 from phoenix.config.directory import IssuerDirectoryUnavailable
 from phoenix.config.feed import PeerFeed
-from phoenix.config.fleet import UnknownNode
+from phoenix.config.fleet import CompromisedNode, UnknownNode
 from phoenix.config.guards import monitor_only
 from phoenix.config.redemption import Redeemer
 from phoenix.config.redis_errors import RedisUnavailable
@@ -127,7 +127,7 @@ class MonitorController(Controller):
     @post(
         "/v1/nodes/{node_id:uuid}/undrain",
         status_code=200,
-        responses=problem_answers(*AS_MONITOR, UnknownNode),
+        responses=problem_answers(*AS_MONITOR, UnknownNode, CompromisedNode),
     )
     async def undrain(
         self, node_id: FromPath[uuid.UUID], fleet_control: NamedDependency[FleetControl]

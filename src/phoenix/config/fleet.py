@@ -13,7 +13,7 @@ from typing import Final
 
 import msgspec
 from redis.asyncio import Redis
-from sqlalchemy import delete, select, update
+from sqlalchemy import case, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from phoenix.common import database
@@ -43,6 +43,12 @@ class RegistrationBusy(Problem):
 
     def __init__(self, detail: str) -> None:
         super().__init__(detail, headers={"Retry-After": "10"})
+
+
+class CompromisedNode(Problem):
+    status = 409
+    slug = "compromised-node"
+    title = "A node drained as compromised never serves again: terminate it and enroll a new one"
 
 
 class InvalidNodeRequest(Problem):
@@ -242,7 +248,13 @@ async def drain(engine: AsyncEngine, redis: Redis, node_id: uuid.UUID, reason: s
             await connection.execute(
                 update(Node)
                 .where(Node.id == node_id, Node.status != "terminated")
-                .values(status="draining", drain_reason=reason)
+                # A later drain never downgrades "compromised" (an undrain would then pass).
+                .values(
+                    status="draining",
+                    drain_reason=case(
+                        (Node.drain_reason == "compromised", "compromised"), else_=reason
+                    ),
+                )
                 .returning(Node.id)
             )
         ).first()
@@ -252,16 +264,27 @@ async def drain(engine: AsyncEngine, redis: Redis, node_id: uuid.UUID, reason: s
 
 
 async def undrain(engine: AsyncEngine, node_id: uuid.UUID) -> None:
+    """Back to active, unless it was drained as compromised: its key may be in other hands."""
     async with engine.begin() as connection:
         changed = (
             await connection.execute(
                 update(Node)
-                .where(Node.id == node_id, Node.status.in_(("draining", "drained")))
+                .where(
+                    Node.id == node_id,
+                    Node.status.in_(("draining", "drained")),
+                    or_(Node.drain_reason.is_(None), Node.drain_reason != "compromised"),
+                )
                 .values(status="active", drain_reason=None)
                 .returning(Node.id)
             )
         ).first()
+        if changed is None:
+            reason = (
+                await connection.execute(select(Node.drain_reason).where(Node.id == node_id))
+            ).scalar()
     if changed is None:
+        if reason == "compromised":
+            raise CompromisedNode()
         raise UnknownNode("no draining node with that id")
 
 

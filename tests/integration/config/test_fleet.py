@@ -213,3 +213,19 @@ async def test_a_terminated_node_frees_its_pool_and_leases_and_its_credential_st
     assert_problem(await heartbeat(config, node.id, node.credential), 404)
     successor = await enroll(config)
     assert successor.answer["ipv4_pool"] == node.answer["ipv4_pool"]  # the freed pool is reused
+
+
+async def test_a_node_drained_as_compromised_is_never_undrained_nor_its_reason_softened(
+    config: Client,
+) -> None:
+    node = await enroll(config)
+    drain = {"id": node.id, "reason": "compromised"}
+    assert (await config.post("/node/drain", json=drain, headers=MONITOR)).status_code == 200
+    # A second drain with a milder reason (a mistake, or a stolen monitor token) keeps it.
+    softer = {"id": node.id, "reason": "manual"}
+    assert (await config.post("/node/drain", json=softer, headers=MONITOR)).status_code == 200
+    refused = await config.post(f"/v1/nodes/{node.id}/undrain", headers=MONITOR)
+    assert_problem(refused, 409)
+    listing = (await config.get("/v1/nodes?status=draining", headers=MONITOR)).json()
+    assert [(n["id"], n["drain_reason"]) for n in listing["nodes"]] == [(node.id, "compromised")]
+    assert (await heartbeat(config, node.id, node.credential)).json()["drain"] is True
