@@ -36,11 +36,12 @@ interleaved rounds of :data:`MEASURE_SECONDS` after one warm-up each; the best r
 allocates in fuller pools.
 
 Latency: a node alone in its own location holds a long-poll (``GET /v1/nodes/{id}/peers?since=R
-&wait=10``) that is blocked in Redis XREAD (the benchmark sees the blocked client in its own
-Redis), then a connect for that location is sent; the figure is the time from sending the
-connect until the long-poll's answer (which must carry that very key) arrives, over
-:data:`LATENCY_SAMPLES` sequential tries, from an httpx client in this process. Its anchor is the
-connect's own answer time in the same tries: a ratio near 1 means delivery adds nothing to it.
+&wait=10``) that is waiting (the benchmark sees the poll take its number in its own Redis:
+config registers it with its notifier right after), then a connect for that location is sent;
+the figure is the time from sending the connect until the long-poll's answer (which must carry
+that very key) arrives, over :data:`LATENCY_SAMPLES` sequential tries, from an httpx client in
+this process. Its anchor is the connect's own answer time in the same tries: a ratio near 1
+means delivery adds nothing to it.
 """
 
 from __future__ import annotations
@@ -83,6 +84,7 @@ from bench.servers import (
     running,
     wrk,
 )
+from phoenix.config.hotpath.notifier import POLL_SEQUENCE_PREFIX
 from phoenix.config.settings import ConfigSettings
 from phoenix.config.tokens import challenge
 from phoenix.crypto import nodeproof
@@ -602,17 +604,22 @@ def measure_throughput(
 # Latency: connect -> waiting long-poll
 
 
-async def _wait_until_blocked(redis: Redis, poll: asyncio.Task[Any]) -> None:
-    """Until our Redis shows a client blocked in XREAD (the long-poll waiting)."""
+async def _poll_sequence(redis: Redis, node: Node) -> int:
+    return int(await redis.get(f"{POLL_SEQUENCE_PREFIX}{node.node_id}") or 0)
+
+
+async def _wait_until_waiting(
+    redis: Redis, node: Node, before: int, poll: asyncio.Task[Any]
+) -> None:
+    """Until the poll took its number (config registers it with its notifier right after)."""
     deadline = time.monotonic() + BLOCKED_TIMEOUT_SECONDS
     while True:
-        clients = await redis.client_list()
-        if any(c.get("cmd") == "xread" and "b" in c.get("flags", "") for c in clients):
+        if await _poll_sequence(redis, node) > before:
             return
         if poll.done():
             raise BenchError(f"the long-poll answered before any change: {poll.result()}")
         if time.monotonic() > deadline:
-            raise BenchError("the long-poll never blocked in XREAD")
+            raise BenchError("the long-poll never started waiting")
         await asyncio.sleep(0.001)
 
 
@@ -636,9 +643,10 @@ async def _one_delivery(
         received.append(time.perf_counter())
         return _checked(answer)
 
+    before = await _poll_sequence(redis, node)
     waiting = asyncio.create_task(poll())
     try:
-        await _wait_until_blocked(redis, waiting)
+        await _wait_until_waiting(redis, node, before, waiting)
         sent = time.perf_counter()
         answer = await client.post(
             "/v1/connect",

@@ -473,7 +473,7 @@ async def test_a_long_poll_on_one_replica_wakes_within_250_ms_of_a_connect_on_th
             # The poll waits on one replica, the connect is served by the other (both ways).
             waiting_on, connecting_to = clients[attempt % 2], clients[1 - attempt % 2]
             waiting = asyncio.create_task(_poll(waiting_on, node, revision, 10))
-            await _until_waiting(replicas.config[attempt % 2], 1)  # in XREAD on its replica
+            await _until_waiting(replicas.config[attempt % 2], 1)  # on its replica's notifier
             assert not waiting.done()
             key = wg_key()
             sent = time.monotonic()

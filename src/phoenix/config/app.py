@@ -13,7 +13,7 @@ from functools import partial
 
 from litestar import Litestar, Router
 from litestar.di import Provide
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 
 from phoenix.common import database
 from phoenix.common.health import ReadinessCheck
@@ -22,7 +22,6 @@ from phoenix.common.web import build_app
 from phoenix.config import fleet, redis_errors, tokens
 from phoenix.config.api import (
     LONG_POLL_ROUTE,
-    MAX_WAIT_SECONDS,
     MonitorController,
     NodeController,
     PublicController,
@@ -31,6 +30,7 @@ from phoenix.config.census import Census
 from phoenix.config.directory import IssuerDirectoryClient
 from phoenix.config.durability import NotDurable, check_durable
 from phoenix.config.hotpath.coalesce import Coalescer
+from phoenix.config.hotpath.notifier import FeedNotifier
 from phoenix.config.nodes.addresses import parse_networks
 from phoenix.config.nodes.api import EnrollmentController, OperatorController, SweepController
 from phoenix.config.nodes.attestation import AttestationVerifier, load_certificates
@@ -44,35 +44,43 @@ from phoenix.config.store import FleetStore
 from phoenix.settings import SettingsError
 
 ROLE = "config"
+REDIS_CONNECTIONS = 6  # plus the notifier's one: at most 7 per process (issue: at most 8)
+NOTIFIER_HEALTH_SECONDS = 5  # a silent subscription is pinged this often, so a dead one shows
 
 _log = get_logger("phoenix.config")
 
 
 def create_app(settings: ConfigSettings) -> Litestar:
     engine = database.create_engine(settings.nodedb_url, pool_size=settings.nodedb_pool_size)
-    redis = Redis.from_url(
-        settings.redis_url,
-        socket_connect_timeout=settings.readiness_timeout,
-        socket_timeout=settings.readiness_timeout,
-        health_check_interval=30,
+    # Connections to Redis are bounded per process whatever the fleet's size: REDIS_CONNECTIONS
+    # for every command (a caller past them waits for one), one more for the notifier's
+    # subscription. Waiting long-polls hold none (phoenix.config.hotpath.notifier).
+    redis = Redis(
+        connection_pool=BlockingConnectionPool.from_url(
+            settings.redis_url,
+            max_connections=REDIS_CONNECTIONS,
+            timeout=settings.readiness_timeout,
+            socket_connect_timeout=settings.readiness_timeout,
+            socket_timeout=settings.readiness_timeout,
+            health_check_interval=30,
+        )
     )
 
     # Heartbeats, spent-token marks and peer-feed appends of concurrent requests share round
     # trips to Redis (phoenix.config.hotpath.coalesce).
     writes = Coalescer(redis)
-    # Long-polls block a connection for up to MAX_WAIT_SECONDS: their own client, whose socket
-    # timeout outlasts the longest XREAD BLOCK. It must be set: redis-py 8 defaults to 5 s, which
-    # cut every idle poll to 5 s and answered it with a full NodeDB snapshot.
-    feed_redis = Redis.from_url(
+    notifier_redis = Redis.from_url(
         settings.redis_url,
         socket_connect_timeout=settings.readiness_timeout,
-        socket_timeout=MAX_WAIT_SECONDS + 10,
+        socket_timeout=settings.readiness_timeout,
+        health_check_interval=NOTIFIER_HEALTH_SECONDS,
     )
+    notifier = FeedNotifier(notifier_redis)
     store = FleetStore(
         engine,
         redis,
         writes=writes,
-        feed_redis=feed_redis,
+        notifier=notifier,
         heartbeat_ttl=settings.heartbeat_ttl_seconds,
         cache_seconds=settings.nodedb_cache_seconds,
     )
@@ -156,6 +164,7 @@ def create_app(settings: ConfigSettings) -> Litestar:
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
         await directory.start()
+        await notifier.start()
         sweeping = asyncio.create_task(
             sweeper.run_forever(settings.fleet_sweep_seconds), name="fleet-sweep"
         )
@@ -170,10 +179,11 @@ def create_app(settings: ConfigSettings) -> Litestar:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await directory.stop()
+            await notifier.stop()
             await writes.close()
             await store.close()
             await redis.aclose()
-            await feed_redis.aclose()
+            await notifier_redis.aclose()
             await engine.dispose()
 
     async def redis_ready() -> None:

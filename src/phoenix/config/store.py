@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from phoenix.config import feed, fleet, leases
 from phoenix.config.fleet import ListedNode, NodeRecord
 from phoenix.config.hotpath.coalesce import Coalescer
+from phoenix.config.hotpath.notifier import FeedNotifier
 from phoenix.config.hotpath.placement import LeaseAllocator, Placed
 from phoenix.config.hotpath.recent import Recent
 from phoenix.config.nodes.sweeper import retire_streams
@@ -32,7 +33,7 @@ class FleetStore:
         redis: Redis,
         *,
         writes: Coalescer,
-        feed_redis: Redis,
+        notifier: FeedNotifier,
         heartbeat_ttl: int,
         cache_seconds: float,
     ) -> None:
@@ -40,8 +41,8 @@ class FleetStore:
         self._redis = redis
         # Heartbeats and peer-feed appends share round trips with the role's other writes.
         self._writes = writes
-        # Long-polls block a connection for up to 25 s: their own client, no socket timeout.
-        self._feed_redis = feed_redis
+        # Waiting long-polls sleep on it, holding no Redis connection; their reads are writes'.
+        self._notifier = notifier
         self._heartbeat_ttl = heartbeat_ttl
         self._leases = LeaseAllocator(engine)
         self._node_records: Recent[uuid.UUID, NodeRecord] = Recent(cache_seconds)
@@ -75,7 +76,7 @@ class FleetStore:
         self, node_id: uuid.UUID, since: int, wait_seconds: float
     ) -> feed.PeerFeed:
         return await feed.changes_since(
-            self._engine, self._feed_redis, node_id, since, wait_seconds
+            self._engine, self._writes, self._notifier, node_id, since, wait_seconds
         )
 
     # Loads and leases

@@ -120,7 +120,7 @@ async def test_a_waiting_long_poll_is_woken_by_a_change_not_its_timeout(
                 headers=node["auth"],
             )
         )
-        await asyncio.sleep(0.5)  # the poll is blocked in XREAD now
+        await asyncio.sleep(0.5)  # the poll is waiting on its notifier now
         assert not waiting.done()
         started = time.monotonic()
         done = await lease(stores, node)

@@ -26,6 +26,7 @@ from dramatiq.brokers.redis import MAINTENANCE_SCALE
 from litestar.testing import TestClient
 
 from phoenix.config import feed, fleet
+from phoenix.config.hotpath.notifier import POLL_CHANNEL, WAKE_CHANNEL
 from phoenix.config.leases import PeerChange
 from phoenix.config.schemas import Heartbeat
 from phoenix.config.spent import DEFAULT_PREFIX, Mark, SpentTokens
@@ -128,6 +129,7 @@ READS_AND_WRITES: dict[str, Callable[[redis.Redis, ConfigState], Any]] = {
     "XRANGE a peer stream": lambda r, s: r.xrange(s.stream_key),
     "XREAD a peer stream": lambda r, s: r.xread({s.stream_key: "0-0"}),
     "XADD to a peer stream": lambda r, s: r.xadd(s.stream_key, {"c": "x"}),
+    "PUBLISH a peer wake": lambda r, s: r.publish(WAKE_CHANNEL, "x"),
     "GET a heartbeat": lambda r, s: r.get(s.heartbeat_key),
     "MGET heartbeats": lambda r, s: r.mget([s.heartbeat_key]),
     "a script touching a spent mark": lambda r, s: r.eval(
@@ -174,7 +176,15 @@ def test_the_config_user_does_what_config_does(
             await spent.unmark(mark)
             node = uuid.UUID(config_state.stream_key.removeprefix(feed.STREAM_PREFIX))
             assert len(await client.xrange(config_state.stream_key) or []) == 1
-            assert await client.xread({config_state.stream_key: "0-0"}, block=1)
+            # The long-poll notifier: subscribe to the wakes, publish one, receive it.
+            pubsub = client.pubsub(ignore_subscribe_messages=True)
+            await pubsub.subscribe(WAKE_CHANNEL, POLL_CHANNEL)
+            assert await client.publish(WAKE_CHANNEL, str(node)) == 1
+            message = None
+            while message is None:
+                message = await pubsub.get_message(timeout=5)
+            assert message["data"] == str(node).encode()
+            await pubsub.aclose()
             assert list(await fleet.last_heartbeats(client, [node])) == [node]
             # Readiness: eviction policy and persistence; replica acknowledgement of marks.
             assert "maxmemory-policy" in await client.config_get("maxmemory-policy")
