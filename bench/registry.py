@@ -34,6 +34,7 @@ BENCHMARKS: Final[tuple[Benchmark, ...]] = (
     Benchmark("selection", "bench.selection:run"),
     Benchmark("issuance", "bench.issuance:run"),
     Benchmark("config", "bench.config:run"),
+    Benchmark("fleet", "bench.fleet:run"),
     Benchmark("analytics", "bench.analytics:run"),
     Benchmark("node", "bench.node:run"),
     Benchmark("worker", "bench.worker:run"),
