@@ -40,6 +40,8 @@ POLL_SEQUENCE_TTL: Final = 86_400  # a node silent for a day starts its count ag
 RECHECK_SECONDS: Final = 1.0
 RETRY_SECONDS: Final = 1.0
 HEALTH_READ_SECONDS: Final = 5.0
+CLOSE_SECONDS: Final = 2.0
+STOP_ATTEMPTS: Final = 3
 
 _log = get_logger("phoenix.config.notifier")
 
@@ -59,6 +61,7 @@ class FeedNotifier:
         self._waiters: dict[str, Waiter] = {}
         self._listening = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     @property
     def live(self) -> bool:
@@ -73,11 +76,18 @@ class FeedNotifier:
         self._task = asyncio.create_task(self._listen(), name="peer-feed-notifier")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        """End the subscription; never holds a shutdown up for long. A cancellation that lands
+        while a read times out can be taken for the timeout (and swallowed) inside the client:
+        the loop also checks ``_stopping`` after every read, and the cancel is repeated."""
+        self._stopping = True
+        task, self._task = self._task, None
+        for _ in range(STOP_ATTEMPTS):
+            if task is None or task.done():
+                break
+            task.cancel()
+            await asyncio.wait({task}, timeout=HEALTH_READ_SECONDS + 1)
+        if task is not None and not task.done():
+            _log.warning("peer_feed_notifier_not_stopped")
         self._wake_all()
 
     @contextlib.asynccontextmanager
@@ -117,13 +127,13 @@ class FeedNotifier:
         return True
 
     async def _listen(self) -> None:
-        while True:
+        while not self._stopping:
             pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(WAKE_CHANNEL, POLL_CHANNEL)
                 self._listening.set()
                 self._wake_all()  # what was published while nobody here listened
-                while True:
+                while not self._stopping:
                     # Not forever: each call checks the connection's health (a PING once per
                     # health_check_interval), so a Redis that went silent is found out.
                     message = await pubsub.get_message(timeout=HEALTH_READ_SECONDS)
@@ -136,9 +146,10 @@ class FeedNotifier:
                 self._wake_all()
             finally:
                 self._listening.clear()
-                with contextlib.suppress(RedisError, OSError):
-                    await pubsub.aclose()
-            await asyncio.sleep(RETRY_SECONDS)
+                with contextlib.suppress(RedisError, OSError, TimeoutError):
+                    await asyncio.wait_for(pubsub.aclose(), CLOSE_SECONDS)
+            if not self._stopping:
+                await asyncio.sleep(RETRY_SECONDS)
 
     def _handle(self, channel: bytes, data: bytes) -> None:
         if channel == WAKE_CHANNEL.encode():
