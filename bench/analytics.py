@@ -27,12 +27,13 @@ databases migrated alike (events, materialized views and aggregates):
 - **chDB ingest rows/s** (information): the same batches into the embedded engine in this
   process (a temporary directory), through the store the role uses.
 
-Goal: HTTP ingest at least 0.8x the direct insert.
-
-Both rates are wall-clock and the ClickHouse server is not pinned, so on a machine with other
-load they swing by 2x from run to run. Two CPU figures (information) hold still: the role's CPU
-per row landed (its processes' user + system time over the load and the drain, from /proc) and
-the driver's client CPU per row in the anchor (this process's CPU time over its inserts).
+Goal (the fleet-scale issue's, replacing "HTTP ingest at least 0.8x the direct insert"): the
+role's CPU per row landed at most 2x the driver's own client CPU per row. Both rates are
+wall-clock and the ClickHouse server is not pinned, so on a machine with other load they swing
+by 2x from run to run (the rows/s figures stay, as information); the two CPU figures hold
+still: the role's CPU per row landed (its processes' user + system time over the load and the
+drain, from /proc) and the driver's client CPU per row in the anchor (this process's CPU time
+over its inserts).
 """
 
 from __future__ import annotations
@@ -67,6 +68,7 @@ from phoenix.dev.launcher import NotReady, Process, ProcessExited
 from tests.harness.clickhouse import ClickHouseServer, count_events
 
 ROUNDS: Final = 3
+CPU_GOAL: Final = Goal.ratio_at_most(2.0)  # the role's CPU per row landed, over the driver's
 DIRECT_ROWS: Final = 300_000
 BATCH_ROWS: Final = MAX_INSERT_ROWS
 SMALL_BATCH_ROWS: Final = 10_000
@@ -264,7 +266,6 @@ def run() -> Sequence[Result]:
             unit="rows/s",
             anchor=anchor,
             anchor_value=max(direct),
-            goal=Goal.ratio_at_least(0.8),
         ),
         Result(
             figure="clickhouse-driver batch insert (10,000 rows), rows/s",
@@ -279,6 +280,7 @@ def run() -> Sequence[Result]:
             unit="us/row",
             anchor="clickhouse-driver client CPU per row (100,000 rows)",
             anchor_value=min(direct_cpu),
+            goal=CPU_GOAL,
         ),
         Result(
             figure="chDB (embedded) ingest, batches of 10,000, rows/s",

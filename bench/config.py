@@ -892,7 +892,9 @@ def run() -> Sequence[Result]:
         token_challenge = challenge(settings)
         minting = start_minting(pool, keys[0], token_challenge, tokens_needed, processes)
         config_port, hello_port, plain_port = free_port(), free_port(), free_port()
-        config_command = granian_command(CONFIG_FACTORY, config_port, factory=True)
+        config_command = granian_command(
+            CONFIG_FACTORY, config_port, factory=True, max_requests=settings.max_requests
+        )
         hello_command = granian_command(HELLO_FACTORY, hello_port, factory=True)
         plain_command = granian_command(PLAIN_FACTORY, plain_port, factory=True)
         _note(f"config role and hello-world under {config_command.details}")

@@ -191,8 +191,14 @@ class Connection:
 class Pool:
     def __init__(self, host: str, port: int, size: int) -> None:
         self.free: asyncio.Queue[Connection] = asyncio.Queue()
-        for _ in range(size):
-            self.free.put_nowait(Connection(host, port))
+        self.connections = [Connection(host, port) for _ in range(size)]
+        for connection in self.connections:
+            self.free.put_nowait(connection)
+
+    async def open(self) -> None:
+        """Connected before the fleet's 10,000 polls crowd the server's accept queue."""
+        for connection in self.connections:
+            await connection.request(b"GET", b"/healthz", b"none")
 
     async def request(self, *args: bytes) -> tuple[int, bytes]:
         connection = await self.free.get()
@@ -213,7 +219,10 @@ class Stats:
         self.sent: dict[str, float] = {}  # client key → when its connect was sent
         self.delivered_ms: list[float] = []
         self.waiting: set[uuid.UUID] = set()
+        self.answered: set[uuid.UUID] = set()  # nodes whose first poll (a snapshot) came back
+        self.beaten: set[uuid.UUID] = set()  # nodes that have heartbeated
         self.measuring = False
+        self.answers: dict[str, int] = {"empty": 0, "changes": 0, "snapshot": 0}
 
     def timed(self, started: float, what: str, status: int) -> None:
         if status != 200:
@@ -246,12 +255,20 @@ async def poll_forever(node: SimNode, host: str, port: int, stats: Stats) -> Non
             continue
         received = time.perf_counter()
         stats.waiting.discard(node.node_id)
+        stats.answered.add(node.node_id)
         if status != 200:
             stats.errors.append(f"poll: {status}")
             await asyncio.sleep(1)
             continue
         feed = json.loads(body)
         since = int(feed["revision"])
+        kind = "snapshot" if feed["snapshot"] else "changes" if feed["changes"] else "empty"
+        if stats.measuring:
+            stats.answers[kind] += 1
+        for peer in feed.get("peers") or []:  # a snapshot carries the new peer too
+            sent = stats.sent.pop(peer["public_key"], None)
+            if sent is not None and stats.measuring:
+                stats.delivered_ms.append((received - sent) * 1000)
         for change in feed.get("changes") or []:
             sent = stats.sent.pop(change["public_key"], None)
             if sent is not None and stats.measuring:
@@ -270,6 +287,7 @@ async def heartbeat_forever(node: SimNode, pool: Pool, stats: Stats) -> None:
             status = 0
         else:
             stats.timed(started, "heartbeat", status)
+            stats.beaten.add(node.node_id)
         await asyncio.sleep(max(0.0, HEARTBEAT_SECONDS - (time.perf_counter() - started)))
 
 
@@ -291,7 +309,12 @@ async def _connect(pool: Pool, token: str, stats: Stats) -> None:
     body = json.dumps({"location": location, "public_key": key}).encode()
     started = time.perf_counter()
     stats.sent[key] = started
-    status, answer = await pool.request(b"POST", b"/v1/connect", token.encode(), body)
+    try:
+        status, answer = await pool.request(b"POST", b"/v1/connect", token.encode(), body)
+    except (ConnectionError, OSError) as error:
+        stats.sent.pop(key, None)
+        stats.errors.append(f"connect: {error!r}")
+        return
     stats.timed(started, "connect", status)
     if status != 200:
         stats.sent.pop(key, None)
@@ -366,6 +389,8 @@ async def run_load(
     stats = Stats()
     heartbeats = Pool(host, port, HEARTBEAT_CONNECTIONS)
     connects = Pool(host, port, CONNECT_CONNECTIONS)
+    await heartbeats.open()
+    await connects.open()
     tasks = [asyncio.create_task(poll_forever(node, host, port, stats)) for node in nodes]
     tasks += [asyncio.create_task(heartbeat_forever(node, heartbeats, stats)) for node in nodes]
     client = redis.Redis.from_url(redis_url, client_name="bench-fleet")
@@ -373,9 +398,14 @@ async def run_load(
     stop = asyncio.Event()
     try:
         deadline = time.monotonic() + SETTLE_SECONDS
-        while len(stats.waiting) < NODES:
+        # Every node has its snapshot, is waiting again, and has heartbeated (so selection sees
+        # it): the fleet at its steady state, not at its start.
+        while not (len(stats.answered) == len(stats.waiting) == len(stats.beaten) == NODES):
             if time.monotonic() > deadline:
-                raise BenchError(f"only {len(stats.waiting)} of {NODES} polls waiting")
+                raise BenchError(
+                    f"after {SETTLE_SECONDS} s: {len(stats.answered)} snapshots answered, "
+                    f"{len(stats.waiting)} polls waiting, {len(stats.beaten)} nodes heartbeated"
+                )
             await asyncio.sleep(0.5)
         _note(f"all {NODES} polls waiting; measuring {MEASURE_SECONDS} s")
         stats.errors.clear()
@@ -398,7 +428,7 @@ def run() -> Sequence[Result]:
     started = time.monotonic()
     where = placement()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    wanted = 4 * NODES
+    wanted = NODES + 1_000  # a socket per poll, in the client and in the server (each its own)
     if hard < wanted:
         raise BenchError(f"needs {wanted} file descriptors, the hard limit is {hard}")
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, wanted), hard))  # granian inherits it
@@ -422,7 +452,9 @@ def run() -> Sequence[Result]:
         _note(f"{NODES} nodes in {LOCATIONS} locations and {LEASES} leases written")
         tokens = mint(pool, keys[0], challenge(settings), tokens_needed, 2)
         port = free_port()
-        command = granian_command(CONFIG_FACTORY, port, factory=True)
+        command = granian_command(
+            CONFIG_FACTORY, port, factory=True, max_requests=settings.max_requests
+        )
         with running(command, port=port, ready_path="/healthz", env=env, cpus=where.server_cpus):
             _wait_ready(f"http://127.0.0.1:{env['PHOENIX_OPS_PORT']}/readyz")
             time.sleep(2)  # its first census and sweep
@@ -435,7 +467,8 @@ def run() -> Sequence[Result]:
     delivered = stats.delivered_ms
     _note(
         f"{sent} connects, {len(delivered)} delivered to their node's poll; "
-        f"errors {len(stats.errors)} {stats.errors[:3]}; took {time.monotonic() - started:.0f} s"
+        f"errors {len(stats.errors)} {stats.errors[:3]}; poll answers {stats.answers}; "
+        f"took {time.monotonic() - started:.0f} s"
     )
     if len(delivered) < sent or stats.errors:
         raise BenchError(f"{sent - len(delivered)} changes undelivered; errors {stats.errors[:5]}")

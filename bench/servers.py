@@ -28,6 +28,7 @@ from typing import Final, Literal
 import msgspec
 
 from phoenix.dev.launcher import NotReady, Process, ProcessExited
+from phoenix.server import LISTEN_BACKLOG
 
 ServerName = Literal["granian", "uvicorn"]
 LOOPBACK: Final = "127.0.0.1"
@@ -115,8 +116,11 @@ def uvicorn_loop() -> str:
     return "uvloop" if _installed("uvloop") else "asyncio"
 
 
-def granian_command(target: str, port: int, *, factory: bool, workers: int = 1) -> ServerCommand:
-    """As ``phoenix serve`` runs it (phoenix.server): ASGI interface, loop auto."""
+def granian_command(
+    target: str, port: int, *, factory: bool, workers: int = 1, max_requests: int | None = None
+) -> ServerCommand:
+    """As ``phoenix serve`` runs it (phoenix.server): ASGI interface, loop auto; with
+    ``max_requests``, its backlog and backpressure as ``phoenix serve`` sets them."""
     argv = [
         sys.executable,
         "-m",
@@ -137,6 +141,9 @@ def granian_command(target: str, port: int, *, factory: bool, workers: int = 1) 
     ]
     if factory:
         argv.append("--factory")
+    if max_requests is not None:
+        backlog = max(LISTEN_BACKLOG, max_requests)
+        argv += ["--backlog", str(backlog), "--backpressure", str(max_requests)]
     details = f"granian {_version('granian')}, {workers} worker(s), loop {granian_loop()}"
     return ServerCommand("granian", (*argv, target), details)
 

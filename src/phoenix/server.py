@@ -25,6 +25,7 @@ from phoenix.common.opslistener import check_free
 from phoenix.settings import CommonSettings, SettingsError
 
 FACTORY = "phoenix.app:app_from_environment"
+LISTEN_BACKLOG = 4096  # the kernel caps it at net.core.somaxconn
 
 
 def serve(role: str, settings: CommonSettings, *, host: str, port: int, workers: int) -> None:
@@ -42,6 +43,10 @@ def serve(role: str, settings: CommonSettings, *, host: str, port: int, workers:
             address=host,
             port=port,
             workers=workers,
+            # Connections past the accept queue's depth are refused by the kernel; the
+            # backpressure bounds the requests handled at once (settings.max_requests).
+            backlog=max(LISTEN_BACKLOG, settings.max_requests),
+            backpressure=settings.max_requests,
             log_enabled=True,
             log_dictconfig=server_log_config(),
             log_access=False,

@@ -62,6 +62,9 @@ class CommonSettings(msgspec.Struct, kw_only=True, frozen=True):
     # The public listener (`phoenix serve --host/--workers` override these).
     host: str = "127.0.0.1"
     workers: Annotated[int, msgspec.Meta(ge=1)] = 1
+    # Requests a server process handles at once (granian's backpressure); more wait for a slot.
+    # Config raises it: every exit node holds a long-poll open there (phoenix.config.settings).
+    max_requests: Annotated[int, msgspec.Meta(ge=1)] = 1024
     # The operations listener: /metrics, /readyz and /schema, never on the public port. Port 0
     # means the role's default (phoenix.app.DEFAULT_OPS_PORTS).
     ops_host: str = "127.0.0.1"

@@ -18,6 +18,11 @@ class ConfigSettings(CommonSettings, kw_only=True, frozen=True):
     # NodeDB (Postgres database phoenix_nodes); a secret because it may carry a password.
     nodedb_url: Annotated[str, SECRET]
     nodedb_pool_size: int = 10
+    # Every exit node keeps a long-poll waiting here (up to 25 s each): with granian's default of
+    # 1,024 requests at once, a process past 1,000 nodes queued their heartbeats and connects
+    # behind the polls (bench fleet). A waiting poll costs a socket and a few kB, no Redis
+    # connection (phoenix.config.hotpath.notifier).
+    max_requests: Annotated[int, msgspec.Meta(ge=1)] = 16_384
     # Spent tokens, hot node metrics and peer-change notifications.
     redis_url: Annotated[str, SECRET] = "redis://127.0.0.1:6379/0"
     # The fleet monitor's credential for drain/undrain and node listings (the worker has it).
