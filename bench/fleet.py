@@ -167,6 +167,19 @@ class Connection:
     async def request(
         self, method: bytes, path: bytes, authorization: bytes, body: bytes = b""
     ) -> tuple[int, bytes]:
+        """One exchange; a connection that failed (the server closed an idle one) is dropped
+        and the next request opens a new one."""
+        try:
+            return await self._exchange(method, path, authorization, body)
+        except (ConnectionError, OSError, asyncio.IncompleteReadError, ValueError):
+            if self.writer is not None:
+                self.writer.close()
+            self.reader = self.writer = None
+            raise ConnectionError("the exchange failed") from None
+
+    async def _exchange(
+        self, method: bytes, path: bytes, authorization: bytes, body: bytes
+    ) -> tuple[int, bytes]:
         if self.writer is None:
             self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
         assert self.reader is not None
@@ -404,7 +417,8 @@ async def run_load(
             if time.monotonic() > deadline:
                 raise BenchError(
                     f"after {SETTLE_SECONDS} s: {len(stats.answered)} snapshots answered, "
-                    f"{len(stats.waiting)} polls waiting, {len(stats.beaten)} nodes heartbeated"
+                    f"{len(stats.waiting)} polls waiting, {len(stats.beaten)} nodes heartbeated; "
+                    f"{len(stats.errors)} errors, first {stats.errors[:3]}"
                 )
             await asyncio.sleep(0.5)
         _note(f"all {NODES} polls waiting; measuring {MEASURE_SECONDS} s")
