@@ -294,13 +294,15 @@ async def heartbeat_forever(node: SimNode, pool: Pool, stats: Stats) -> None:
     while True:
         started = time.perf_counter()
         try:
-            status, _ = await pool.request(b"POST", path, node.authorization, HEARTBEAT_BODY)
+            status, answer = await pool.request(b"POST", path, node.authorization, HEARTBEAT_BODY)
         except (ConnectionError, OSError) as error:
             stats.errors.append(f"heartbeat: {error}")
-            status = 0
         else:
             stats.timed(started, "heartbeat", status)
-            stats.beaten.add(node.node_id)
+            if status == 200:
+                stats.beaten.add(node.node_id)
+            else:
+                stats.errors.append(f"heartbeat answer: {answer[:160]!r}")
         await asyncio.sleep(max(0.0, HEARTBEAT_SECONDS - (time.perf_counter() - started)))
 
 
