@@ -6,7 +6,7 @@ publishes the node's id, and the poll reads its stream again when woken, so no p
 Redis connection. NodeDB is the source of truth: whenever the stream cannot prove it holds
 every change after R (trimmed, lost with Redis, or written late), the node gets a full snapshot
 with the current revision instead. With Redis away, a waiting poll watches NodeDB's revision
-instead (once a second) and answers a snapshot when it moves.
+instead (every NODEDB_RECHECK_SECONDS) and answers a snapshot when it moves.
 """
 
 from __future__ import annotations
@@ -33,7 +33,6 @@ from phoenix.config.hotpath.notifier import (
     POLL_CHANNEL,
     POLL_SEQUENCE_PREFIX,
     POLL_SEQUENCE_TTL,
-    RECHECK_SECONDS,
     WAKE_CHANNEL,
     FeedNotifier,
 )
@@ -42,6 +41,10 @@ from phoenix.config.models import Node
 
 STREAM_PREFIX: Final = "phoenix:peers:"
 STREAM_MAXLEN: Final = 10_000
+# With Redis away, each waiting poll reads NodeDB's revision this often: every node of a
+# process's fleet does, so once a second would be 10,000 reads/s at 10,000 nodes, enough to
+# starve heartbeats and connects of NodeDB connections. A change then arrives within this.
+NODEDB_RECHECK_SECONDS: Final = 5.0
 
 _log = get_logger("phoenix.config.feed")
 
@@ -194,10 +197,10 @@ async def _wait(
 async def _watch_nodedb(
     engine: AsyncEngine, node_id: uuid.UUID, since: int, wait_seconds: float
 ) -> PeerFeed:
-    """Without Redis: NodeDB's revision, once every RECHECK_SECONDS, until it moves."""
+    """Without Redis: NodeDB's revision, once every NODEDB_RECHECK_SECONDS, until it moves."""
     deadline = time.monotonic() + wait_seconds
     while (left := deadline - time.monotonic()) > 0:
-        await asyncio.sleep(min(RECHECK_SECONDS, left))
+        await asyncio.sleep(min(NODEDB_RECHECK_SECONDS, left))
         if await _revision(engine, node_id) != since:
             return await full_snapshot(engine, node_id)
     return PeerFeed(revision=since, snapshot=False)

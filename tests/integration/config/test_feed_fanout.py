@@ -144,3 +144,24 @@ async def test_a_poll_waiting_while_redis_restarts_is_still_woken_by_the_next_ch
 
 async def _equals(reading: Any, expected: float) -> bool:
     return bool(await reading == expected)
+
+
+async def test_with_redis_away_a_waiting_poll_watches_nodedb_and_answers_a_snapshot(
+    replicas: list[RoleServer], stores: Stores, spare_redis: SpareRedis
+) -> None:
+    server = replicas[0]
+    async with httpx.AsyncClient(base_url=server.base_url, timeout=60) as client:
+        node = await register(client)
+        spare_redis.stop()
+        try:
+            waiting_poll = asyncio.create_task(poll(client, node, 0, 20))
+            await until(lambda: _equals(waiting(server, client), 1))
+            await asyncio.sleep(0.2)  # past its revision read (either way the answer holds)
+            placed = await lease(stores, node)  # its publication fails: NodeDB alone knows
+            answer = await asyncio.wait_for(waiting_poll, 30)
+        finally:
+            spare_redis.start()
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["snapshot"] is True
+    assert [p["public_key"] for p in body["peers"]] == [placed.changes[0].public_key]
