@@ -98,7 +98,9 @@ class NodeController(Controller):
         since: FromQuery[Annotated[int, Parameter(ge=-1)]] = -1,
         wait: FromQuery[Annotated[float, Parameter(ge=0, le=MAX_WAIT_SECONDS)]] = MAX_WAIT_SECONDS,
     ) -> PeerFeed:
-        node = await node_calls.authenticate(node_id, request.headers.get("authorization"))
+        # Fresh: the one NodeDB read of a poll proves the credential and gives the revision.
+        authorization = request.headers.get("authorization")
+        node = await node_calls.authenticate(node_id, authorization, fresh=True)
         with metrics.LONG_POLLS_WAITING.track_inprogress():
             return await node_calls.peer_changes(node, since, wait)
 

@@ -138,9 +138,11 @@ async def changes_since(
     notifier: FeedNotifier,
     node_id: uuid.UUID,
     since: int,
+    revision: int,
     wait_seconds: float,
 ) -> PeerFeed:
-    revision = await _revision(engine, node_id)
+    """The changes after ``since``, given the node's ``revision`` read from NodeDB at the start
+    of the request (with its credential: the poll's one NodeDB read while Redis serves)."""
     if since < 0 or since > revision:
         return await full_snapshot(engine, node_id)
     try:
@@ -207,11 +209,12 @@ async def _watch_nodedb(
 
 
 async def full_snapshot(engine: AsyncEngine, node_id: uuid.UUID) -> PeerFeed:
-    # One repeatable-read transaction, so the revision matches the peers it comes with.
-    async with engine.connect() as connection:
-        connection = await connection.execution_options(isolation_level="REPEATABLE READ")
-        async with connection.begin():
-            revision, peers = await leases.snapshot(connection, node_id, datetime.now(UTC))
+    # Every node asks for one when config restarts: one prepared statement (leases.snapshot).
+    async with database.driver(engine) as connection:
+        found = await leases.snapshot(connection, node_id, datetime.now(UTC))
+    if found is None:  # terminated (and its row gone) between authentication and now
+        raise UnknownNode()
+    revision, peers = found
     return PeerFeed(
         revision=revision,
         snapshot=True,

@@ -95,6 +95,10 @@ class NodeRecord:
 
 
 _NODE_RECORD: Final = "SELECT id, status, revision, credential_hash FROM nodes WHERE id = %s"
+_NODE_LOADS: Final = "SELECT id, location, capacity, status FROM nodes WHERE status <> 'terminated'"
+_LOCATION_LOADS: Final = _NODE_LOADS + " AND location = %s"
+# Fleet-wide Redis reads go this many keys at a time (last_heartbeats, the sweeper's).
+READ_CHUNK: Final = 500
 
 
 async def authenticate(
@@ -102,14 +106,18 @@ async def authenticate(
     node_id: uuid.UUID,
     authorization: str | None,
     recent: Recent[uuid.UUID, NodeRecord] | None = None,
+    *,
+    fresh: bool = False,
 ) -> NodeRecord:
+    """The node whose credential ``authorization`` carries. ``fresh``: read from NodeDB now (its
+    revision is then current), not taken from ``recent``, which it refreshes."""
     presented = credentials.bearer(authorization)
-    cached = recent.get(node_id) if recent is not None else None
+    cached = recent.get(node_id) if recent is not None and not fresh else None
     if cached is not None:
         credentials.check_hash(presented, cached.credential_hash)
         return cached
-    # Every heartbeat of a fleet reads this (a node beats every 10 s, past the cache): psycopg
-    # directly, prepared (phoenix.common.database.driver).
+    # Read fresh by every poll: psycopg directly, prepared (phoenix.common.database.driver).
+    generation = recent.generation if recent is not None else None
     async with database.driver(engine) as connection:
         cursor = await connection.execute(_NODE_RECORD, (node_id,), prepare=True)
         row = await cursor.fetchone()
@@ -118,7 +126,7 @@ async def authenticate(
     node = NodeRecord(*row)
     credentials.check_hash(presented, node.credential_hash)
     if recent is not None:
-        recent.put(node_id, node)
+        recent.put(node_id, node, generation)
     return node
 
 
@@ -165,13 +173,16 @@ async def heartbeat(
 
 
 async def last_heartbeats(redis: Redis, node_ids: list[uuid.UUID]) -> dict[uuid.UUID, Heartbeat]:
-    if not node_ids:
-        return {}
-    values = await redis.mget([f"{HEARTBEAT_PREFIX}{node_id}" for node_id in node_ids])
+    """The fresh heartbeats of ``node_ids``, read READ_CHUNK at a time: each chunk's reply is
+    decoded before the next is asked for, so a 10,000-node fleet's read never holds the event
+    loop (and every request waiting on it) for more than a chunk's worth."""
     beats = {}
-    for node_id, value in zip(node_ids, values, strict=True):
-        if value is not None:
-            beats[node_id] = msgspec.json.decode(value, type=Heartbeat)
+    for start in range(0, len(node_ids), READ_CHUNK):
+        chunk = node_ids[start : start + READ_CHUNK]
+        values = await redis.mget([f"{HEARTBEAT_PREFIX}{node_id}" for node_id in chunk])
+        for node_id, value in zip(chunk, values, strict=True):
+            if value is not None:
+                beats[node_id] = msgspec.json.decode(value, type=Heartbeat)
     return beats
 
 
@@ -179,28 +190,29 @@ async def node_loads(
     engine: AsyncEngine, redis: Redis, location: str | None = None
 ) -> list[NodeLoad]:
     """Every node that is not terminated (of ``location``, when given) with its last heartbeat."""
-    query = select(Node.id, Node.location, Node.capacity, Node.status).where(
-        Node.status != "terminated"
-    )
-    if location is not None:
-        query = query.where(Node.location == location)
-    async with database.reading(engine) as connection:
-        rows = (await connection.execute(query)).all()
+    # Connects read a location's nodes once a moment each (hotpath.recent), a thousand rows at
+    # fleet scale: psycopg directly, prepared (phoenix.common.database.driver).
+    async with database.driver(engine) as connection:
+        if location is None:
+            cursor = await connection.execute(_NODE_LOADS, prepare=True)
+        else:
+            cursor = await connection.execute(_LOCATION_LOADS, (location,), prepare=True)
+        rows = await cursor.fetchall()
     if not rows:
         return []
-    beats = await last_heartbeats(redis, [row.id for row in rows])
+    beats = await last_heartbeats(redis, [row[0] for row in rows])
     loads = []
-    for row in rows:
-        beat = beats.get(row.id)  # present only while fresh: the heartbeat key has a TTL
+    for node_id, node_location, capacity, status in rows:
+        beat = beats.get(node_id)  # present only while fresh: the heartbeat key has a TTL
         loads.append(
             NodeLoad(
-                node_id=row.id,
-                location=row.location,
-                capacity=row.capacity,
+                node_id=node_id,
+                location=node_location,
+                capacity=capacity,
                 active_peers=beat.active_peers if beat else 0,
                 cpu=(beat.cpu / 100.0) if beat else 0.0,
                 load1=beat.load1 if beat else 0.0,
-                draining=row.status != "active",
+                draining=status != "active",
                 fresh=beat is not None,
                 # Exhaustion is found by trying: the lease insert says so, and the node is
                 # excluded for the rest of that request.

@@ -16,8 +16,9 @@ import ipaddress
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
+import psycopg
 from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -210,18 +211,24 @@ async def sweep_expired(connection: AsyncConnection, now: datetime) -> list[Peer
     return changes
 
 
+# One statement, so one snapshot of the database: the revision matches the peers it comes with
+# without a REPEATABLE READ transaction's four round trips. A node without leases is one row of
+# NULLs; a node that is gone, no row.
+_SNAPSHOT: Final = (
+    "SELECT n.revision, l.public_key, l.ipv4, l.ipv6 FROM nodes n"
+    " LEFT JOIN leases l ON l.node_id = n.id AND l.expires_at > %s"
+    " WHERE n.id = %s ORDER BY l.ipv4"
+)
+
+
 async def snapshot(
-    connection: AsyncConnection, node_id: uuid.UUID, now: datetime
-) -> tuple[int, list[tuple[str, tuple[str, ...]]]]:
-    """The node's revision and every live peer (public key, allowed IPs), read consistently."""
-    revision = (
-        await connection.execute(select(Node.revision).where(Node.id == node_id))
-    ).scalar_one()
-    rows = (
-        await connection.execute(
-            select(Lease.public_key, Lease.ipv4, Lease.ipv6)
-            .where(Lease.node_id == node_id, Lease.expires_at > now)
-            .order_by(Lease.ipv4)
-        )
-    ).all()
-    return int(revision), [(encode_key(r.public_key), allowed_ips(r.ipv4, r.ipv6)) for r in rows]
+    connection: psycopg.AsyncConnection[Any], node_id: uuid.UUID, now: datetime
+) -> tuple[int, list[tuple[str, tuple[str, ...]]]] | None:
+    """The node's revision and every live peer (public key, allowed IPs), read consistently;
+    None for a node that is not there."""
+    cursor = await connection.execute(_SNAPSHOT, (now, node_id), prepare=True)
+    rows = await cursor.fetchall()
+    if not rows:
+        return None
+    peers = [(encode_key(key), allowed_ips(v4, v6)) for _, key, v4, v6 in rows if key is not None]
+    return int(rows[0][0]), peers

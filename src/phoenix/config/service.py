@@ -30,18 +30,21 @@ class NodeCalls:
     def __init__(self, store: FleetStore) -> None:
         self._store = store
 
-    async def authenticate(self, node_id: uuid.UUID, authorization: str | None) -> NodeRecord:
+    async def authenticate(
+        self, node_id: uuid.UUID, authorization: str | None, *, fresh: bool = False
+    ) -> NodeRecord:
         """The node, if ``authorization`` carries its credential: else BadCredential, or
-        UnknownNode for a node that is gone."""
-        return await self._store.authenticate(node_id, authorization)
+        UnknownNode for a node that is gone. ``fresh``: read from NodeDB now, not reused."""
+        return await self._store.authenticate(node_id, authorization, fresh=fresh)
 
     async def heartbeat(self, node: NodeRecord, beat: Heartbeat) -> HeartbeatAnswer:
         drain, revision = await self._store.record_heartbeat(node, beat)
         return HeartbeatAnswer(drain=drain, revision=revision)
 
     async def peer_changes(self, node: NodeRecord, since: int, wait_seconds: float) -> PeerFeed:
-        """The node's peer changes after revision ``since``, waiting up to ``wait_seconds``."""
-        return await self._store.peer_changes(node.id, since, wait_seconds)
+        """The node's peer changes after revision ``since``, waiting up to ``wait_seconds``.
+        ``node`` authenticated fresh: the poll starts from the revision that read found."""
+        return await self._store.peer_changes(node, since, wait_seconds)
 
 
 class LocationBoard:

@@ -8,22 +8,29 @@ forgets from its caches at once, so no caller has to remember to.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Final
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from phoenix.config import feed, fleet, leases
 from phoenix.config.fleet import ListedNode, NodeRecord
 from phoenix.config.hotpath.coalesce import Coalescer
-from phoenix.config.hotpath.notifier import FeedNotifier
+from phoenix.config.hotpath.notifier import FORGET_CHANNEL, FeedNotifier
 from phoenix.config.hotpath.placement import LeaseAllocator, Placed
 from phoenix.config.hotpath.recent import Recent
 from phoenix.config.nodes.sweeper import retire_streams
 from phoenix.config.schemas import Heartbeat
 from phoenix.config.selection import NodeLoad
+
+# How long a node's record is reused while the notifier's forget channel is live.
+NODE_RECORD_SECONDS: Final = 60.0
 
 
 class FleetStore:
@@ -45,38 +52,72 @@ class FleetStore:
         self._notifier = notifier
         self._heartbeat_ttl = heartbeat_ttl
         self._leases = LeaseAllocator(engine)
-        self._node_records: Recent[uuid.UUID, NodeRecord] = Recent(cache_seconds)
+        # Every heartbeat authenticates (1,000/s at 10,000 nodes): records are reused for long,
+        # since every replica forgets one the moment any replica changes it (the notifier's
+        # forget channel), and none is reused while that channel is down.
+        self._node_records: Recent[uuid.UUID, NodeRecord] = Recent(
+            max(cache_seconds, NODE_RECORD_SECONDS) if cache_seconds > 0 else 0
+        )
         self._location_loads: Recent[str, list[NodeLoad]] = Recent(cache_seconds)
+        notifier.on_forget = self._forget_here
+        self._announcing: set[asyncio.Task[None]] = set()
 
     async def close(self) -> None:
         """Give back what the store keeps (before the engine is disposed)."""
         await self._leases.close()
 
     def forget(self, node_id: uuid.UUID | None = None) -> None:
-        """Forget a node's cached record (when given) and every location's loads."""
+        """Forget a node's cached record (when given), here and in every replica, and every
+        location's loads here (other replicas reuse theirs for a moment only)."""
+        self._forget_here(node_id)
+        if node_id is not None:
+            try:
+                asyncio.get_running_loop()
+            except RuntimeError:  # no loop, so no replica of this process's to tell
+                return
+            task = asyncio.create_task(self._announce_forget(node_id))
+            self._announcing.add(task)
+            task.add_done_callback(self._announcing.discard)
+
+    def _forget_here(self, node_id: uuid.UUID | None) -> None:
         if node_id is not None:
             self._node_records.forget(node_id)
+        else:
+            self._node_records.forget()
         self._location_loads.forget()
+
+    async def _announce_forget(self, node_id: uuid.UUID) -> None:
+        # Best effort: a replica that misses it while subscribed is one whose subscription is
+        # failing, and a failing subscription forgets everything (hotpath.notifier).
+        with contextlib.suppress(RedisError, OSError):
+            await self._writes.execute("PUBLISH", FORGET_CHANNEL, str(node_id))
 
     # A node's own calls
 
-    async def authenticate(self, node_id: uuid.UUID, authorization: str | None) -> NodeRecord:
-        return await fleet.authenticate(self._engine, node_id, authorization, self._node_records)
+    async def authenticate(
+        self, node_id: uuid.UUID, authorization: str | None, *, fresh: bool = False
+    ) -> NodeRecord:
+        # A record is trusted from memory only while forgets can reach this process.
+        fresh = fresh or not self._notifier.live
+        return await fleet.authenticate(
+            self._engine, node_id, authorization, self._node_records, fresh=fresh
+        )
 
     async def record_heartbeat(self, node: NodeRecord, beat: Heartbeat) -> tuple[bool, int]:
         """Whether the node is to drain, and its revision."""
         answer = await fleet.heartbeat(
             self._engine, self._redis, self._writes, node, beat, self._heartbeat_ttl
         )
-        if node.status == "draining":
-            self.forget(node.id)  # it may have just become drained
+        if node.status in ("draining", "lost"):
+            self.forget(node.id)  # it may have just become drained, or active again
         return answer
 
     async def peer_changes(
-        self, node_id: uuid.UUID, since: int, wait_seconds: float
+        self, node: NodeRecord, since: int, wait_seconds: float
     ) -> feed.PeerFeed:
+        """``node`` read fresh (authenticate(fresh=True)): its revision is NodeDB's, now."""
         return await feed.changes_since(
-            self._engine, self._writes, self._notifier, node_id, since, wait_seconds
+            self._engine, self._writes, self._notifier, node.id, since, node.revision, wait_seconds
         )
 
     # Loads and leases

@@ -11,13 +11,17 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import msgspec
 import pytest
 from litestar.testing import AsyncTestClient
 
 from phoenix.config import feed, leases
+from phoenix.config.app import create_app
+from phoenix.config.hotpath.notifier import FORGET_CHANNEL
+from phoenix.config.settings import ConfigSettings
 from tests.harness.nodes import OPERATOR, enroll, mint
 from tests.harness.processes import RoleServer
-from tests.integration.config.conftest import MONITOR_TOKEN, Stores
+from tests.integration.config.conftest import MONITOR_TOKEN, Stores, beat
 
 Client = AsyncTestClient[Any]
 LEASE = timedelta(hours=24)
@@ -173,6 +177,42 @@ async def test_a_lost_stream_or_unknown_revision_gets_a_snapshot_from_nodedb(
             base64.b64encode(k).decode()
             for k in [bytes(base64.b64decode(m.changes[0].public_key)) for m in made]
         )
+
+
+async def until_subscribed(stores: Stores) -> None:
+    """Until config's notifier listens (a moment more for it to mark itself live)."""
+    deadline = time.monotonic() + 30
+    while (await stores.redis.pubsub_numsub(FORGET_CHANNEL))[0][1] < 1:
+        assert time.monotonic() < deadline, "config never subscribed"
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.5)
+
+
+async def test_a_poll_starts_from_nodedb_s_revision_not_the_record_a_heartbeat_left(
+    config_settings: ConfigSettings, stores: Stores
+) -> None:
+    # A heartbeat leaves the node's record (revision 0) in this process for a long moment; then
+    # a lease is placed elsewhere and its stream append is lost (a gap). The poll must see
+    # revision 1 in NodeDB and answer a snapshot, not wait on the remembered revision 0.
+    settings = msgspec.structs.replace(config_settings, nodedb_cache_seconds=300.0)
+    async with AsyncTestClient(create_app(settings), timeout=30) as config:
+        # Records are reused only while the process hears forgets: once it is subscribed.
+        await until_subscribed(stores)
+        node = await register(config)
+        beaten = await config.post(
+            f"/v1/nodes/{node['node_id']}/heartbeat", json=beat(), headers=node["auth"]
+        )
+        assert beaten.status_code == 200
+        assert beaten.json()["revision"] == 0
+        async with stores.nodedb.begin() as connection:
+            await leases.allocate(
+                connection, uuid.UUID(node["node_id"]), os.urandom(32), LEASE, datetime.now(UTC)
+            )  # and never published
+        answer = await poll(config, node, since=0, wait=2)
+    # (On the remembered revision it waited 2 s and answered no change.)
+    assert answer["snapshot"] is True
+    assert answer["revision"] == 1
+    assert len(answer["peers"]) == 1
 
 
 async def test_the_feed_needs_the_node_credential(config: Client, stores: Stores) -> None:

@@ -17,6 +17,11 @@ gets nothing for them, and no Redis connection is held for any.
 A wake can be lost only while the subscription is down (Redis restarting, a network fault):
 then every waiter is woken (they read their streams again), and until the subscription is back
 they look again every ``RECHECK_SECONDS`` instead of trusting the silence.
+
+The same subscription carries ``FORGET_CHANNEL``: a replica that changed a node's record (drain,
+terminate, a new credential, lost) names the node there, and every replica forgets its copy
+(``on_forget``), so records can be reused for long while the subscription is live. Whenever it
+is not (and when it comes back: what was said meanwhile is lost), ``on_forget(None)``: forget all.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -35,6 +40,7 @@ from phoenix.common.logging import get_logger
 
 WAKE_CHANNEL: Final = "phoenix:peers:wake"
 POLL_CHANNEL: Final = "phoenix:peers:polls"
+FORGET_CHANNEL: Final = "phoenix:peers:forget"
 POLL_SEQUENCE_PREFIX: Final = "phoenix:peers:poll:"
 POLL_SEQUENCE_TTL: Final = 86_400  # a node silent for a day starts its count again: harmless
 RECHECK_SECONDS: Final = 1.0
@@ -62,6 +68,8 @@ class FeedNotifier:
         self._listening = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        # Set by the store: drop a node's reused record (None: every record).
+        self.on_forget: Callable[[uuid.UUID | None], None] = lambda _: None
 
     @property
     def live(self) -> bool:
@@ -130,9 +138,10 @@ class FeedNotifier:
         while not self._stopping:
             pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
             try:
-                await pubsub.subscribe(WAKE_CHANNEL, POLL_CHANNEL)
+                await pubsub.subscribe(WAKE_CHANNEL, POLL_CHANNEL, FORGET_CHANNEL)
                 self._listening.set()
                 self._wake_all()  # what was published while nobody here listened
+                self.on_forget(None)
                 while not self._stopping:
                     # Not forever: each call checks the connection's health (a PING once per
                     # health_check_interval), so a Redis that went silent is found out.
@@ -144,6 +153,7 @@ class FeedNotifier:
                     _log.warning("peer_feed_notifier_lost", error=type(error).__name__)
                 self._listening.clear()
                 self._wake_all()
+                self.on_forget(None)
             finally:
                 self._listening.clear()
                 with contextlib.suppress(RedisError, OSError, TimeoutError):
@@ -156,6 +166,13 @@ class FeedNotifier:
             waiter = self._waiters.get(data.decode())
             if waiter is not None:
                 waiter.event.set()
+            return
+        if channel == FORGET_CHANNEL.encode():
+            try:
+                node_id = uuid.UUID(data.decode())
+            except ValueError:
+                node_id = None  # not a node id: forget them all rather than guess
+            self.on_forget(node_id)
             return
         node, _, sequence = data.decode().partition(" ")
         waiter = self._waiters.get(node)

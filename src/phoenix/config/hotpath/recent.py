@@ -16,8 +16,9 @@ from typing import Final, Generic, TypeVar
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
-# A fleet has hundreds of nodes and a few dozen locations; this only bounds a misuse.
-MAX_ENTRIES: Final = 10_000
+# One entry per node that spoke within the moment: a process serves up to 10,000 nodes (the
+# fleet bench), so the bound sits well above that; it only bounds a misuse (~200 B an entry).
+MAX_ENTRIES: Final = 100_000
 
 
 class Recent(Generic[K, V]):
@@ -38,8 +39,15 @@ class Recent(Generic[K, V]):
             return None
         return entry[1]
 
-    def put(self, key: K, value: V) -> None:
-        if self._seconds <= 0:
+    @property
+    def generation(self) -> int:
+        """Read it before reading what to :meth:`put`; pass it along."""
+        return self._generation
+
+    def put(self, key: K, value: V, generation: int | None = None) -> None:
+        """Keep ``value``, unless a forget() came since ``generation`` (when given): what was
+        read before it may be what it meant to drop."""
+        if self._seconds <= 0 or (generation is not None and generation != self._generation):
             return
         if len(self._entries) >= MAX_ENTRIES:
             self._entries.clear()

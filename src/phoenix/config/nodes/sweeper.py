@@ -36,7 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from phoenix.common.database import DatabaseUnavailable
 from phoenix.common.logging import get_logger
 from phoenix.config import feed, leases
-from phoenix.config.fleet import HEARTBEAT_PREFIX
+from phoenix.config.fleet import HEARTBEAT_PREFIX, READ_CHUNK
 from phoenix.config.models import Lease, Node
 from phoenix.config.nodes import store
 from phoenix.config.schemas import Heartbeat
@@ -131,16 +131,22 @@ class FleetSweeper:
         return report
 
     async def _observe(self, node_ids: list[uuid.UUID], now: datetime) -> _Fleet:
-        """When each node last beat (from its heartbeat key's TTL), recorded in SEEN_KEY."""
-        if not node_ids:
-            return _Fleet({}, {})
+        """When each node last beat (from its heartbeat key's TTL), recorded in SEEN_KEY.
+
+        READ_CHUNK nodes at a time: 10,000 nodes in one pipeline were 20,000 commands built and
+        answered in one go, a pause of the whole process's requests every sweep."""
+        fleet = _Fleet({}, {})
+        for start in range(0, len(node_ids), READ_CHUNK):
+            await self._observe_some(node_ids[start : start + READ_CHUNK], now, fleet)
+        return fleet
+
+    async def _observe_some(self, node_ids: list[uuid.UUID], now: datetime, fleet: _Fleet) -> None:
         async with self.redis.pipeline(transaction=False) as pipe:
             for node_id in node_ids:
                 pipe.pttl(f"{HEARTBEAT_PREFIX}{node_id}")
                 pipe.get(f"{HEARTBEAT_PREFIX}{node_id}")
             answers = await pipe.execute()
         beats: dict[str, float] = {}
-        applied: dict[uuid.UUID, int] = {}
         ttl_ms = self.heartbeat_ttl * 1000
         for index, node_id in enumerate(node_ids):
             remaining, value = answers[2 * index], answers[2 * index + 1]
@@ -148,17 +154,16 @@ class FleetSweeper:
                 continue
             beats[str(node_id)] = now.timestamp() - max(0, ttl_ms - remaining) / 1000
             with contextlib.suppress(msgspec.DecodeError):
-                applied[node_id] = msgspec.json.decode(value, type=Heartbeat).applied_revision
-        if beats:
-            await self.redis.zadd(SEEN_KEY, beats, gt=True)
-        # A node never entered (new, or Redis restarted empty) counts as seen now.
-        await self.redis.zadd(SEEN_KEY, {str(n): now.timestamp() for n in node_ids}, nx=True)
-        scores = await self.redis.zmscore(SEEN_KEY, [str(n) for n in node_ids])
-        seen = {
-            node_id: float(score) if score is not None else now.timestamp()
-            for node_id, score in zip(node_ids, scores, strict=True)
-        }
-        return _Fleet(seen, applied)
+                fleet.applied[node_id] = msgspec.json.decode(value, type=Heartbeat).applied_revision
+        async with self.redis.pipeline(transaction=False) as pipe:
+            if beats:
+                pipe.zadd(SEEN_KEY, beats, gt=True)
+            # A node never entered (new, or Redis restarted empty) counts as seen now.
+            pipe.zadd(SEEN_KEY, {str(n): now.timestamp() for n in node_ids}, nx=True)
+            pipe.zmscore(SEEN_KEY, [str(n) for n in node_ids])
+            *_, scores = await pipe.execute()
+        for node_id, score in zip(node_ids, scores, strict=True):
+            fleet.seen[node_id] = float(score) if score is not None else now.timestamp()
 
     @staticmethod
     async def _mark_lost(connection: AsyncConnection, node_ids: list[uuid.UUID]) -> None:
@@ -188,13 +193,17 @@ class FleetSweeper:
         )
 
     async def _tidy_redis(self, fleet: _Fleet, forgotten: list[uuid.UUID]) -> None:
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for node_id, revision in fleet.applied.items():
-                if node_id not in forgotten:
-                    # A node asks for changes after the revision it applied, never before.
+        gone = set(forgotten)
+        # A node asks for changes after the revision it applied, never before.
+        trims = [(n, revision) for n, revision in fleet.applied.items() if n not in gone]
+        for start in range(0, len(trims), READ_CHUNK):
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for node_id, revision in trims[start : start + READ_CHUNK]:
                     pipe.xtrim(
                         feed.stream_key(node_id), minid=f"{revision + 1}-0", approximate=False
                     )
+                await pipe.execute()
+        async with self.redis.pipeline(transaction=False) as pipe:
             for node_id in forgotten:
                 pipe.delete(feed.stream_key(node_id), f"{HEARTBEAT_PREFIX}{node_id}")
             if forgotten:
