@@ -76,6 +76,9 @@ CONNECT_CONNECTIONS: Final = 8
 CONNECT_RATE: Final = 20  # per second
 MEASURE_SECONDS: Final = 60
 SETTLE_SECONDS: Final = 120  # at most, for every node's first poll to be waiting
+# A keep-alive connection idle longer is opened again rather than used: the server may have
+# closed it meanwhile, and a connect is not a request to send twice.
+IDLE_REOPEN_SECONDS: Final = 2.0
 POOL_PREFIX: Final = 24  # 16,384 pools in 10.64.0.0/10: room for 10,000 nodes
 FIRST_NODE_ADDRESS: Final = ipaddress.IPv4Address("198.51.100.0")  # never contacted
 
@@ -163,6 +166,7 @@ class Connection:
         self.host, self.port = host, port
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
+        self.used = 0.0
 
     async def request(
         self, method: bytes, path: bytes, authorization: bytes, body: bytes = b""
@@ -180,6 +184,9 @@ class Connection:
     async def _exchange(
         self, method: bytes, path: bytes, authorization: bytes, body: bytes
     ) -> tuple[int, bytes]:
+        if self.writer is not None and time.monotonic() - self.used > IDLE_REOPEN_SECONDS:
+            self.writer.close()  # the server may have closed it as idle: a connect is not retried
+            self.writer = None
         if self.writer is None:
             self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
         assert self.reader is not None
@@ -198,7 +205,9 @@ class Connection:
             name, _, value = line.partition(b":")
             if name.lower() == b"content-length":
                 length = int(value)
-        return status, await self.reader.readexactly(length) if length else b""
+        answer = await self.reader.readexactly(length) if length else b""
+        self.used = time.monotonic()  # idle from the end of an answer
+        return status, answer
 
 
 class Pool:
