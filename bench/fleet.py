@@ -21,7 +21,14 @@ Figures, measured over :data:`MEASURE_SECONDS` after every node's first poll is 
 - **slowest request** other than a long-poll (heartbeats and connects) against 1 s;
 - **config RSS** (its granian worker's, the process holding the app; peak) against 300 MB
   under the load, and
-  **at rest** with the nodes and leases in place, before any load, against 150 MB.
+  **at rest** with the nodes and leases in place, before any load, against 150 MB;
+- as information, the floor under the first: what granian's worker adds to its RSS for
+  :data:`NODES` requests waiting on an ASGI app that does nothing but wait
+  (``bench.waiting_asgi``), in the same run.
+
+Heartbeats and connects are timed from when they are written to a connection (a wait for one of
+the client's pooled connections is the client's): the server's answer time, as a node with its
+own connection sees it.
 """
 
 from __future__ import annotations
@@ -66,12 +73,14 @@ from phoenix.settings import load
 from tests.harness.issuer import private_keys
 
 CONFIG_FACTORY: Final = "phoenix.app:app_from_environment"
+WAITING_APP: Final = "bench.waiting_asgi:app"
+FLOOR_SAMPLES: Final = 8  # seconds the bare app's waiting requests are sampled
 NODES: Final = 10_000
 LOCATIONS: Final = 10
 LEASES: Final = 100_000
 HEARTBEAT_SECONDS: Final = 10
 POLL_WAIT_SECONDS: Final = 25
-HEARTBEAT_CONNECTIONS: Final = 64
+HEARTBEAT_CONNECTIONS: Final = 256
 CONNECT_CONNECTIONS: Final = 8
 CONNECT_RATE: Final = 20  # per second
 MEASURE_SECONDS: Final = 60
@@ -222,10 +231,13 @@ class Pool:
         for connection in self.connections:
             await connection.request(b"GET", b"/healthz", b"none")
 
-    async def request(self, *args: bytes) -> tuple[int, bytes]:
+    async def request(self, *args: bytes) -> tuple[int, bytes, float]:
+        """The answer, and when the request was sent: a wait here for a free connection is
+        the client's, not the server's, and is not timed."""
         connection = await self.free.get()
         try:
-            return await connection.request(*args)
+            sent = time.perf_counter()
+            return (*await connection.request(*args), sent)
         finally:
             self.free.put_nowait(connection)
 
@@ -303,11 +315,13 @@ async def heartbeat_forever(node: SimNode, pool: Pool, stats: Stats) -> None:
     while True:
         started = time.perf_counter()
         try:
-            status, answer = await pool.request(b"POST", path, node.authorization, HEARTBEAT_BODY)
+            status, answer, sent = await pool.request(
+                b"POST", path, node.authorization, HEARTBEAT_BODY
+            )
         except (ConnectionError, OSError) as error:
             stats.errors.append(f"heartbeat: {error}")
         else:
-            stats.timed(started, "heartbeat", status)
+            stats.timed(sent, "heartbeat", status)
             if status == 200:
                 stats.beaten.add(node.node_id)
             else:
@@ -331,15 +345,14 @@ async def _connect(pool: Pool, token: str, stats: Stats) -> None:
     key = base64.b64encode(os.urandom(32)).decode()
     location = f"zz-fleet{random.randrange(LOCATIONS)}"
     body = json.dumps({"location": location, "public_key": key}).encode()
-    started = time.perf_counter()
-    stats.sent[key] = started
+    stats.sent[key] = time.perf_counter()  # delivery is timed from the client's wish
     try:
-        status, answer = await pool.request(b"POST", b"/v1/connect", token.encode(), body)
+        status, answer, sent = await pool.request(b"POST", b"/v1/connect", token.encode(), body)
     except (ConnectionError, OSError) as error:
         stats.sent.pop(key, None)
         stats.errors.append(f"connect: {error!r}")
         return
-    stats.timed(started, "connect", status)
+    stats.timed(sent, "connect", status)
     if status != 200:
         stats.sent.pop(key, None)
         stats.errors.append(f"connect answer: {answer[:200]!r}")
@@ -400,6 +413,34 @@ async def _sample(
 
 # --------------------------------------------------------------------------------------------
 # The benchmark
+
+
+async def _hold_waiting(port: int) -> float:
+    """NODES requests waiting on the bare app: the worker's peak RSS while they wait."""
+    writers = []
+    try:
+        for _ in range(NODES):
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(b"GET /wait HTTP/1.1\r\nHost: floor\r\n\r\n")
+            writers.append(writer)
+        peak = 0.0
+        for _ in range(FLOOR_SAMPLES):
+            await asyncio.sleep(1)
+            peak = max(peak, await asyncio.to_thread(worker_rss_mb, port))
+        return peak
+    finally:
+        for writer in writers:
+            writer.close()
+
+
+def waiting_floor_mb(env: dict[str, str], max_requests: int, cpus: Sequence[int]) -> float:
+    """What granian and asyncio alone hold for NODES waiting requests (bench.waiting_asgi):
+    the RSS of its worker with them waiting, less at rest."""
+    port = free_port()
+    command = granian_command(WAITING_APP, port, factory=False, max_requests=max_requests)
+    with running(command, port=port, ready_path="/healthz", env=env, cpus=cpus):
+        at_rest = worker_rss_mb(port)
+        return asyncio.run(_hold_waiting(port)) - at_rest
 
 
 def percentile(values: Sequence[float], fraction: float) -> float:
@@ -489,6 +530,12 @@ def run() -> Sequence[Result]:
             if where.load_cpus:
                 os.sched_setaffinity(0, where.load_cpus)
             stats, peaks, sent = asyncio.run(run_load("127.0.0.1", port, nodes, tokens, spare.url))
+        os.sched_setaffinity(0, range(os.cpu_count() or 1))
+        floor = waiting_floor_mb(
+            {"PYTHONPATH": env["PYTHONPATH"]}, settings.max_requests, where.server_cpus
+        )
+        if where.load_cpus:
+            os.sched_setaffinity(0, where.load_cpus)
     delivered = stats.delivered_ms
     _note(
         f"{sent} connects, {len(delivered)} delivered to their node's poll; "
@@ -526,6 +573,11 @@ def run() -> Sequence[Result]:
             value=round(peaks["rss"], 1),
             unit="MB",
             goal=RSS_GOAL,
+        ),
+        Result(
+            figure=f"fleet: granian alone, {NODES} requests waiting on a bare ASGI app (RSS added)",
+            value=round(floor, 1),
+            unit="MB",
         ),
         Result(
             figure=f"fleet: config RSS at rest, {NODES} nodes and {LEASES} leases",

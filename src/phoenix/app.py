@@ -95,11 +95,11 @@ def collect_garbage_rarely() -> None:
     """What a server worker that holds many long-lived objects needs of the cycle collector.
 
     Nearly everything a request makes is freed by reference counting; the collector only looks
-    for cycles, yet with CPython's defaults it walked every live object: with 10,000 long-polls
-    waiting in config (about 85 tracked objects each), it took a third of the process's CPU and
-    each full pass stopped every request for a fraction of a second (measured: bench fleet).
+    for cycles, yet with CPython's defaults, with 10,000 long-polls waiting in config (about 85
+    tracked objects each), it took a third of the process's CPU (measured: bench fleet).
     Freezing what startup made (modules, the app, its routes) takes it out of every pass, and a
-    larger young generation makes passes over the older ones rare. Cycles are still collected.
+    larger young generation makes passes rarer. Cycles are still collected. (Passes still pause:
+    docs/config.md, "At fleet scale".)
     """
     gc.freeze()
     _, middle, old = gc.get_threshold()
