@@ -7,7 +7,6 @@ privacy boundary of importlinter.ini is also a fact of every running process (ch
 
 from __future__ import annotations
 
-import gc
 import importlib
 import os
 from typing import Any, Final, Literal, cast, get_args
@@ -75,6 +74,7 @@ def create_app(role: Role, settings: msgspec.Struct | None = None) -> Litestar:
 def app_from_environment() -> Litestar:
     """ASGI factory for the server's worker processes: the role comes from PHOENIX_ROLE; the
     role's operations app listens on PHOENIX_OPS_HOST:PHOENIX_OPS_PORT while the app runs."""
+    from phoenix.common.collector import Collector
     from phoenix.common.logging import configure_logging
     from phoenix.common.web import listen_for_operations
 
@@ -83,24 +83,7 @@ def app_from_environment() -> Litestar:
     configure_logging(role_settings.log_level, role)
     app = create_app(role, role_settings)
     listen_for_operations(app, role_settings.ops_host, role_settings.ops_port)
-    collect_garbage_rarely()
+    collector = Collector()  # the cycle collector on a clock (phoenix.common.collector)
+    app.on_startup.append(collector.start)
+    app.on_shutdown.append(collector.stop)
     return app
-
-
-# Young objects collected every this many net allocations (CPython's default is 700).
-YOUNG_COLLECTION_EVERY: Final = 50_000
-
-
-def collect_garbage_rarely() -> None:
-    """What a server worker that holds many long-lived objects needs of the cycle collector.
-
-    Nearly everything a request makes is freed by reference counting; the collector only looks
-    for cycles, yet with CPython's defaults, with 10,000 long-polls waiting in config (about 85
-    tracked objects each), it took a third of the process's CPU (measured: bench fleet).
-    Freezing what startup made (modules, the app, its routes) takes it out of every pass, and a
-    larger young generation makes passes rarer. Cycles are still collected. (Passes still pause:
-    docs/config.md, "At fleet scale".)
-    """
-    gc.freeze()
-    _, middle, old = gc.get_threshold()
-    gc.set_threshold(YOUNG_COLLECTION_EVERY, middle, old)
