@@ -137,8 +137,9 @@ async def heartbeat(
     node: NodeRecord,
     beat: Heartbeat,
     ttl: int,
-) -> tuple[bool, int]:
-    """Keep the aggregates with a TTL; move a draining node to drained after it stayed empty.
+) -> tuple[str, int]:
+    """Keep the aggregates with a TTL; move a draining node to drained after it stayed empty,
+    a lost one back to active. The status it leaves the node in, and its revision.
 
     The aggregates go out with other requests' writes (``writes``): heartbeats arrive from the
     whole fleet at once, and each is otherwise little more than its Redis round trip."""
@@ -169,7 +170,7 @@ async def heartbeat(
                 status = "drained"
         else:
             await redis.delete(streak_key)
-    return status in ("draining", "drained"), node.revision
+    return status, node.revision
 
 
 async def last_heartbeats(redis: Redis, node_ids: list[uuid.UUID]) -> dict[uuid.UUID, Heartbeat]:

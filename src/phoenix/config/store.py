@@ -105,12 +105,14 @@ class FleetStore:
 
     async def record_heartbeat(self, node: NodeRecord, beat: Heartbeat) -> tuple[bool, int]:
         """Whether the node is to drain, and its revision."""
-        answer = await fleet.heartbeat(
+        status, revision = await fleet.heartbeat(
             self._engine, self._redis, self._writes, node, beat, self._heartbeat_ttl
         )
-        if node.status in ("draining", "lost"):
-            self.forget(node.id)  # it may have just become drained, or active again
-        return answer
+        if status != node.status:
+            # Drained, or active again: only then, or a drained node beating as fast as it
+            # likes would make every replica drop its record at every beat.
+            self.forget(node.id)
+        return status in ("draining", "drained"), revision
 
     async def peer_changes(
         self, node: NodeRecord, since: int, wait_seconds: float

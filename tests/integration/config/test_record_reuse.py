@@ -8,22 +8,28 @@ replica that drained names the node on the notifier's forget channel.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import httpx
+from litestar.testing import AsyncTestClient
 
+from phoenix.config.hotpath.notifier import FORGET_CHANNEL
 from phoenix.config.store import NODE_RECORD_SECONDS
 from tests.harness.processes import RoleServer
-from tests.integration.config.conftest import MONITOR_TOKEN, beat
+from tests.integration.config.conftest import MONITOR_TOKEN, Stores, beat
 from tests.integration.config.test_feed_fanout import replicas, until  # noqa: F401 - fixture
 from tests.integration.config.test_peer_feed import register
 
 MONITOR = {"authorization": f"Bearer {MONITOR_TOKEN}"}
+Client = AsyncTestClient[Any]
 
 
-async def heartbeat(client: httpx.AsyncClient, node: dict[str, Any]) -> dict[str, Any]:
+async def heartbeat(
+    client: httpx.AsyncClient | Client, node: dict[str, Any], **changes: Any
+) -> dict[str, Any]:
     answer = await client.post(
-        f"/v1/nodes/{node['node_id']}/heartbeat", json=beat(), headers=node["auth"]
+        f"/v1/nodes/{node['node_id']}/heartbeat", json=beat(**changes), headers=node["auth"]
     )
     assert answer.status_code == 200, answer.text
     result: dict[str, Any] = answer.json()
@@ -50,3 +56,31 @@ async def test_a_drain_through_one_replica_reaches_the_heartbeats_another_answer
 
         # Long before the kept record would have expired on its own.
         await until(told_to_drain, seconds=NODE_RECORD_SECONDS / 6)
+
+
+async def test_a_draining_node_beating_tells_no_replica_to_forget_it(
+    config: Client, stores: Stores
+) -> None:
+    # Only a change of status is news: a draining (perhaps hostile) node that keeps a peer and
+    # beats as fast as it likes must not make every replica drop its record at every beat.
+    node = await register(config)
+    drained = await config.post(
+        "/node/drain", json={"id": node["node_id"], "reason": "manual"}, headers=MONITOR
+    )
+    assert drained.status_code == 200, drained.text
+    assert (await heartbeat(config, node, active_peers=1))["drain"] is True
+    forgets = stores.redis.pubsub()
+    await forgets.subscribe(FORGET_CHANNEL)
+    try:
+        for _ in range(10):
+            assert (await heartbeat(config, node, active_peers=1))["drain"] is True
+        heard = []
+        # What those beats published has arrived well within this (a forget takes ms).
+        listen_until = time.monotonic() + 2
+        while (left := listen_until - time.monotonic()) > 0:
+            message = await forgets.get_message(ignore_subscribe_messages=True, timeout=left)
+            if message is not None:
+                heard.append(message["data"])
+    finally:
+        await forgets.aclose()
+    assert heard == []
