@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -26,7 +25,7 @@ from phoenix.auth.issuer import Issuer, IssuerPolicy
 from phoenix.auth.keys import KeyLife, parse_bundle
 from phoenix.auth.settings import AuthSettings
 from phoenix.auth.webhooks_api import WebhooksController
-from phoenix.common import database
+from phoenix.common import background, database
 from phoenix.common.health import ReadinessCheck
 from phoenix.common.logging import get_logger
 from phoenix.common.web import build_app
@@ -94,9 +93,7 @@ def create_app(settings: AuthSettings, verifier: IdentityVerifier | None = None)
         try:
             yield
         finally:
-            watching.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watching
+            await background.stop(watching)
             identity.close()
             await engine.dispose()
 

@@ -20,11 +20,12 @@ pass. Tests and tools keep CPython's default: only `phoenix serve`'s workers run
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import time
 from collections.abc import Callable
 from typing import Final
+
+from phoenix.common import background
 
 YOUNG_SECONDS: Final = 0.1
 MIDDLE_EVERY: Final = 3
@@ -42,11 +43,8 @@ class Collector:
         self._task = asyncio.create_task(self._run(), name="cycle-collector")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        task, self._task = self._task, None
+        await background.stop(task)
         gc.enable()
 
     async def _run(self) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ipaddress
 import random
 from collections.abc import AsyncIterator
@@ -15,7 +14,7 @@ from litestar import Litestar, Router
 from litestar.di import Provide
 from redis.asyncio import BlockingConnectionPool, Redis
 
-from phoenix.common import database
+from phoenix.common import background, database
 from phoenix.common.health import ReadinessCheck
 from phoenix.common.logging import get_logger
 from phoenix.common.web import build_app
@@ -174,10 +173,7 @@ def create_app(settings: ConfigSettings) -> Litestar:
         try:
             yield
         finally:
-            for task in (sweeping, counting):
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            await background.stop(sweeping, counting)
             await directory.stop()
             await notifier.stop()
             await writes.close()

@@ -33,6 +33,7 @@ import httpx
 import msgspec
 from prometheus_client import Counter, Gauge
 
+from phoenix.common import background
 from phoenix.common.logging import get_logger
 from phoenix.common.problems import Problem
 from phoenix.config.settings import ConfigSettings
@@ -348,14 +349,7 @@ class IssuerDirectoryClient:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            try:
-                await task
-            except asyncio.CancelledError:
-                current = asyncio.current_task()
-                if current is not None and current.cancelling():
-                    raise  # we are being cancelled ourselves, not just our refresh task
+        await background.stop(task)
         if self._owns_http and self._http is not None:
             await self._http.aclose()
             self._http = None

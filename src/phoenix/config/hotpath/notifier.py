@@ -36,6 +36,7 @@ from typing import Final
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from phoenix.common import background
 from phoenix.common.logging import get_logger
 
 WAKE_CHANNEL: Final = "phoenix:peers:wake"
@@ -47,7 +48,6 @@ RECHECK_SECONDS: Final = 1.0
 RETRY_SECONDS: Final = 1.0
 HEALTH_READ_SECONDS: Final = 5.0
 CLOSE_SECONDS: Final = 2.0
-STOP_ATTEMPTS: Final = 3
 
 _log = get_logger("phoenix.config.notifier")
 
@@ -94,13 +94,7 @@ class FeedNotifier:
         the loop also checks ``_stopping`` after every read, and the cancel is repeated."""
         self._stopping = True
         task, self._task = self._task, None
-        for _ in range(STOP_ATTEMPTS):
-            if task is None or task.done():
-                break
-            task.cancel()
-            await asyncio.wait({task}, timeout=HEALTH_READ_SECONDS + 1)
-        if task is not None and not task.done():
-            _log.warning("peer_feed_notifier_not_stopped")
+        await background.stop(task)
         self._wake_all()
 
     @contextlib.asynccontextmanager
