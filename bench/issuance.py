@@ -1,4 +1,5 @@
-"""Token issuance over HTTP against OpenSSL's RSA-2048 sign/s on every core (issue #4).
+"""Token issuance over HTTP: the role against the same work done plainly (issue #24), and
+against OpenSSL's RSA-2048 sign/s on every core (issue #4, now information).
 
 The auth role's real app (:mod:`bench.issuance_app`) runs under a real ``granian`` process with
 one worker per core, as ``phoenix serve`` runs it (ASGI, loop auto, multiprocess metrics, our
@@ -7,14 +8,16 @@ afterwards). ``wrk`` POSTs RFC 9578 TokenRequests (``application/private-token-r
 ``/v1/tokens`` over loopback, each request from the next of :data:`USERS` entitled users in
 turn; every answer must be 200 — anything else fails the benchmark.
 
-Two modes, the same server command otherwise:
+Three servers, the same command otherwise, each load the best of :data:`ROUNDS`:
 
-- **stub identity** (goal ``>= 0.4x``): the app gets a bench-only identity verifier
+- **stub identity**: the app gets a bench-only identity verifier
   (:class:`bench.issuance_app.StubIdentity`: fixed bearer tokens, each one fixed entitled user),
-  so the figure is issuance itself: HTTP, the entitlement and quota transaction, the blind
+  so the figure is issuance itself: HTTP, the entitlement and quota statement, the blind
   signature. The same server is then loaded with batches (:data:`BATCH` TokenRequests per
   request, the batched-issuance media type), an informational figure in tokens/s: what the
   per-request costs come to when a client fetches several tokens at once;
+- **plain** (the goal's anchor, ``>= 1.2x``): :mod:`bench.plain_issuance`, the same work with
+  the same stub, the same statement and the same key, written plainly;
 - **Firebase emulator check** (informational): the app's own Firebase verifier with real ID
   tokens of emulator users; firebase-admin asks the Auth emulator for the user record
   (revocation check) on every request, and the emulator (node) runs on the same cores.
@@ -75,7 +78,7 @@ from phoenix.crypto.privacypass.structures import TokenChallenge, TokenResponse
 from phoenix.crypto.privacypass.token_key import TokenKey
 from tests.harness.firebase import FirebaseAuthEmulator
 
-Mode = Literal["stub", "firebase"]
+Mode = Literal["stub", "firebase", "plain"]
 
 REPO_ROOT: Final = Path(__file__).resolve().parent.parent
 PROJECT_ID: Final = "demo-phoenix"
@@ -93,7 +96,11 @@ MEASURE_SECONDS: Final = 5
 WRK_THREADS: Final = 1
 WRK_CONNECTIONS: Final = 16
 WRK_TIMEOUT_SECONDS: Final = 5
-GOAL: Final = Goal.ratio_at_least(0.4)
+# Issue #24: the role against the same work done plainly (bench.plain_issuance).
+GOAL: Final = Goal.ratio_at_least(1.2)
+ROLE_FACTORY: Final = "bench.issuance_app:create_app"
+PLAIN_FACTORY: Final = "bench.plain_issuance:create_app"
+ROUNDS: Final = 2  # loads per server and size, the best counted (the machine may be shared)
 # Requests rotate over this many entitled users, as a service's traffic comes from many: with a
 # single user every request queues on that user's quota row (see the module docstring).
 USERS: Final = 32
@@ -101,6 +108,7 @@ USERS_VARIABLE: Final = "PHOENIX_BENCH_ISSUANCE_USERS"
 BATCH: Final = 32  # TokenRequests per batched request: the issuer's default maximum
 
 STUB_FIGURE: Final = "issuance over HTTP (stub identity), tokens/s"
+PLAIN_FIGURE: Final = "issuance over HTTP (stub identity) against the plain issuance, tokens/s"
 BATCH_FIGURE: Final = f"issuance over HTTP (stub identity, batches of {BATCH}), tokens/s"
 FIREBASE_FIGURE: Final = "issuance over HTTP (Firebase emulator check), tokens/s"
 
@@ -465,9 +473,11 @@ def measure(
     workers: int,
     groups: Mapping[str, int] | None = None,
 ) -> dict[int, float]:
-    """Tokens/s for each batch size (1: single TokenRequests), on one server in ``mode``."""
+    """Tokens/s for each batch size (1: single TokenRequests), on one server in ``mode``: the
+    best of :data:`ROUNDS` loads."""
     port = free_port()
-    command = granian_command("bench.issuance_app:create_app", port, factory=True, workers=workers)
+    factory = PLAIN_FACTORY if mode == "plain" else ROLE_FACTORY
+    command = granian_command(factory, port, factory=True, workers=workers)
     spki = parse_bundle(bundle)[0].token_key.spki
     rates: dict[int, float] = {}
     with tempfile.TemporaryDirectory(prefix="phoenix-bench-issuance-") as tmp:
@@ -495,16 +505,18 @@ def measure(
                 script.write_text(wrk_script(load, callers.authorizations), encoding="utf-8")
                 url = base_url + TOKENS_PATH
                 wrk_post(url, script, seconds=WARMUP_SECONDS)
-                before = probe.sample()
-                result = wrk_post(url, script, seconds=MEASURE_SECONDS)
-                cpu = CpuProbe.describe(before, probe.sample(), "wrk")
-                rates[size] = result.requests_per_second * size
-                _note(
-                    f"{mode}, {size} token(s) per request (verified before the load): "
-                    f"{rates[size]:,.1f} tokens/s, {result.requests_per_second:,.1f} req/s "
-                    f"({result.requests} in {result.seconds:.2f} s), "
-                    f"p50 {result.p50_ms:.1f} ms, p99 {result.p99_ms:.1f} ms; {cpu}"
-                )
+                for _ in range(ROUNDS):
+                    before = probe.sample()
+                    result = wrk_post(url, script, seconds=MEASURE_SECONDS)
+                    cpu = CpuProbe.describe(before, probe.sample(), "wrk")
+                    rate = result.requests_per_second * size
+                    rates[size] = max(rates.get(size, 0.0), rate)
+                    _note(
+                        f"{mode}, {size} token(s) per request (verified before the load): "
+                        f"{rate:,.1f} tokens/s, {result.requests_per_second:,.1f} req/s "
+                        f"({result.requests} in {result.seconds:.2f} s), "
+                        f"p50 {result.p50_ms:.1f} ms, p99 {result.p99_ms:.1f} ms; {cpu}"
+                    )
     return rates
 
 
@@ -540,22 +552,30 @@ def emulator_callers(emulator: FirebaseAuthEmulator, userdb_url: str, count: int
 
 
 def results(
-    stub: float, batched: float, firebase: float, anchor: float, workers: int
+    stub: float, batched: float, firebase: float, plain: float, anchor: float, workers: int
 ) -> list[Result]:
     anchor_name = f"openssl rsa2048 sign/s x {workers} cores"
 
-    def figure(name: str, value: float, goal: Goal | None = None) -> Result:
+    def figure(name: str, value: float) -> Result:
         return Result(
             figure=name,
             value=round(value, 1),
             unit="tokens/s",
             anchor=anchor_name,
             anchor_value=round(anchor, 1),
-            goal=goal,
         )
 
     return [
-        figure(STUB_FIGURE, stub, GOAL),
+        Result(
+            figure=PLAIN_FIGURE,
+            value=round(stub, 1),
+            unit="tokens/s",
+            anchor="plain issuance tokens/s on the same server (bench.plain_issuance)",
+            anchor_value=round(plain, 1),
+            goal=GOAL,
+        ),
+        # Information: what OpenSSL alone signs on these cores.
+        figure(STUB_FIGURE, stub),
         figure(BATCH_FIGURE, batched),
         figure(FIREBASE_FIGURE, firebase),
     ]
@@ -580,13 +600,12 @@ def run() -> Sequence[Result]:
             f"openssl speed -multi {workers} rsa2048: {anchor:,.1f} sign/s in total; "
             f"{CpuProbe.describe(before, probe.sample(), 'openssl')}"
         )
+        callers = stub_callers(userdb_url, count)
         stub = measure(
-            "stub",
-            stub_callers(userdb_url, count),
-            (1, BATCH),
-            userdb_url=userdb_url,
-            bundle=bundle,
-            workers=workers,
+            "stub", callers, (1, BATCH), userdb_url=userdb_url, bundle=bundle, workers=workers
+        )
+        plain = measure(
+            "plain", callers, (1,), userdb_url=userdb_url, bundle=bundle, workers=workers
         )
         emulator = FirebaseAuthEmulator(project_id=PROJECT_ID)
         try:
@@ -604,7 +623,7 @@ def run() -> Sequence[Result]:
         finally:
             emulator.stop()
     _note(f"issuance benchmark took {time.monotonic() - started:.1f} s")
-    return results(stub[1], stub[BATCH], firebase[1], anchor, workers)
+    return results(stub[1], stub[BATCH], firebase[1], plain[1], anchor, workers)
 
 
 if __name__ == "__main__":
