@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from phoenix.auth import quota
 from phoenix.auth.firebase import Identity
 from phoenix.auth.keys import KeyLife, SigningKey, listed_keys, signing_key
-from phoenix.common import database
+from phoenix.auth.quota_group import GroupedQuota
 from phoenix.common.problems import Problem
 from phoenix.crypto.blind_rsa import BlindSigningKey
 from phoenix.crypto.privacypass.structures import TOKEN_TYPE_BLIND_RSA, TokenRequest
@@ -101,7 +101,8 @@ class Issuer:
     ) -> None:
         self._keys = list(keys)
         self._policy = policy
-        self._engine = engine
+        # Concurrent issuances' quota takes share one statement (phoenix.auth.quota_group).
+        self._quota = GroupedQuota(engine, policy.quota)
         self._clock = clock
         # BlindSign precomputes CRT values: prepare every key once, not per request.
         self._prepared = {
@@ -169,12 +170,9 @@ class Issuer:
         if len(requests) > self._policy.max_batch:
             raise UnprocessableTokenRequest(f"at most {self._policy.max_batch} tokens at once")
         signers = [self._signer(request) for request in requests]
-        now = self._clock()
-        # One statement is its own transaction: autocommit saves the BEGIN and COMMIT trips.
-        async with database.reading(self._engine) as connection:
-            decision = await quota.take_if_entitled(
-                connection, identity.uid, identity.email, len(requests), self._policy.quota, now
-            )
+        decision = await self._quota.take_if_entitled(
+            identity.uid, identity.email, len(requests), self._clock()
+        )
         if decision is None:
             raise NotEntitled("this account has no active subscription")
         if not decision.granted:

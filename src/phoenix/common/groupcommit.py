@@ -2,8 +2,9 @@
 
 The first item is carried out at once; items that arrive while a batch is in flight go in the
 next one. Each caller gets its own item's result or error; an error of the whole batch reaches
-every caller of that batch; a caller that gave up leaves the others their answers. Why:
-docs/config.md, "Group commit".
+every caller of that batch; a caller that gave up leaves the others their answers. Used by
+config's hot path (leases, Redis commands) and auth's issuance quota; why: docs/config.md,
+"Group commit".
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.typing import EncodableT
 
-from phoenix.config.hotpath.groupcommit import GroupCommit
+from phoenix.common.groupcommit import GroupCommit
 
 Command = tuple[EncodableT, ...]
 

@@ -1,7 +1,7 @@
 """The one lease allocator: a committed lease for a client key on a node, or a domain error.
 
 New leases of concurrent connects go out together, one NodeDB statement per batch
-(phoenix.config.hotpath.groupcommit), on a connection of the pool kept in autocommit. Within a
+(phoenix.common.groupcommit), on a connection of the pool kept in autocommit. Within a
 batch each node's rows are locked in id order and its requests take consecutive offsets from its
 ``next_host`` and consecutive revisions; the counter moves past every offset tried. A request
 the statement cannot place (the key holds a lease already, the offset is taken, the node stopped
@@ -24,8 +24,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from phoenix.common import database
+from phoenix.common.groupcommit import GroupCommit
 from phoenix.config import leases
-from phoenix.config.hotpath.groupcommit import GroupCommit
 from phoenix.config.leases import Allocated, NodeEndpoint, PeerChange, ends_on_the_hour
 from phoenix.crypto.wireguard import encode_key
 
