@@ -34,6 +34,12 @@ by 2x from run to run (the rows/s figures stay, as information); the two CPU fig
 still: the role's CPU per row landed (its processes' user + system time over the load and the
 drain, from /proc) and the driver's client CPU per row in the anchor (this process's CPU time
 over its inserts).
+
+The floor under that goal (information, same run): after each load the same role process
+answers ``/healthz`` under the same wrk for :data:`FLOOR_SECONDS`; its CPU per request, spread
+over a full batch (``MAX_EVENTS`` rows, the most one request may carry), plus the driver's own
+CPU per row, plus this process's CPU per row to decode, check and make the columns of the same
+batch (what every row needs), is what the role would cost with nothing else on the way.
 """
 
 from __future__ import annotations
@@ -53,6 +59,7 @@ from bench.report import Goal, Result, format_table
 from bench.servers import BenchError, free_port, placement, wrk
 from phoenix.analytics.api import decode_batch
 from phoenix.analytics.coarse import Coarsening
+from phoenix.analytics.schemas import MAX_EVENTS
 from phoenix.analytics.service import current_hour, to_columns
 from phoenix.analytics.settings import FLEET_LOCATIONS
 from phoenix.analytics.store import (
@@ -73,6 +80,8 @@ DIRECT_ROWS: Final = 300_000
 BATCH_ROWS: Final = MAX_INSERT_ROWS
 SMALL_BATCH_ROWS: Final = 10_000
 LOAD_SECONDS: Final = 10
+FLOOR_SECONDS: Final = 4
+DECODE_ROUNDS: Final = 5_000
 CONNECTIONS: Final = 64
 DRAIN_TIMEOUT: Final = 60.0
 
@@ -106,6 +115,18 @@ def same_columns(body: bytes, total: int) -> Columns:
     batch = to_columns(decode_batch("application/json", body).events, current_hour(), coarsening)
     times = total // len(batch[0]) + 1
     return [(list(column) * times)[:total] for column in batch]
+
+
+def decoding_cpu(body: bytes, rounds: int = DECODE_ROUNDS) -> float:
+    """This process's CPU per row, in microseconds, to decode and check ``body`` and make its
+    columns, as the role does for each request (phoenix.analytics.api, .service)."""
+    coarsening = Coarsening(FLEET_LOCATIONS)
+    hour = current_hour()
+    started = time.process_time()
+    for _ in range(rounds):
+        events = decode_batch("application/json", body).events
+        to_columns(events, hour, coarsening)
+    return (time.process_time() - started) / rounds / len(events) * 1e6
 
 
 def _slice(columns: Columns, first: int, rows: int) -> list[Sequence[Value]]:
@@ -158,9 +179,16 @@ def _tree_cpu_seconds(pid: int) -> float:
     return total
 
 
-def http_ingest(url: str, body: bytes, work: Path) -> tuple[float, float, str]:
-    """Rows/s landed in ClickHouse through the role, its CPU per row in microseconds, and a
-    note on the run."""
+class Ingest(msgspec.Struct, frozen=True):
+    rows_per_second: float
+    cpu_per_row: float  # us: the role's processes, over the load and the drain
+    cpu_per_request: float  # us: the same processes answering /healthz, the stack alone
+    note: str
+
+
+def http_ingest(url: str, body: bytes, work: Path) -> Ingest:
+    """Rows/s landed in ClickHouse through the role, its CPU per row, and (the floor under it)
+    its CPU per request of the plainest route it serves, ``/healthz``, under the same load."""
     cpus = placement()
     port, ops_port = free_port(), free_port()
     env = {
@@ -206,11 +234,24 @@ def http_ingest(url: str, body: bytes, work: Path) -> tuple[float, float, str]:
             time.sleep(0.02)
         elapsed = time.perf_counter() - started
         cpu = _tree_cpu_seconds(process.pid) - cpu
+        idle_cpu = _tree_cpu_seconds(process.pid)
+        stack = wrk(
+            f"http://127.0.0.1:{port}/healthz",
+            seconds=FLOOR_SECONDS,
+            connections=CONNECTIONS,
+            cpus=cpus.load_cpus,
+        )
+        stack_cpu = _tree_cpu_seconds(process.pid) - idle_cpu
     finally:
         process.stop(grace=40)
     note = f"{result.requests_per_second:,.0f} req/s accepted, p99 {result.p99_ms:.1f} ms"
     rows = landed - before
-    return rows / elapsed, cpu / rows * 1e6, note
+    return Ingest(
+        rows_per_second=rows / elapsed,
+        cpu_per_row=cpu / rows * 1e6,
+        cpu_per_request=stack_cpu / stack.requests * 1e6,
+        note=note,
+    )
 
 
 def _ready(ops_port: int) -> bool:
@@ -237,7 +278,7 @@ def run() -> Sequence[Result]:
                 store = ServerStore(server.url(name))
                 migrate(store)
                 store.close()
-            direct, direct_cpu, small, http, http_cpu = [], [], [], [], []
+            direct, direct_cpu, small, http, http_cpu, stack_cpu = [], [], [], [], [], []
             note = ""
             for _ in range(ROUNDS):
                 rate, cpu = direct_insert(server.url("bench_direct"), columns)
@@ -246,17 +287,21 @@ def run() -> Sequence[Result]:
                 small.append(
                     direct_insert(server.url("bench_direct"), columns, SMALL_BATCH_ROWS)[0]
                 )
-                rate, cpu, note = http_ingest(server.url("bench_http"), body, Path(tmp))
-                http.append(rate)
-                http_cpu.append(cpu)
+                ingest = http_ingest(server.url("bench_http"), body, Path(tmp))
+                http.append(ingest.rows_per_second)
+                http_cpu.append(ingest.cpu_per_row)
+                stack_cpu.append(ingest.cpu_per_request)
+                note = ingest.note
         finally:
             server.stop()
     embedded = embedded_insert(columns)
+    decoding = decoding_cpu(body)
     anchor = "clickhouse-driver batch insert (100,000 rows)"
     print(
         f"analytics: HTTP rounds {[round(h) for h in http]}, CPU us/row "
         f"{[round(c, 2) for c in http_cpu]}; direct {[round(d) for d in direct]}, CPU us/row "
-        f"{[round(c, 2) for c in direct_cpu]}; last: {note}",
+        f"{[round(c, 2) for c in direct_cpu]}; /healthz CPU us/request "
+        f"{[round(c, 1) for c in stack_cpu]}; decoding {decoding:.2f} us/row; last: {note}",
         file=sys.stderr,
     )
     return [
@@ -281,6 +326,19 @@ def run() -> Sequence[Result]:
             anchor="clickhouse-driver client CPU per row (100,000 rows)",
             anchor_value=min(direct_cpu),
             goal=CPU_GOAL,
+        ),
+        # The floor under that goal, measured in the same run: a request's share of the
+        # role's stack alone (its /healthz, no body; a batch is at most MAX_EVENTS rows), the
+        # decoding and columns every row needs, and the driver's own CPU per row.
+        Result(
+            figure=(
+                f"floor: /healthz CPU per request / {MAX_EVENTS} rows + decoding and columns "
+                "+ the driver, per row"
+            ),
+            value=round(min(stack_cpu) / MAX_EVENTS + decoding + min(direct_cpu), 3),
+            unit="us/row",
+            anchor="clickhouse-driver client CPU per row (100,000 rows)",
+            anchor_value=min(direct_cpu),
         ),
         Result(
             figure="chDB (embedded) ingest, batches of 10,000, rows/s",
