@@ -17,7 +17,7 @@ from structlog.testing import capture_logs
 from phoenix.common.bodies import JSON_BODY_PROBLEMS, decode_json
 from phoenix.common.openapi import json_body, problem_answers
 from phoenix.common.problems import Problem
-from phoenix.common.web import build_app, ops_app
+from phoenix.common.web import SMALL_ANSWER, build_app, ops_app
 from phoenix.settings import CommonSettings
 
 
@@ -298,3 +298,30 @@ def test_a_client_gone_before_its_body_ended_is_a_4xx_not_a_500() -> None:
     app = build_app(role="test", settings=CommonSettings(), route_handlers=[count])
     status, _ = asyncio.run(_sent_in_chunks(app, [b'{"n"'], disconnect=True))
     assert status == 400
+
+
+@get("/large", sync_to_thread=False)
+def large() -> dict[str, str]:
+    return {"padding": "x" * 4096}
+
+
+@get("/large-but-marked-small", sync_to_thread=False, opt={SMALL_ANSWER: True})
+def marked() -> dict[str, str]:
+    return {"padding": "x" * 4096}
+
+
+def test_answers_are_gzipped_unless_the_route_says_they_are_always_small() -> None:
+    app = build_app(role="test", settings=CommonSettings(), route_handlers=[large, marked])
+    with TestClient(app) as client:
+        gzip = {"accept-encoding": "gzip"}
+        assert client.get("/large", headers=gzip).headers.get("content-encoding") == "gzip"
+        answer = client.get("/large-but-marked-small", headers=gzip)
+        assert "content-encoding" not in answer.headers
+        assert answer.json() == {"padding": "x" * 4096}
+
+
+def test_the_hottest_routes_skip_the_compression_middleware() -> None:
+    from phoenix.config.api import NodeController, PublicController
+
+    for handler in (NodeController.heartbeat, PublicController.connect):
+        assert handler.opt.get(SMALL_ANSWER) is True, handler

@@ -51,6 +51,7 @@ from phoenix.common.bodies import MalformedBody, UnsupportedBodyType
 from phoenix.common.logging import get_logger
 from phoenix.common.openapi import json_body, operation, problem_answers
 from phoenix.common.problems import Problem, problem_response
+from phoenix.common.web import SMALL_ANSWER
 
 MAX_BODY_BYTES: Final = 64 * 1024
 CSV_TYPE: Final = "text/csv"  # Litestar adds "; charset=utf-8" to a text/* type itself
@@ -248,6 +249,7 @@ def routes(
     @post(
         "/v1/events",
         status_code=202,
+        opt={SMALL_ANSWER: True},
         tags=["ingest"],
         summary="Accept a batch of anonymous, bucketed events",
         request_max_body_size=MAX_BODY_BYTES,

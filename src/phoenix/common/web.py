@@ -54,6 +54,17 @@ class MetricsController(PrometheusController):
     include_in_schema = False
 
 
+# A route whose answers are always under the compression threshold says so with
+# ``opt={SMALL_ANSWER: True}``: the middleware then steps aside before it parses the request's
+# headers and, for a client that accepts gzip (every node's and app's HTTP client), before it
+# builds a compressor that the size check then leaves unused. Those are the hottest routes:
+# heartbeats, connects, analytics batches.
+SMALL_ANSWER: Final = "small_answer"
+_COMPRESSION: Final = CompressionConfig(
+    backend="gzip", minimum_size=1024, exclude_opt_key=SMALL_ANSWER
+)
+
+
 def _not_here(_: ASGIConnection[Any, Any, Any, Any], __: BaseRouteHandler) -> None:
     raise NotFoundException()
 
@@ -94,7 +105,7 @@ def build_app(
             render_plugins=[JsonRenderPlugin()],
             openapi_router=_unserved_schema_router(),
         ),
-        compression_config=CompressionConfig(backend="gzip", minimum_size=1024),
+        compression_config=_COMPRESSION,
         request_max_body_size=settings.max_body_bytes,
         debug=False,
         logging_config=None,
@@ -158,7 +169,7 @@ def _operations_app(
         ],
         exception_handlers=handlers,
         openapi_config=None,
-        compression_config=CompressionConfig(backend="gzip", minimum_size=1024),
+        compression_config=_COMPRESSION,
         request_max_body_size=settings.max_body_bytes,
         debug=False,
         logging_config=None,

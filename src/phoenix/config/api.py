@@ -22,6 +22,7 @@ from phoenix.common.answers import Answer
 from phoenix.common.bodies import JSON_BODY_PROBLEMS, decode_json
 from phoenix.common.database import DatabaseUnavailable
 from phoenix.common.openapi import NOT_MODIFIED, json_body, problem_answers
+from phoenix.common.web import SMALL_ANSWER
 from phoenix.config import metrics, redemption, spent, tokens
 from phoenix.config.credentials import BadCredential
 from phoenix.config.directory import IssuerDirectoryUnavailable
@@ -68,6 +69,7 @@ class NodeController(Controller):
     @post(
         "/heartbeat",
         status_code=200,
+        opt={SMALL_ANSWER: True},
         operation_class=json_body(Heartbeat, "The node's counters and applied revision"),
         responses={
             200: ResponseSpec(HeartbeatAnswer, description="Whether to drain; the revision"),
@@ -224,6 +226,7 @@ class PublicController(Controller):
     @post(
         "/connect",
         status_code=200,
+        opt={SMALL_ANSWER: True},
         summary="Redeem a token for a config",
         operation_class=json_body(
             ConnectRequest,
