@@ -66,6 +66,17 @@ from phoenix_node.sysctl import apply as apply_sysctl
 from phoenix_node.wireguard import Backend, InterfaceMissing, WireGuardError
 
 SNAPSHOT: Final = -1  # ``since`` that asks the API for a full snapshot
+# Each pause between heartbeats is the interval give or take this fraction, at random: nodes
+# answered together (after an API stall, or started together) would otherwise beat together
+# for ever, and every herd queues the rest of the API's work behind it.
+HEARTBEAT_JITTER: Final = 0.1
+
+
+def heartbeat_pause(interval: float, draw: float | None = None) -> float:
+    """The pause before the next heartbeat; ``draw`` in [0, 1) (a fresh random one when None)."""
+    if draw is None:
+        draw = random.random()  # noqa: S311 - spreading load, not a secret
+    return interval * (1 + HEARTBEAT_JITTER * (2 * draw - 1))
 
 
 class Backoff:
@@ -377,7 +388,7 @@ class Agent:
         host.cpu_percent()  # prime the CPU counter
         while True:
             await self.heartbeat_once()
-            await asyncio.sleep(self.settings.heartbeat_seconds)
+            await asyncio.sleep(heartbeat_pause(self.settings.heartbeat_seconds))
 
     async def heartbeat_once(self) -> None:
         assert self.registration is not None
