@@ -4,10 +4,8 @@ store (phoenix.config.store) reads and writes; connects are phoenix.config.redem
 
 from __future__ import annotations
 
-import random
 import uuid
 from collections.abc import Iterable
-from typing import Final
 
 from phoenix.config.feed import PeerFeed
 from phoenix.config.fleet import NodeRecord
@@ -23,21 +21,6 @@ from phoenix.config.schemas import (
 )
 from phoenix.config.selection import NodeLoad, peer_load
 from phoenix.config.store import FleetStore
-
-# A waiting poll with nothing to answer ends up to this fraction early, at random. Polls that
-# began together (a fleet reconnecting after a restart, or answered together after a stall) would
-# otherwise time out together every wait, for ever, and each herd of re-polls queues everything
-# behind it; a few waits spread them over the interval. Shorter, never longer: a node's HTTP
-# client allows the wait it asked for and a margin.
-POLL_JITTER: Final = 0.2
-
-
-def poll_wait(asked: float, draw: float | None = None) -> float:
-    """How long to wait for a change when ``asked`` seconds were asked for; ``draw`` in [0, 1)
-    (a fresh random one when None)."""
-    if draw is None:
-        draw = random.random()  # noqa: S311 - spreading load, not a secret
-    return asked * (1 - POLL_JITTER * draw)
 
 
 class NodeCalls:
@@ -61,7 +44,7 @@ class NodeCalls:
     async def peer_changes(self, node: NodeRecord, since: int, wait_seconds: float) -> PeerFeed:
         """The node's peer changes after revision ``since``, waiting up to ``wait_seconds``.
         ``node`` authenticated fresh: the poll starts from the revision that read found."""
-        return await self._store.peer_changes(node, since, poll_wait(wait_seconds))
+        return await self._store.peer_changes(node, since, wait_seconds)
 
 
 class LocationBoard:
