@@ -11,8 +11,9 @@ A batch holds each user once: a user's second request of the batch (a row cannot
 twice by one statement) takes the general path, the single statement, in its caller's task,
 after the batch. So does a request the batch refused (to compute its Retry-After, and in case
 the refusal was a race the single statement settles), and the whole batch when it lost a
-deadlock to another worker's batch holding the same users' rows. A caller therefore gets
-exactly the answer the single statement would give it, and never counted twice.
+deadlock to another worker's batch holding the same users' rows or when one request's values
+broke it. A caller therefore gets exactly the answer the single statement would give it, and
+never counted twice.
 """
 
 from __future__ import annotations
@@ -70,9 +71,16 @@ _TAKE_MANY: Final = """
     ORDER BY w.ord
 """
 
-# Another worker's batch holding some of the same users' rows in a conflicting order: this
-# batch is given up whole and its requests take the general path, one by one.
-_GIVE_UP: Final = (psycopg.errors.DeadlockDetected, psycopg.errors.LockNotAvailable)
+# The batch is given up whole and its requests take the general path, one by one, when
+# another worker's batch held some of the same users' rows in a conflicting order, or when one
+# request's values broke the statement (an email longer than its column): one user's row must
+# not fail the others batched with it.
+_GIVE_UP: Final = (
+    psycopg.errors.DeadlockDetected,
+    psycopg.errors.LockNotAvailable,
+    psycopg.DataError,
+    psycopg.IntegrityError,
+)
 
 
 @dataclass(frozen=True)

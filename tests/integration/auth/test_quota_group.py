@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from phoenix.auth import quota
@@ -140,3 +141,24 @@ async def test_more_than_the_limit_at_once_is_refused_without_a_statement(
     assert refused is not None
     assert not refused.granted
     assert grouped.statements == 0
+
+
+async def test_one_user_s_bad_row_does_not_fail_the_others_in_its_batch(
+    engine: AsyncEngine,
+) -> None:
+    # An email longer than its column breaks the batch's statement: the batch falls back to
+    # one statement each, so only that user's request fails.
+    await add_user(engine, "paying")
+    await add_user(engine, "long")
+    grouped = CountingQuota(engine, 5)
+    paying, long = await asyncio.gather(
+        grouped.take_if_entitled("paying", None, 1, NOON),
+        grouped.take_if_entitled("long", "x" * 400 + "@example.com", 1, NOON),
+        return_exceptions=True,
+    )
+    assert isinstance(paying, quota.QuotaDecision)
+    assert paying.granted
+    assert isinstance(long, DBAPIError)
+    assert grouped.statements >= 1
+    assert await used(engine, "paying") == 1
+    assert await used(engine, "long") == 0
