@@ -6,7 +6,9 @@ from __future__ import annotations
 import functools
 import json
 import os
+import secrets
 import shutil
+import socket
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -15,6 +17,23 @@ from phoenix.dev.launcher import Process, wait_until
 from phoenix.dev.probes import answers_ok, free_port, port_open
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+def restartable_port() -> int:
+    """A free port outside the kernel's ephemeral range, for a server a test stops and starts
+    again on the same port: while it is down, any process's outgoing connection may be given
+    a port from that range as its own, and a port so taken made a restarted RabbitMQ fail with
+    eaddrinuse (seen once in CI)."""
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    for _ in range(200):
+        port = secrets.randbelow(low - 20_000) + 20_000
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError(f"no free port between 20000 and {low}")
 
 
 def wait_for_port(port: int, timeout: float = 15.0) -> None:
@@ -30,7 +49,7 @@ class SpareRedis:
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
-        self.port = free_port()
+        self.port = restartable_port()  # a fault test stops and starts it on this port
         self.process: Process | None = None
 
     @property

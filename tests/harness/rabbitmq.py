@@ -19,6 +19,7 @@ import pika
 
 from phoenix.dev.launcher import Process
 from phoenix.dev.probes import free_port
+from tests.harness.processes import restartable_port
 
 SCRIPT: Final = Path("/usr/lib/rabbitmq/bin/rabbitmq-server")
 
@@ -26,7 +27,7 @@ SCRIPT: Final = Path("/usr/lib/rabbitmq/bin/rabbitmq-server")
 class PrivateRabbitMQ:
     def __init__(self) -> None:
         self.directory = Path(tempfile.mkdtemp(prefix="phoenix-rabbitmq-"))
-        self.port = free_port()
+        self.port = restartable_port()  # stop() and start() keep it
         self.node = f"phoenix{self.port}@localhost"
         self.process: Process | None = None
         (self.directory / "rabbitmq.conf").write_text(
