@@ -31,6 +31,11 @@ from phoenix.config.selection import NodeLoad
 
 # How long a node's record is reused while the notifier's forget channel is live.
 NODE_RECORD_SECONDS: Final = 60.0
+# A location's loads, once expired, are still answered for this long while one read refreshes
+# them: a thousand rows and heartbeats at fleet scale, read while NodeDB's pool is busy with
+# the fleet's polls, held connects up to 2 s each time a location expired (bench fleet). The
+# loads steer selection only; the lease statement re-checks that the node is active.
+LOCATION_LOADS_STALE_SECONDS: Final = 5.0
 
 
 class FleetStore:
@@ -131,7 +136,9 @@ class FleetStore:
     async def location_loads(self, location: str) -> list[NodeLoad]:
         """A location's nodes and their last heartbeats, reused for a moment (hotpath.recent)."""
         return await self._location_loads.get_or_load(
-            location, lambda: fleet.node_loads(self._engine, self._redis, location)
+            location,
+            lambda: fleet.node_loads(self._engine, self._redis, location),
+            stale_seconds=LOCATION_LOADS_STALE_SECONDS,
         )
 
     async def place_lease(

@@ -53,22 +53,40 @@ class Recent(Generic[K, V]):
             self._entries.clear()
         self._entries[key] = (self._clock() + self._seconds, value)
 
-    async def get_or_load(self, key: K, load: Callable[[], Awaitable[V]]) -> V:
+    async def get_or_load(
+        self, key: K, load: Callable[[], Awaitable[V]], *, stale_seconds: float = 0.0
+    ) -> V:
         """The entry, or what ``load()`` reads, kept for next time. Concurrent callers missing
-        the same key share one ``load()``; its error reaches each of them, and is not kept."""
-        value = self.get(key)
-        if value is not None:
-            return value
+        the same key share one ``load()``; its error reaches each of them, and is not kept.
+
+        ``stale_seconds``: for that long after an entry expires it is still answered at once
+        while one ``load()`` reads it again in the background, so no caller waits for a read
+        an entry already answers (a failed refresh is retried by the next caller). A forget()
+        leaves nothing stale: its callers wait for a new read."""
+        entry = self._entries.get(key)
+        if entry is not None:
+            expires, value = entry
+            now = self._clock()
+            if now < expires:
+                return value
+            if now < expires + stale_seconds and self._seconds > 0:
+                self._loading_of(key, load)
+                return value
+            del self._entries[key]
         if self._seconds <= 0:
             return await load()  # nothing is reused: nor is a read begun before this call
+        # Shielded: a caller that gives up leaves the read to the others.
+        return await asyncio.shield(self._loading_of(key, load))
+
+    def _loading_of(self, key: K, load: Callable[[], Awaitable[V]]) -> asyncio.Future[V]:
+        """The read of ``key`` in flight, begun now if none is."""
         pending = self._loading.get(key)
         if pending is None:
             pending = asyncio.ensure_future(self._load(key, load, self._generation))
-            # Its error is each waiter's; should every waiter have given up, it is read here.
+            # Its error is each waiter's; should there be no waiter, it is read here.
             pending.add_done_callback(lambda done: done.cancelled() or done.exception())
             self._loading[key] = pending
-        # Shielded: a caller that gives up leaves the read to the others.
-        return await asyncio.shield(pending)
+        return pending
 
     async def _load(self, key: K, load: Callable[[], Awaitable[V]], generation: int) -> V:
         try:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from phoenix.config.hotpath.recent import Recent
 
 
@@ -113,3 +115,58 @@ async def test_with_zero_seconds_every_miss_reads_for_itself() -> None:
     read = Reads()
     read.release.set()
     assert await asyncio.gather(*(recent.get_or_load("a", read) for _ in range(3))) == [1, 2, 3]
+
+
+async def test_an_expired_entry_is_answered_while_one_read_refreshes_it() -> None:
+    clock = Clock()
+    recent: Recent[str, int] = Recent(1.0, clock)
+    recent.put("de-fra", 0)
+    clock.now += 1.5  # expired, within its stale seconds
+    read = Reads()
+    asking = [
+        asyncio.ensure_future(recent.get_or_load("de-fra", read, stale_seconds=5.0))
+        for _ in range(3)
+    ]
+    await asyncio.sleep(0)
+    assert all(answer.done() for answer in asking)  # at once, without waiting for the read
+    assert [answer.result() for answer in asking] == [0, 0, 0]
+    await asyncio.sleep(0)  # the refresh they began
+    assert read.calls == 1  # one refresh for all of them
+    read.release.set()
+    await asyncio.sleep(0)
+    assert await recent.get_or_load("de-fra", read, stale_seconds=5.0) == 1
+
+
+@pytest.mark.parametrize("gone", ["past its stale seconds", "forgotten"])
+async def test_an_entry_past_its_stale_seconds_or_forgotten_is_waited_for(gone: str) -> None:
+    clock = Clock()
+    recent: Recent[str, int] = Recent(1.0, clock)
+    recent.put("de-fra", 0)
+    if gone == "forgotten":
+        clock.now += 1.5
+        recent.forget()  # a drain: the old view must not place another peer
+    else:
+        clock.now += 6.0
+    read = Reads()
+    waiting = asyncio.ensure_future(recent.get_or_load("de-fra", read, stale_seconds=5.0))
+    await asyncio.sleep(0)
+    assert not waiting.done()
+    read.release.set()
+    assert await waiting == 1
+
+
+async def test_a_failed_refresh_leaves_the_stale_entry_and_the_next_caller_retries() -> None:
+    clock = Clock()
+    recent: Recent[str, int] = Recent(1.0, clock)
+    recent.put("de-fra", 0)
+    clock.now += 1.5
+    read = Reads()
+    read.error = OSError("NodeDB away")
+    read.release.set()
+    assert await recent.get_or_load("de-fra", read, stale_seconds=5.0) == 0
+    await asyncio.sleep(0)  # the refresh fails in the background, its error read
+    read.error = None
+    assert await recent.get_or_load("de-fra", read, stale_seconds=5.0) == 0
+    await asyncio.sleep(0)
+    assert read.calls == 2
+    assert await recent.get_or_load("de-fra", read, stale_seconds=5.0) == 2
