@@ -16,6 +16,7 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import Final, get_args
 
+import msgspec
 from prometheus_client import Gauge
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -27,7 +28,7 @@ from phoenix.common import database
 from phoenix.common.database import DatabaseUnavailable
 from phoenix.common.logging import get_logger
 from phoenix.config.api import NodeStatus
-from phoenix.config.fleet import last_heartbeats
+from phoenix.config.fleet import heartbeat_fields
 from phoenix.config.models import Lease, Node
 
 STATUSES: Final = get_args(NodeStatus)
@@ -65,6 +66,10 @@ TAKEN = Gauge(
 )
 
 
+class _Guard(msgspec.Struct):
+    guard_held: bool = False
+
+
 class Census:
     def __init__(self, engine: AsyncEngine, redis: Redis) -> None:
         self._engine = engine
@@ -95,7 +100,7 @@ class Census:
                     select(Node.id, Node.location).where(Node.status.in_(("active", "draining")))
                 )
             ).all()
-        beats = await last_heartbeats(self._redis, [node_id for node_id, _ in serving])
+        beats = await heartbeat_fields(self._redis, [node_id for node_id, _ in serving], _Guard)
         held = Counter(
             location for node_id, location in serving if (b := beats.get(node_id)) and b.guard_held
         )

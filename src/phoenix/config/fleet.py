@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 import uuid
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, TypeVar
 
 import msgspec
 from redis.asyncio import Redis
@@ -174,16 +174,28 @@ async def heartbeat(
 
 
 async def last_heartbeats(redis: Redis, node_ids: list[uuid.UUID]) -> dict[uuid.UUID, Heartbeat]:
-    """The fresh heartbeats of ``node_ids``, read READ_CHUNK at a time: each chunk's reply is
-    decoded before the next is asked for, so a 10,000-node fleet's read never holds the event
-    loop (and every request waiting on it) for more than a chunk's worth."""
+    """The fresh heartbeats of ``node_ids``."""
+    return await heartbeat_fields(redis, node_ids, Heartbeat)
+
+
+Fields = TypeVar("Fields", bound=msgspec.Struct)
+
+
+async def heartbeat_fields(
+    redis: Redis, node_ids: list[uuid.UUID], fields: type[Fields]
+) -> dict[uuid.UUID, Fields]:
+    """The fresh heartbeats of ``node_ids``, decoded into ``fields`` (a Struct of the fields a
+    fleet-wide reader needs: msgspec skips the others, a third of the decoding). Read READ_CHUNK
+    at a time: each chunk's reply is decoded before the next is asked for, so a 10,000-node
+    fleet's read never holds the event loop (and every request waiting on it) for more than a
+    chunk's worth."""
     beats = {}
     for start in range(0, len(node_ids), READ_CHUNK):
         chunk = node_ids[start : start + READ_CHUNK]
         values = await redis.mget([f"{HEARTBEAT_PREFIX}{node_id}" for node_id in chunk])
         for node_id, value in zip(chunk, values, strict=True):
             if value is not None:
-                beats[node_id] = msgspec.json.decode(value, type=Heartbeat)
+                beats[node_id] = msgspec.json.decode(value, type=fields)
     return beats
 
 

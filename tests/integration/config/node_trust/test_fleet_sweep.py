@@ -13,7 +13,7 @@ from sqlalchemy import select, text
 from phoenix.config import leases
 from phoenix.config.feed import stream_key
 from phoenix.config.models import Lease, Node
-from phoenix.config.nodes.sweeper import LOCK_KEY, SEEN_KEY
+from phoenix.config.nodes.sweeper import LOCK_KEY, SEEN_KEY, FleetSweeper
 from tests.harness.nodes import enroll, node_body, register
 from tests.integration.config.conftest import MONITOR_TOKEN, Stores, beat
 from tests.integration.config.node_trust.test_enrollment_keys import problem
@@ -151,3 +151,66 @@ async def test_one_replica_sweeps_at_a_time(config: Client, stores: Stores) -> N
         finally:
             await connection.execute(text(f"SELECT pg_advisory_unlock({LOCK_KEY})"))
     assert (await sweep(config))["ran"] is True
+
+
+class Watched(FleetSweeper):
+    """A sweeper that, while it reads Redis, looks at NodeDB from another connection."""
+
+    def __init__(self, stores: Stores) -> None:
+        super().__init__(
+            stores.nodedb,
+            stores.redis,
+            heartbeat_ttl=30,
+            lost_after=timedelta(seconds=120),
+            forget_after=timedelta(days=1),
+        )
+        self.stores = stores
+        self.open_transactions: list[str] = []
+
+    async def _observe(self, node_ids: list[uuid.UUID], now: datetime) -> Any:
+        async with self.stores.nodedb.connect() as other:
+            rows = await other.execute(
+                text(
+                    "SELECT state FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND pid <> pg_backend_pid() AND state LIKE 'idle in transaction%'"
+                )
+            )
+            self.open_transactions += [row.state for row in rows]
+        return await super()._observe(node_ids, now)
+
+
+async def test_the_sweep_holds_no_nodedb_transaction_while_it_reads_redis(
+    config: Client, stores: Stores
+) -> None:
+    """At 10,000 nodes that read takes a second: a pool connection idle in transaction for it
+    is one the fleet's polls and connects wait for."""
+    node = await enroll(config)
+    await last_seen(stores, node.id, 121)
+    sweeper = Watched(stores)
+    report = await sweeper.sweep()
+    assert sweeper.open_transactions == []
+    assert report is not None
+    assert report.lost == 1  # and it still swept
+
+
+async def test_a_replica_that_takes_the_lock_while_the_sweep_reads_redis_sweeps_alone(
+    config: Client, stores: Stores
+) -> None:
+    node = await enroll(config)
+    await last_seen(stores, node.id, 121)
+    async with stores.nodedb.connect() as holder:
+        sweeper = Watched(stores)
+        # The lock taken between the sweep's read of the nodes and its writes.
+        original = sweeper._observe
+
+        async def observe_then_lose_the_lock(node_ids: list[uuid.UUID], now: datetime) -> Any:
+            observed = await original(node_ids, now)
+            await holder.execute(text(f"SELECT pg_advisory_lock({LOCK_KEY})"))
+            return observed
+
+        sweeper._observe = observe_then_lose_the_lock  # type: ignore[method-assign]
+        try:
+            assert await sweeper.sweep() is None
+        finally:
+            await holder.execute(text(f"SELECT pg_advisory_unlock({LOCK_KEY})"))
+    assert (await status(stores, node.id))[0] == "active"  # left to the lock's holder
