@@ -32,14 +32,20 @@ from firebase_admin import auth, credentials, exceptions
 from phoenix.auth.revocation import MISSING, LookupsExhausted, RevocationCache, Standing
 from phoenix.auth.settings import AuthSettings
 from phoenix.common.bearer import bearer
+from phoenix.common.logging import get_logger
 from phoenix.common.problems import Problem
 
+_log = get_logger("phoenix.auth.firebase")
 _app_numbers = itertools.count()
 # A compact JWS (header.payload.signature, base64url) of a sane size: anything else is refused
 # before the SDK parses it. Firebase ID tokens are about 1 KB (custom claims are capped at 1000
 # bytes), so 8 KiB leaves room.
 _COMPACT_JWS: Final = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 MAX_TOKEN_CHARS: Final = 8192
+# RFC 5321's limits (a 64-octet local part, a 255-octet domain) make 320 characters the longest
+# address, and users.email holds that many: a longer claim is no address to keep. Kept, it made
+# the user's row fail to write, so issuance answered 503 ("try again") for ever.
+MAX_EMAIL_CHARS: Final = 320
 
 
 @dataclass(frozen=True)
@@ -117,8 +123,7 @@ class FirebaseVerifier:
         refusal = standing.refusal(float(claims["iat"]))
         if refusal:
             raise Unauthenticated(refusal)
-        email = claims.get("email")
-        return Identity(uid=uid, email=str(email) if email else None)
+        return Identity(uid=uid, email=_address(claims.get("email")))
 
     def _verify_locally(self, id_token: str) -> dict[str, Any]:
         """Signature, issuer, audience, subject and expiry: no user lookup happens here."""
@@ -188,3 +193,13 @@ def bearer_token(authorization: str | None) -> str:
     if len(token) > MAX_TOKEN_CHARS or not _COMPACT_JWS.fullmatch(token):
         raise Unauthenticated("the bearer token is not a Firebase ID token")
     return token
+
+
+def _address(claim: Any) -> str | None:
+    """The email claim, if it can be an address."""
+    if not isinstance(claim, str) or not claim:
+        return None
+    if len(claim) > MAX_EMAIL_CHARS:
+        _log.info("email_claim_not_kept", chars=len(claim))  # never the value
+        return None
+    return claim
