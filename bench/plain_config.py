@@ -15,6 +15,11 @@ cache, no kept connection:
 What it leaves out, the role does on top (and so the plain routes flatter the reference): the
 node credential check, problem documents, the access log and metrics, the lease's reconnect and
 collision handling, the undo of a mark when the lease fails.
+
+One more route is no goal's anchor but what the heartbeat goal is made of:
+``POST /v1/nodes/{id}/checked-heartbeat`` is the plain heartbeat plus what every heartbeat of the
+role must do besides its work: check the node's credential (its hash read from NodeDB once and
+reused, as the role reuses node records) and pass the role's access log and request metrics.
 """
 
 from __future__ import annotations
@@ -30,11 +35,17 @@ from typing import Any, Final
 
 import msgspec
 from litestar import Litestar, Request, Response, get, post
+from litestar.enums import ScopeType
+from litestar.exceptions import NotAuthorizedException
+from litestar.types import ASGIApp, Receive, Scope, Send
 from redis.asyncio import Redis
 from sqlalchemy import text
 
+from phoenix.common.accesslog import AccessLog
 from phoenix.common.database import create_engine
-from phoenix.config import tokens
+from phoenix.common.httpmetrics import RequestMetrics
+from phoenix.common.logging import configure_logging
+from phoenix.config import credentials, tokens
 from phoenix.config.directory import IssuerDirectoryClient
 from phoenix.config.schemas import ConnectRequest, Heartbeat
 from phoenix.config.settings import ConfigSettings
@@ -45,6 +56,7 @@ LEASE: Final = timedelta(hours=24)
 HEARTBEAT_PREFIX: Final = "phoenix:plain:heartbeat:"
 SPENT_PREFIX: Final = "phoenix:plain:spent:"
 STREAM_PREFIX: Final = "phoenix:plain:peers:"
+CHECKED_HEARTBEAT: Final = "/checked-heartbeat"
 
 # One statement takes a random active node of the location and moves its counters on.
 _NEXT_ADDRESS = text(
@@ -125,6 +137,30 @@ def create_app() -> Litestar:
         await redis.set(f"{HEARTBEAT_PREFIX}{node_id}", raw, ex=settings.heartbeat_ttl_seconds)
         return {"drain": False}
 
+    hashes: dict[uuid.UUID, bytes | None] = {}
+
+    @post("/v1/nodes/{node_id:uuid}" + CHECKED_HEARTBEAT, status_code=200)
+    async def checked_heartbeat(
+        node_id: uuid.UUID, request: Request[Any, Any, Any]
+    ) -> dict[str, Any]:
+        if node_id not in hashes:
+            async with engine.connect() as connection:
+                hashes[node_id] = (
+                    await connection.execute(
+                        text("SELECT credential_hash FROM nodes WHERE id = :id"), {"id": node_id}
+                    )
+                ).scalar_one()
+        try:
+            credentials.check_hash(
+                credentials.bearer(request.headers.get("authorization")), hashes[node_id]
+            )
+        except credentials.BadCredential:
+            raise NotAuthorizedException() from None
+        raw = await request.body()
+        msgspec.json.decode(raw, type=Heartbeat)
+        await redis.set(f"{HEARTBEAT_PREFIX}{node_id}", raw, ex=settings.heartbeat_ttl_seconds)
+        return {"drain": False}
+
     @get("/healthz", sync_to_thread=False)
     def healthz() -> str:  # what a load asks for once its prepared requests are all sent
         return "ok"
@@ -139,4 +175,22 @@ def create_app() -> Litestar:
             await redis.aclose()
             await engine.dispose()
 
-    return Litestar([connect, heartbeat, healthz], lifespan=[lifespan])
+    app = Litestar([connect, heartbeat, checked_heartbeat, healthz], lifespan=[lifespan])
+    configure_logging(settings.log_level, "plain")
+    app.asgi_handler = _LoggedWhenChecked(app.asgi_handler)
+    return app
+
+
+class _LoggedWhenChecked:
+    """The role's access log and request metrics around the checked heartbeat only: the other
+    routes stay the plain work the goals name."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self._app = app
+        self._logged = AccessLog(app, RequestMetrics("phoenix_plain"))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == ScopeType.HTTP and scope["path"].endswith(CHECKED_HEARTBEAT):
+            await self._logged(scope, receive, send)
+        else:
+            await self._app(scope, receive, send)
