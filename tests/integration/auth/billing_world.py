@@ -79,7 +79,9 @@ class BillingWorld:
         return await self.http.post("/v1/webhooks/apple", json={"signedPayload": signed_payload})
 
     async def customer_for(self, person: Person) -> str:
-        """Link a Stripe customer the way a completed checkout does."""
+        """Link a Stripe customer the way a completed checkout does (for a signed-in user: a
+        checkout is started by one, whose row is there)."""
+        await self.account(person)
         customer = f"cus_{uuid.uuid4().hex[:14]}"
         session = stripe_harness.checkout_session(person.uid, customer, None)
         answer = await self.stripe(stripe_harness.event("checkout.session.completed", session))

@@ -212,6 +212,10 @@ async def test_deleting_the_account_cancels_forgets_and_removes_the_firebase_use
     # Stripe's own follow-up event about the cancelled subscription finds no one to update.
     late = s.event("customer.subscription.deleted", {**live, "status": "canceled"})
     assert (await billing.stripe(late)).json() == {"outcome": "ignored: unknown customer"}
+    # Nor a checkout completed before the deletion whose event comes only now (a delivery
+    # retried late, or a reconciliation replaying it): it does not bring the account back.
+    checkout = s.event("checkout.session.completed", s.checkout_session(person.uid, customer, None))
+    assert (await billing.stripe(checkout)).json() == {"outcome": "ignored: unknown user"}
     assert [row for row in await every_value(billing) if row[2] in identifiers] == []
 
 

@@ -140,8 +140,8 @@ async def _write(connection: AsyncConnection, change: StripeChange) -> str:
         case Ignored(outcome):
             return outcome
         case Checkout(uid, customer, subscription):
-            await store.link_checkout(connection, uid, customer, subscription)
-            return "linked"
+            linked = await store.link_checkout(connection, uid, customer, subscription)
+            return "linked" if linked is Written.APPLIED else "ignored: unknown user"
         case SubscriptionChanged(owner, state):
             written = await store.save_stripe_subscription(connection, owner, state)
             return _stripe_outcome(written)

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import msgspec
-from sqlalchemy import delete, func, literal, select, text
+from sqlalchemy import delete, func, literal, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -83,13 +83,23 @@ async def link_checkout(
     uid: str,
     customer_id: str,
     subscription: StripeSubscriptionState | None,
-) -> None:
+) -> Written:
     """A completed checkout: the customer is the user's, and the subscription it started (read
-    from Stripe) is stored."""
-    await link_stripe_customer(connection, uid, customer_id)
+    from Stripe) is stored. Only for a user that still exists: a checkout is started by a signed
+    in user (so their row is there), and one that arrives after the account was deleted — a late
+    delivery, or a reconciliation replaying it — must not bring the account back (NO_OWNER)."""
+    linked = await connection.execute(
+        update(User)
+        .where(User.uid == uid)
+        .values(stripe_customer_id=customer_id)
+        .returning(literal(1))
+    )
+    if linked.first() is None:
+        return Written.NO_OWNER
     if subscription is not None:
         await _upsert_stripe_subscription(connection, uid, subscription)
     await refresh_entitlements(connection, uid)
+    return Written.APPLIED
 
 
 async def save_stripe_subscription(
