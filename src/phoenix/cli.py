@@ -11,7 +11,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
@@ -127,6 +127,21 @@ def _parser() -> argparse.ArgumentParser:
     approve = node_commands.add_parser("approve", help="let a pending node take users")
     approve.add_argument("node_id")
     approve.set_defaults(handler=_node_approve)
+
+    billing = commands.add_parser("billing", help="billing (auth role, against UserDB)")
+    billing_commands = billing.add_subparsers(dest="billing_command", required=True)
+    reconcile = billing_commands.add_parser(
+        "reconcile",
+        help="repair what lost webhooks left behind from Stripe's and Apple's own record; "
+        "prints what was repaired, by provider and kind",
+    )
+    reconcile.add_argument(
+        "--since", default=None, help="ISO 8601 time (default: where the last run got to)"
+    )
+    reconcile.add_argument(
+        "--dry-run", action="store_true", help="report what would change, change nothing"
+    )
+    reconcile.set_defaults(handler=_billing_reconcile)
 
     dev = commands.add_parser("dev", help="development-only commands (PHOENIX_ENV=dev)")
     dev_commands = dev.add_subparsers(dest="dev_command", required=True)
@@ -514,6 +529,47 @@ def _node_enroll_key(args: argparse.Namespace) -> int:
     for key in asyncio.run(run()):
         print(key)
     return 0
+
+
+def _billing_reconcile(args: argparse.Namespace) -> int:
+    import asyncio
+
+    import msgspec
+    import structlog
+
+    from phoenix.app import load_settings
+    from phoenix.auth.app import reconciler_of
+    from phoenix.auth.billing.reconcile import reconciliation_report
+    from phoenix.auth.billing.stripe_api import BillingUnavailable
+    from phoenix.auth.settings import AuthSettings
+    from phoenix.common.database import create_engine
+
+    # Standard output carries the report; log lines (one per repair) go aside.
+    structlog.configure(logger_factory=structlog.PrintLoggerFactory(file=sys.stderr))
+    since = _aware(datetime.fromisoformat(args.since), "--since") if args.since else None
+    settings = load_settings("auth")
+    assert isinstance(settings, AuthSettings)
+
+    async def run() -> bytes:
+        engine = create_engine(settings.userdb_url, pool_size=1)
+        try:
+            reports = await reconciler_of(engine, settings).run(since, dry_run=args.dry_run)
+        finally:
+            await engine.dispose()
+        return msgspec.json.encode(reconciliation_report(reports))
+
+    try:
+        print(asyncio.run(run()).decode())
+    except BillingUnavailable as error:
+        print(f"phoenix: billing reconcile: {error.detail}; nothing changed", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _aware(moment: datetime, option: str) -> datetime:
+    if moment.tzinfo is None:
+        raise ValueError(f"{option}: give a time zone (e.g. 2026-12-01T00:00:00Z)")
+    return moment
 
 
 def _node_approve(args: argparse.Namespace) -> int:

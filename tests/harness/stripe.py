@@ -46,6 +46,12 @@ def event(
     ).encode()
 
 
+def decode(body: bytes) -> dict[str, Any]:
+    """An event as ``event()`` made it."""
+    decoded: dict[str, Any] = json.loads(body)
+    return decoded
+
+
 def subscription(
     subscription_id: str,
     customer: str,
@@ -101,6 +107,8 @@ class StripeStub:
     """Records every call; answers customers, sessions, and subscriptions it was given."""
 
     subscriptions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Every event Stripe created, delivered or not: what GET /v1/events lists (newest first).
+    events: list[dict[str, Any]] = field(default_factory=list)
     calls: list[Call] = field(default_factory=list)
     failing: bool = False
     _server: ThreadingHTTPServer | None = None
@@ -143,10 +151,17 @@ class StripeStub:
             self._server.shutdown()
             self._server.server_close()
 
+    def created(self, body: bytes) -> bytes:
+        """Keep an event (as ``event()`` makes it) among those Stripe lists; return it."""
+        self.events.append(json.loads(body))
+        return body
+
     def answer(self, method: str, path: str, params: dict[str, str]) -> tuple[int, Any]:
         if self.failing:
             return 500, {"error": {"type": "api_error", "message": "stub told to fail"}}
         parts = path.strip("/").split("/")
+        if method == "GET" and path == "/v1/events":
+            return 200, self._event_page(params)
         if method == "POST" and path == "/v1/customers":
             return 200, {"id": f"cus_{next(_ids):08d}", "object": "customer"}
         if method == "POST" and path == "/v1/checkout/sessions":
@@ -177,6 +192,27 @@ class StripeStub:
                 self.subscriptions[parts[2]] = found
             return 200, found
         return 404, {"error": {"type": "invalid_request_error", "message": "not stubbed"}}
+
+    def _event_page(self, params: dict[str, str]) -> dict[str, Any]:
+        """As Stripe's List events: created[gt], types[], newest first, limit, starting_after."""
+        after = int(params.get("created[gt]", "0"))
+        types = {value for name, value in params.items() if name.startswith("types[")}
+        listed = [
+            event
+            for event in reversed(self.events)  # newest first; same second: last created first
+            if event["created"] > after and (not types or event["type"] in types)
+        ]
+        listed.sort(key=lambda event: -int(event["created"]))
+        if "starting_after" in params:
+            ids = [event["id"] for event in listed]
+            listed = listed[ids.index(params["starting_after"]) + 1 :]
+        limit = int(params.get("limit", "10"))
+        return {
+            "object": "list",
+            "url": "/v1/events",
+            "has_more": len(listed) > limit,
+            "data": listed[:limit],
+        }
 
     def made(self, method: str, path: str) -> list[Call]:
         return [c for c in self.calls if c.method == method and c.path == path]

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Annotated
+
 from litestar import Controller, post
 from litestar.di import NamedDependency
+from litestar.params import Parameter
 
+from phoenix.auth.billing.reconcile import Reconciler, reconciliation_report
 from phoenix.auth.billing.service import DeliveryRetention
-from phoenix.auth.schemas import Removed
+from phoenix.auth.billing.stripe_api import BillingUnavailable
+from phoenix.auth.schemas import Reconciliation, Removed
 from phoenix.common.bearer import secret_guard
 from phoenix.common.database import DatabaseUnavailable
 from phoenix.common.openapi import problem_answers
@@ -38,3 +44,25 @@ class AdminController(Controller):
     )
     async def webhook_retention(self, retention: NamedDependency[DeliveryRetention]) -> Removed:
         return Removed(removed=await retention.run())
+
+    @post(
+        "/billing/reconcile",
+        status_code=200,
+        summary="Repair what lost webhooks left behind, from Stripe's and Apple's own record",
+        description=(
+            "Each configured provider is read for what changed since its last run (or since "
+            "`since`), and each change is applied through the webhooks' own code path. A "
+            "provider that cannot be read answers 503 and changes nothing; run again. "
+            "`dry_run` reports what would change and changes nothing."
+        ),
+        responses=problem_answers(NotOperator, BillingUnavailable, DatabaseUnavailable),
+    )
+    async def reconcile(
+        self,
+        reconciler: NamedDependency[Reconciler],
+        dry_run: bool = False,
+        since: Annotated[
+            datetime | None, Parameter(description="RFC 3339; default: where the last run got to")
+        ] = None,
+    ) -> Reconciliation:
+        return reconciliation_report(await reconciler.run(since, dry_run=dry_run))

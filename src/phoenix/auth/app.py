@@ -11,6 +11,7 @@ from typing import Any
 
 from litestar import Litestar, Router
 from litestar.di import Provide
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from phoenix.auth import metrics
 from phoenix.auth.account import Accounts
@@ -18,6 +19,7 @@ from phoenix.auth.account_api import AccountController, BillingController
 from phoenix.auth.admin_api import OPERATOR_SETTING, AdminController
 from phoenix.auth.api import directory, issuance_route
 from phoenix.auth.billing.apple import AppleVerifier
+from phoenix.auth.billing.reconcile import Reconciler, StripeReconciliation
 from phoenix.auth.billing.service import AppleWebhooks, DeliveryRetention, StripeWebhooks
 from phoenix.auth.billing.stripe_api import StripeBilling
 from phoenix.auth.firebase import FirebaseVerifier, IdentityVerifier
@@ -56,21 +58,13 @@ def create_app(settings: AuthSettings, verifier: IdentityVerifier | None = None)
     )
 
     billing = StripeBilling(settings)
-
-    def now() -> datetime:
-        return datetime.now(UTC)
-
+    stripe_webhooks = _stripe_webhooks(engine, settings, billing)
     services: dict[str, Any] = {
         "issuer": issuer,
         "verifier": identity,
-        "accounts": Accounts(engine, billing, identity, settings.issuer_quota, now),
-        "stripe_webhooks": StripeWebhooks(
-            engine,
-            settings.stripe_webhook_secret,
-            billing.subscription,
-            timedelta(days=settings.stripe_grace_days),
-            now,
-        ),
+        "accounts": Accounts(engine, billing, identity, settings.issuer_quota, _now),
+        "stripe_webhooks": stripe_webhooks,
+        "reconciler": reconciler_of(engine, settings, billing, stripe_webhooks),
         "apple_webhooks": AppleWebhooks(engine, AppleVerifier(settings)),
         "retention": DeliveryRetention(engine, timedelta(days=settings.webhook_retention_days)),
     }
@@ -115,6 +109,35 @@ def create_app(settings: AuthSettings, verifier: IdentityVerifier | None = None)
             OPERATOR_SETTING: settings.admin_token,
         },
     )
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _stripe_webhooks(
+    engine: AsyncEngine, settings: AuthSettings, billing: StripeBilling
+) -> StripeWebhooks:
+    return StripeWebhooks(
+        engine,
+        settings.stripe_webhook_secret,
+        billing.subscription,
+        timedelta(days=settings.stripe_grace_days),
+        _now,
+    )
+
+
+def reconciler_of(
+    engine: AsyncEngine,
+    settings: AuthSettings,
+    billing: StripeBilling | None = None,
+    webhooks: StripeWebhooks | None = None,
+) -> Reconciler:
+    """The reconciliation of every provider, over the webhooks' own appliers (the admin route's
+    and `phoenix billing reconcile`'s)."""
+    billing = billing or StripeBilling(settings)
+    webhooks = webhooks or _stripe_webhooks(engine, settings, billing)
+    return Reconciler([StripeReconciliation(engine, webhooks, billing, _now)], _now)
 
 
 def _provide(service: Any) -> Provide:

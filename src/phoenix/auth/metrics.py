@@ -42,6 +42,25 @@ KEY_MAX_AGE = Gauge(
     multiprocess_mode="max",
 )
 
+# Billing reconciliation: by provider and kind of drift (an event or notification type), never
+# by user.
+BILLING_REPAIRS = Counter(
+    "phoenix_auth_billing_repairs",
+    "Changes a lost webhook had left out, applied by reconciliation",
+    ["source", "kind"],
+)
+BILLING_RECONCILE_RUNS = Counter(
+    "phoenix_auth_billing_reconcile_runs",
+    "Reconciliation runs, by provider and outcome (ok, failed)",
+    ["source", "outcome"],
+)
+BILLING_RECONCILED = Gauge(
+    "phoenix_auth_billing_reconciled_timestamp_seconds",
+    "Unix time of the last reconciliation run that completed, by provider",
+    ["source"],
+    multiprocess_mode="max",
+)
+
 _BY_REASON: Final = {reason: REFUSED.labels(reason) for reason in REASONS}
 _REFUSALS: Final[dict[type[Exception], str]] = {
     Unauthenticated: "unauthenticated",

@@ -164,3 +164,16 @@ class ProcessedWebhook(UserBase):
     processed_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
     )
+
+
+class BillingReconciliation(UserBase):
+    """How far each provider's reconciliation got: the next run asks for what changed since a
+    little before it. Holds no user reference."""
+
+    __tablename__ = "billing_reconciliations"
+
+    source: Mapped[str] = mapped_column(String(16), primary_key=True)
+    reconciled_through: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )

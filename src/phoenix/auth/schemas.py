@@ -69,6 +69,21 @@ class Removed(msgspec.Struct):
     removed: int
 
 
+class Reconciled(msgspec.Struct):
+    """One provider's reconciliation: what it read, and what it repaired (or would have)."""
+
+    source: str
+    since: datetime
+    dry_run: bool
+    seen: int
+    unreadable: int
+    repairs: dict[str, int]  # kind of drift (event or notification type) -> count
+
+
+class Reconciliation(msgspec.Struct):
+    sources: list[Reconciled]
+
+
 class Received(msgspec.Struct):
     outcome: str
 

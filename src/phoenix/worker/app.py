@@ -40,6 +40,7 @@ from phoenix.worker.issuer_keys import IssuerKeyWatch
 from phoenix.worker.nodes import ConfigApi
 from phoenix.worker.publish import LocalTarget, make_target
 from phoenix.worker.reaper import AwsProvider, LocalProvider, Provider, Reaper
+from phoenix.worker.reconcile import BillingReconcile
 from phoenix.worker.retention import Retention, RetentionTarget
 from phoenix.worker.schedule import Entry, Schedule
 from phoenix.worker.settings import WorkerSettings, signing_key_seed
@@ -202,6 +203,17 @@ def _services(
             RetentionTarget("auth", settings.auth_url, settings.auth_admin_token),
         ],
     )
+    if settings.auth_url and settings.auth_admin_token:
+        reconcile = BillingReconcile(http, settings.auth_url, settings.auth_admin_token)
+        functions["billing_reconcile"] = reconcile.run
+        entries.append(
+            (
+                "billing_reconcile",
+                settings.billing_reconcile_interval_seconds,
+                "billing_reconcile",
+                (),
+            )
+        )
     functions["retention"] = retention.run
     for role in sorted(retention.targets):
         entries.append(

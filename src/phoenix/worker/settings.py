@@ -50,6 +50,8 @@ class WorkerSettings(CommonSettings, kw_only=True, frozen=True):
     reaper_interval_seconds: int = 60
     canary_interval_seconds: int = 900
     retention_interval_seconds: int = 3600
+    # Billing reconciliation (the auth role's, at PHOENIX_AUTH_URL): what lost webhooks missed.
+    billing_reconcile_interval_seconds: int = 3600
     issuer_key_check_interval_seconds: int = 3600
     fleet_metrics_interval_seconds: int = 60
 

@@ -95,6 +95,12 @@ class BillingWorld:
     def logs(self) -> str:
         return self.log_path.read_text(errors="replace")
 
+    async def metrics(self) -> str:
+        async with httpx.AsyncClient(base_url=self.server.ops_url, timeout=10) as ops:
+            answer = await ops.get("/metrics")
+        assert answer.status_code == 200, answer.text
+        return answer.text
+
 
 def problem(answer: httpx.Response, status: int) -> dict[str, Any]:
     assert answer.status_code == status, answer.text

@@ -87,7 +87,7 @@ class StripeWebhooks:
         self._verify(body, signature)
         try:
             event = stripe_events.decode_event(body)
-            fetched = await self._prefetch(event)
+            fetched = await self.prefetch(event)
             async with self._engine.begin() as connection:
                 outcome = await self.apply(connection, event, fetched, self._now())
         except (MalformedEvent, msgspec.ValidationError) as error:
@@ -110,7 +110,7 @@ class StripeWebhooks:
             log.warning("stripe_webhook_rejected", reason="body is not JSON")
             raise MalformedWebhook("the body is not JSON") from None
 
-    async def _prefetch(self, event: Event) -> StripeSubscriptionObject | None:
+    async def prefetch(self, event: Event) -> StripeSubscriptionObject | None:
         """A checkout's event names its subscription only by id: read it from Stripe before
         the transaction opens (an outage then rolls nothing back and Stripe redelivers)."""
         subscription_id = stripe_events.checkout_subscription_id(event)

@@ -4,7 +4,8 @@ subscriptions. One StripeClient per app (no module-global API key), async over h
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, Final
 
 import stripe
 
@@ -17,6 +18,8 @@ log = get_logger("phoenix.auth.billing")
 # Written into Stripe metadata so subscription events name their user even when they arrive
 # before the checkout that created them.
 UID_METADATA = "phoenix_uid"
+# Stripe lists at most this many objects a page.
+PAGE: Final = 100
 
 
 class BillingNotConfigured(Problem):
@@ -94,6 +97,23 @@ class StripeBilling:
         its id)."""
         found = await _call(self._require().v1.subscriptions.retrieve_async(subscription_id))
         return dict(found.to_dict())
+
+    async def events_since(self, after: int, types: Iterable[str]) -> list[dict[str, Any]]:
+        """Every event of ``types`` created after ``after`` (Unix seconds), oldest first, as
+        its webhook delivery would carry it. Stripe keeps events for 30 days and lists them
+        newest first, a page at a time; all pages are read before any is returned, so an
+        outage midway returns nothing (BillingUnavailable)."""
+        client = self._require()
+        params: dict[str, Any] = {"created": {"gt": after}, "types": sorted(types), "limit": PAGE}
+        events: list[dict[str, Any]] = []
+        while True:
+            page = await _call(client.v1.events.list_async(params))  # type: ignore[arg-type]
+            events.extend(event.to_dict(for_json=True) for event in page.data)
+            if not page.has_more or not page.data:
+                break
+            params = {**params, "starting_after": page.data[-1].id}
+        events.reverse()
+        return events
 
     async def cancel(self, subscription_id: str) -> None:
         """Cancel now; a subscription Stripe no longer knows or already ended is fine."""

@@ -1,0 +1,232 @@
+"""Reconciliation: what a lost webhook left behind, repaired from the provider's own record.
+
+Entitlement follows webhooks, and a delivery can be lost for good (an endpoint down past
+Stripe's retry window). So, on a schedule (the worker calls ``POST /v1/admin/billing/reconcile``)
+or by hand (``phoenix billing reconcile``), each provider is asked what changed since the last
+run, and every change goes through the **same** code path its webhook takes: the same dedup row
+(a change a webhook already applied is a ``duplicate``), the same ordering rules (state older
+than what is stored is ignored), the same owner lookup (a deleted account finds no owner). So
+running twice changes nothing, a reconciliation racing a webhook for one event applies it once,
+and two different events end as the later one would leave them, whichever lands first.
+
+Stripe: its List Events API, every handled type created after the cursor (Stripe keeps events
+30 days), read in full — and a checkout's subscription with it — before anything is written, so
+an outage changes nothing and the run fails to be retried. Each event is then applied in its own
+transaction, as its delivery would have been.
+
+A repair is counted and logged by provider and kind (the event type), never by user. A dry run
+applies everything in one transaction it rolls back and reports what would change; it does not
+move the cursor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Final
+
+import msgspec
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from phoenix.auth import metrics
+from phoenix.auth.billing import stripe_events
+from phoenix.auth.billing.service import StripeWebhooks
+from phoenix.auth.billing.stripe_api import StripeBilling
+from phoenix.auth.billing.stripe_events import Event, MalformedEvent, StripeSubscriptionObject
+from phoenix.auth.models import BillingReconciliation
+from phoenix.auth.schemas import Reconciled, Reconciliation
+from phoenix.common.logging import get_logger
+
+_log = get_logger("phoenix.auth.reconcile")
+
+# Stripe keeps events this long: a first run (no cursor) reads all of them.
+STRIPE_EVENT_RETENTION: Final = timedelta(days=30)
+# Each run reads from this long before where the last one got: an event Stripe created just
+# before a run began may be listed only after it. Dedup makes the overlap free of effect.
+OVERLAP: Final = timedelta(minutes=10)
+# What applying a change did when the stored state lacked it: a repair.
+REPAIRED: Final = frozenset({"applied", "linked"})
+
+Clock = Callable[[], datetime]
+
+
+@dataclass(frozen=True)
+class Repair:
+    kind: str  # the event type
+    outcome: str
+
+
+@dataclass
+class Report:
+    source: str
+    since: datetime
+    dry_run: bool
+    seen: int = 0
+    unreadable: int = 0
+    repairs: list[Repair] = field(default_factory=list)
+
+    def by_kind(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for repair in self.repairs:
+            counts[repair.kind] = counts.get(repair.kind, 0) + 1
+        return counts
+
+
+class StripeReconciliation:
+    source: Final = stripe_events.SOURCE
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        webhooks: StripeWebhooks,
+        billing: StripeBilling,
+        now: Clock,
+    ) -> None:
+        self._engine = engine
+        self._webhooks = webhooks
+        self._billing = billing
+        self._now = now
+
+    @property
+    def configured(self) -> bool:
+        return self._billing.configured
+
+    async def run(self, since: datetime | None = None, *, dry_run: bool = False) -> Report:
+        """Apply every change made since ``since`` (else since the last run, less OVERLAP);
+        raises BillingUnavailable, having changed nothing, when Stripe cannot be read."""
+        started = self._now()
+        after = since or await self._from(started)
+        report = Report(self.source, after, dry_run)
+        listed = await self._billing.events_since(int(after.timestamp()), stripe_events.HANDLED)
+        report.seen = len(listed)
+        changes = await self._read(listed, report)
+        async with self._engine.connect() as connection:
+            if dry_run:
+                async with connection.begin() as transaction:
+                    for event, fetched in changes:
+                        await self._apply(connection, event, fetched, report)
+                    await transaction.rollback()
+                return report
+            for event, fetched in changes:
+                async with connection.begin():
+                    await self._apply(connection, event, fetched, report)
+            async with connection.begin():
+                await _advance(connection, self.source, started - OVERLAP)
+        return report
+
+    async def _from(self, started: datetime) -> datetime:
+        async with self._engine.connect() as connection:
+            through = await _cursor(connection, self.source)
+        return through if through is not None else started - STRIPE_EVENT_RETENTION
+
+    async def _read(
+        self, listed: list[dict[str, object]], report: Report
+    ) -> list[tuple[Event, StripeSubscriptionObject | None]]:
+        """Decode every event and read what its checkout names, before anything is written."""
+        changes = []
+        for raw in listed:
+            try:
+                event = stripe_events.decode_event(msgspec.json.encode(raw))
+            except (MalformedEvent, msgspec.ValidationError):
+                report.unreadable += 1
+                _log.warning("billing_reconcile_unreadable", source=self.source)
+                continue
+            changes.append((event, await self._webhooks.prefetch(event)))
+        return changes
+
+    async def _apply(
+        self,
+        connection: AsyncConnection,
+        event: Event,
+        fetched: StripeSubscriptionObject | None,
+        report: Report,
+    ) -> None:
+        try:
+            outcome = await self._webhooks.apply(connection, event, fetched, self._now())
+        except (MalformedEvent, msgspec.ValidationError):
+            report.unreadable += 1
+            _log.warning("billing_reconcile_unreadable", source=self.source, kind=event.type)
+            return
+        if outcome not in REPAIRED:
+            return  # delivered already, older than what is stored, or no one's
+        report.repairs.append(Repair(event.type, outcome))
+        if report.dry_run:
+            _log.info("billing_repair_would_apply", source=self.source, kind=event.type)
+        else:
+            # Never the user, the customer or the event's object: the kind of drift only.
+            _log.warning("billing_repair", source=self.source, kind=event.type, outcome=outcome)
+            metrics.BILLING_REPAIRS.labels(self.source, event.type).inc()
+
+
+async def _cursor(connection: AsyncConnection, source: str) -> datetime | None:
+    found = await connection.execute(
+        select(BillingReconciliation.reconciled_through).where(
+            BillingReconciliation.source == source
+        )
+    )
+    return found.scalar_one_or_none()
+
+
+async def _advance(connection: AsyncConnection, source: str, through: datetime) -> None:
+    statement = insert(BillingReconciliation).values(source=source, reconciled_through=through)
+    await connection.execute(
+        statement.on_conflict_do_update(
+            index_elements=[BillingReconciliation.source],
+            set_={
+                "reconciled_through": statement.excluded.reconciled_through,
+                "finished_at": func.now(),
+            },
+        )
+    )
+
+
+class Reconciler:
+    """Every configured provider, one after the other; a provider not configured is skipped."""
+
+    def __init__(self, sources: list[StripeReconciliation], now: Clock) -> None:
+        self._sources = sources
+        self._now = now
+
+    async def run(self, since: datetime | None = None, *, dry_run: bool = False) -> list[Report]:
+        reports = []
+        for source in self._sources:
+            if not source.configured:
+                continue
+            try:
+                report = await source.run(since, dry_run=dry_run)
+            except Exception:
+                metrics.BILLING_RECONCILE_RUNS.labels(source.source, "failed").inc()
+                raise
+            metrics.BILLING_RECONCILE_RUNS.labels(source.source, "ok").inc()
+            if not dry_run:
+                metrics.BILLING_RECONCILED.labels(source.source).set(self._now().timestamp())
+            _log.info(
+                "billing_reconciled",
+                source=source.source,
+                dry_run=dry_run,
+                seen=report.seen,
+                repairs=len(report.repairs),
+                unreadable=report.unreadable,
+            )
+            reports.append(report)
+        return reports
+
+
+def reconciliation_report(reports: list[Report]) -> Reconciliation:
+    """The answer of the admin route and of `phoenix billing reconcile`."""
+    return Reconciliation(
+        sources=[
+            Reconciled(
+                source=report.source,
+                since=report.since,
+                dry_run=report.dry_run,
+                seen=report.seen,
+                unreadable=report.unreadable,
+                repairs=report.by_kind(),
+            )
+            for report in reports
+        ]
+    )
