@@ -552,9 +552,11 @@ def _billing_reconcile(args: argparse.Namespace) -> int:
 
     async def run() -> bytes:
         engine = create_engine(settings.userdb_url, pool_size=1)
+        reconciler = reconciler_of(engine, settings)
         try:
-            reports = await reconciler_of(engine, settings).run(since, dry_run=args.dry_run)
+            reports = await reconciler.run(since, dry_run=args.dry_run)
         finally:
+            await reconciler.close()
             await engine.dispose()
         return msgspec.json.encode(reconciliation_report(reports))
 

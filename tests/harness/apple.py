@@ -155,6 +155,11 @@ class AppleChain:
         claims.update(extra)
         return claims
 
+    def tick(self) -> int:
+        """The next signedDate (ms): a second after the one before, whatever the wall clock."""
+        self._clock_ms[0] += 1000
+        return self._clock_ms[0]
+
     def notification(
         self,
         notification_type: str,
@@ -169,8 +174,7 @@ class AppleChain:
     ) -> str:
         """A signedPayload; each call is signed later than the one before unless told."""
         if signed_date_ms is None:
-            self._clock_ms[0] += 1000
-            signed_date_ms = self._clock_ms[0]
+            signed_date_ms = self.tick()
         data: dict[str, Any] = {
             "appAppleId": self.app_id,
             "bundleId": bundle_id or self.bundle_id,

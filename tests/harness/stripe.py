@@ -12,12 +12,13 @@ import hashlib
 import hmac
 import itertools
 import json
-import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl
+
+from tests.harness import local_http
 
 WEBHOOK_SECRET = "whsec_phoenix_test_secret"
 _ids = itertools.count(1)
@@ -115,41 +116,26 @@ class StripeStub:
 
     @property
     def url(self) -> str:
-        assert self._server is not None
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return local_http.url_of(self._server)
 
     def start(self) -> StripeStub:
         stub = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *_: Any) -> None:
-                pass
-
+        class Handler(local_http.JsonHandler):
             def _answer(self) -> None:
-                length = int(self.headers.get("content-length") or 0)
-                body = self.rfile.read(length).decode() if length else ""
+                body = self.body().decode()
                 path, _, query = self.path.partition("?")
                 params = dict(parse_qsl(body or query, keep_blank_values=True))
                 stub.calls.append(Call(self.command, path, params))
-                status, answer = stub.answer(self.command, path, params)
-                data = json.dumps(answer).encode()
-                self.send_response(status)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                self.send_json(*stub.answer(self.command, path, params))
 
             do_GET = do_POST = do_DELETE = _answer
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self._server = local_http.serve(Handler)
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+        local_http.close(self._server)
 
     def created(self, body: bytes) -> bytes:
         """Keep an event (as ``event()`` makes it) among those Stripe lists; return it."""

@@ -19,7 +19,8 @@ from phoenix.auth.account_api import AccountController, BillingController
 from phoenix.auth.admin_api import OPERATOR_SETTING, AdminController
 from phoenix.auth.api import directory, issuance_route
 from phoenix.auth.billing.apple import AppleVerifier
-from phoenix.auth.billing.reconcile import Reconciler, StripeReconciliation
+from phoenix.auth.billing.apple_api import AppleApi
+from phoenix.auth.billing.reconcile import AppleReconciliation, Reconciler, StripeReconciliation
 from phoenix.auth.billing.service import AppleWebhooks, DeliveryRetention, StripeWebhooks
 from phoenix.auth.billing.stripe_api import StripeBilling
 from phoenix.auth.firebase import FirebaseVerifier, IdentityVerifier
@@ -59,13 +60,15 @@ def create_app(settings: AuthSettings, verifier: IdentityVerifier | None = None)
 
     billing = StripeBilling(settings)
     stripe_webhooks = _stripe_webhooks(engine, settings, billing)
+    apple_webhooks = AppleWebhooks(engine, AppleVerifier(settings))
+    reconciler = reconciler_of(engine, settings, billing, stripe_webhooks, apple_webhooks)
     services: dict[str, Any] = {
         "issuer": issuer,
         "verifier": identity,
         "accounts": Accounts(engine, billing, identity, settings.issuer_quota, _now),
         "stripe_webhooks": stripe_webhooks,
-        "reconciler": reconciler_of(engine, settings, billing, stripe_webhooks),
-        "apple_webhooks": AppleWebhooks(engine, AppleVerifier(settings)),
+        "reconciler": reconciler,
+        "apple_webhooks": apple_webhooks,
         "retention": DeliveryRetention(engine, timedelta(days=settings.webhook_retention_days)),
     }
     routes = Router(
@@ -88,6 +91,7 @@ def create_app(settings: AuthSettings, verifier: IdentityVerifier | None = None)
             yield
         finally:
             await background.stop(watching)
+            await reconciler.close()
             identity.close()
             await engine.dispose()
 
@@ -131,13 +135,23 @@ def reconciler_of(
     engine: AsyncEngine,
     settings: AuthSettings,
     billing: StripeBilling | None = None,
-    webhooks: StripeWebhooks | None = None,
+    stripe_webhooks: StripeWebhooks | None = None,
+    apple_webhooks: AppleWebhooks | None = None,
 ) -> Reconciler:
     """The reconciliation of every provider, over the webhooks' own appliers (the admin route's
-    and `phoenix billing reconcile`'s)."""
+    and `phoenix billing reconcile`'s); close() it."""
     billing = billing or StripeBilling(settings)
-    webhooks = webhooks or _stripe_webhooks(engine, settings, billing)
-    return Reconciler([StripeReconciliation(engine, webhooks, billing, _now)], _now)
+    stripe_webhooks = stripe_webhooks or _stripe_webhooks(engine, settings, billing)
+    apple_webhooks = apple_webhooks or AppleWebhooks(engine, AppleVerifier(settings))
+    return Reconciler(
+        [
+            StripeReconciliation(engine, stripe_webhooks, billing, _now),
+            AppleReconciliation(
+                engine, apple_webhooks, apple_webhooks.verifier, AppleApi(settings), _now
+            ),
+        ],
+        _now,
+    )
 
 
 def _provide(service: Any) -> Provide:

@@ -58,6 +58,14 @@ class AuthSettings(CommonSettings, kw_only=True, frozen=True):
     apple_environment: str = "Production"
     # OCSP revocation checks of Apple's chain; only tests with their own chain turn them off.
     apple_online_checks: bool = True
+    # The App Store Server API (billing reconciliation): an in-app purchase key of App Store
+    # Connect (its .p8 PEM; Secrets Manager id APPLE_API_KEY), its key id and issuer id. Without
+    # them, reconciliation leaves the App Store out.
+    apple_api_key: Annotated[str, Secret("APPLE_API_KEY")] = ""
+    apple_api_key_id: str = ""
+    apple_api_issuer_id: str = ""
+    # Only for a test stub: the API's base address (else Apple's, by the environment).
+    apple_api_base: str = ""
     # The operator credential of /v1/admin/* (the worker's retention job); empty: refused.
     admin_token: Annotated[str, Secret("AUTH_ADMIN_TOKEN")] = ""
     # Processed webhook ids are kept this long: past Stripe's and Apple's redelivery windows.
@@ -99,6 +107,15 @@ class AuthSettings(CommonSettings, kw_only=True, frozen=True):
             raise SettingsError("PHOENIX_WEBHOOK_RETENTION_DAYS", "must be at least 7")
         if not 0 <= self.stripe_grace_days <= 60:
             raise SettingsError("PHOENIX_STRIPE_GRACE_DAYS", "must be between 0 and 60")
+        if self.env == "prod":
+            # A stub's address left set in production would hand it Stripe's secret key, or an
+            # App Store API token signed with the in-app purchase key.
+            for variable, value in (
+                ("PHOENIX_STRIPE_API_BASE", self.stripe_api_base),
+                ("PHOENIX_APPLE_API_BASE", self.apple_api_base),
+            ):
+                if value:
+                    raise SettingsError(variable, "only for a test stub: refused in production")
         if self.stripe_secret_key:
             for variable, url in (
                 ("PHOENIX_STRIPE_SUCCESS_URL", self.stripe_success_url),

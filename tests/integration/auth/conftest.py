@@ -32,12 +32,19 @@ def apple_chain() -> AppleChain:
 
 
 @pytest.fixture(scope="module")
+def billing_extra_env() -> dict[str, str]:
+    """More settings for the module's auth role (a module overrides this fixture)."""
+    return {}
+
+
+@pytest.fixture(scope="module")
 async def billing(
     postgres_url: str,
     database_templates: DatabaseTemplates,
     firebase_emulator: FirebaseAuthEmulator,
     stripe_stub: stripe_harness.StripeStub,
     apple_chain: AppleChain,
+    billing_extra_env: dict[str, str],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[BillingWorld]:
     name = f"phoenix_test_billing_{uuid.uuid4().hex[:10]}"
@@ -63,6 +70,7 @@ async def billing(
         "PHOENIX_APPLE_ENVIRONMENT": apple_chain.environment,
         "PHOENIX_APPLE_ONLINE_CHECKS": "false",
         "PHOENIX_ADMIN_TOKEN": ADMIN_TOKEN,
+        **billing_extra_env,
     }
     server = await asyncio.to_thread(RoleServer("auth", env, log_path).start)
     engine = database.create_engine(url, pool_size=2)

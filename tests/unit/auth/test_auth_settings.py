@@ -70,6 +70,16 @@ def test_two_keys_with_one_truncated_id_are_refused() -> None:
 APPLE = {"PHOENIX_APPLE_ROOT_CERTIFICATES": "-----BEGIN CERTIFICATE-----"}
 
 
+def production() -> dict[str, str]:
+    """A production auth role's settings that load (outside the emulator)."""
+    return {
+        **BASE,
+        "PHOENIX_ENV": "prod",
+        "PHOENIX_FIREBASE_PRIVATE_KEY": '{"project_id": "p"}',
+        "PHOENIX_ISSUER_SIGNING_KEYS": issuer.bundle(),
+    }
+
+
 @pytest.mark.usefixtures("emulator")
 @pytest.mark.parametrize(
     ("extra", "variable"),
@@ -95,11 +105,8 @@ def test_apple_revocation_checks_cannot_be_off_in_production(
 ) -> None:
     monkeypatch.delenv("FIREBASE_AUTH_EMULATOR_HOST", raising=False)
     env = {
-        **BASE,
+        **production(),
         **APPLE,
-        "PHOENIX_ENV": "prod",
-        "PHOENIX_FIREBASE_PRIVATE_KEY": '{"project_id": "p"}',
-        "PHOENIX_ISSUER_SIGNING_KEYS": issuer.bundle(),
         "PHOENIX_APPLE_BUNDLE_ID": "com.phoenix.vpn",
         "PHOENIX_APPLE_APP_ID": "1234567890",
         "PHOENIX_APPLE_ONLINE_CHECKS": "false",
@@ -107,3 +114,15 @@ def test_apple_revocation_checks_cannot_be_off_in_production(
     with pytest.raises(SettingsError) as error:
         load(AuthSettings, env)
     assert error.value.variable == "PHOENIX_APPLE_ONLINE_CHECKS"
+
+
+@pytest.mark.parametrize("variable", ["PHOENIX_STRIPE_API_BASE", "PHOENIX_APPLE_API_BASE"])
+def test_a_stub_s_address_is_refused_in_production(
+    monkeypatch: pytest.MonkeyPatch, variable: str
+) -> None:
+    """It would receive Stripe's secret key, or a token signed with the in-app purchase key."""
+    monkeypatch.delenv("FIREBASE_AUTH_EMULATOR_HOST", raising=False)
+    env = {**production(), variable: "http://127.0.0.1:12111"}
+    with pytest.raises(SettingsError) as error:
+        load(AuthSettings, env)
+    assert error.value.variable == variable

@@ -32,6 +32,22 @@ SOURCE: Final = "apple"
 _PAID: Final = {"SUBSCRIBED", "DID_RENEW", "DID_CHANGE_RENEWAL_STATUS"}
 _ENDED: Final = {"GRACE_PERIOD_EXPIRED", "EXPIRED"}
 HANDLED: Final = _PAID | _ENDED | {"DID_FAIL_TO_RENEW", "REFUND", "REVOKE"}
+# A status of the App Store Server API's Get All Subscription Statuses, as the notification
+# (type, subtype) that says the same: one mapping (subscription_state) reads both.
+STATUS_AS: Final[dict[int, tuple[str, str | None]]] = {
+    1: ("DID_RENEW", None),  # active
+    2: ("EXPIRED", None),
+    3: ("DID_FAIL_TO_RENEW", None),  # billing retry, no grace: covered up to what was paid
+    4: ("DID_FAIL_TO_RENEW", "GRACE_PERIOD"),
+    5: ("REVOKE", None),
+}
+STATUS_NAMES: Final = {
+    1: "active",
+    2: "expired",
+    3: "billing_retry",
+    4: "grace_period",
+    5: "revoked",
+}
 
 
 class AppleNotConfigured(Problem):
@@ -86,6 +102,39 @@ class AppleVerifier:
             raise AppleNotConfigured("PHOENIX_APPLE_ROOT_CERTIFICATES is not set")
         # Online checks make OCSP requests: keep the blocking library off the event loop.
         return await asyncio.to_thread(self._verify, self._verifier, signed_payload)
+
+    async def verify_status(
+        self, status: int, signed_transaction: str, signed_renewal: str | None
+    ) -> Notification:
+        """A subscription status (App Store Server API), verified as a notification's data is,
+        as the notification that would say the same; ordered by the transaction's signedDate."""
+        if self._verifier is None:
+            raise AppleNotConfigured("PHOENIX_APPLE_ROOT_CERTIFICATES is not set")
+        if status not in STATUS_AS:
+            raise UnverifiableNotification(f"unknown subscription status {status}")
+        return await asyncio.to_thread(
+            self._verify_status, self._verifier, status, signed_transaction, signed_renewal
+        )
+
+    @staticmethod
+    def _verify_status(
+        verifier: SignedDataVerifier,
+        status: int,
+        signed_transaction: str,
+        signed_renewal: str | None,
+    ) -> Notification:
+        try:
+            transaction = verifier.verify_and_decode_signed_transaction(signed_transaction)
+            renewal = (
+                verifier.verify_and_decode_renewal_info(signed_renewal) if signed_renewal else None
+            )
+        except VerificationException as error:
+            raise UnverifiableNotification(f"verification failed: {error.status.name}") from None
+        signed_at = _at(transaction.signedDate)
+        if signed_at is None:
+            raise UnverifiableNotification("signedDate missing")
+        kind, subtype = STATUS_AS[status]
+        return Notification("", kind, subtype, signed_at, transaction, renewal)
 
     @staticmethod
     def _verify(verifier: SignedDataVerifier, signed_payload: str) -> Notification:

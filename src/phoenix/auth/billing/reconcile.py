@@ -21,7 +21,8 @@ move the cursor.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Final
@@ -32,8 +33,10 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from phoenix.auth import metrics
-from phoenix.auth.billing import stripe_events
-from phoenix.auth.billing.service import StripeWebhooks
+from phoenix.auth.billing import apple, store, stripe_events
+from phoenix.auth.billing.apple import AppleVerifier, Notification, UnverifiableNotification
+from phoenix.auth.billing.apple_api import AppleApi
+from phoenix.auth.billing.service import AppleWebhooks, StripeWebhooks
 from phoenix.auth.billing.stripe_api import StripeBilling
 from phoenix.auth.billing.stripe_events import Event, MalformedEvent, StripeSubscriptionObject
 from phoenix.auth.models import BillingReconciliation
@@ -42,8 +45,9 @@ from phoenix.common.logging import get_logger
 
 _log = get_logger("phoenix.auth.reconcile")
 
-# Stripe keeps events this long: a first run (no cursor) reads all of them.
-STRIPE_EVENT_RETENTION: Final = timedelta(days=30)
+# A first run (no cursor) reads this far back: all Stripe keeps of its events, and a month of
+# the App Store's notification history (it keeps 180 days: --since reaches further).
+FIRST_RUN: Final = timedelta(days=30)
 # Each run reads from this long before where the last one got: an event Stripe created just
 # before a run began may be listed only after it. Dedup makes the overlap free of effect.
 OVERLAP: Final = timedelta(minutes=10)
@@ -51,6 +55,7 @@ OVERLAP: Final = timedelta(minutes=10)
 REPAIRED: Final = frozenset({"applied", "linked"})
 
 Clock = Callable[[], datetime]
+Applier = Callable[[AsyncConnection], Awaitable[str]]
 
 
 @dataclass(frozen=True)
@@ -75,44 +80,56 @@ class Report:
         return counts
 
 
-class StripeReconciliation:
-    source: Final = stripe_events.SOURCE
+@dataclass(frozen=True)
+class _Pending:
+    """A change read from a provider, to apply inside a transaction; its outcome as the
+    webhook's (``applied``, ``duplicate``, ``ignored: ...``)."""
 
-    def __init__(
-        self,
-        engine: AsyncEngine,
-        webhooks: StripeWebhooks,
-        billing: StripeBilling,
-        now: Clock,
-    ) -> None:
+    kind: str
+    apply: Applier
+
+
+# A change the webhook path refuses as unreadable is counted and skipped, not a failed run.
+_UNREADABLE: Final = (MalformedEvent, msgspec.ValidationError, UnverifiableNotification)
+
+
+class _Reconciliation(ABC):
+    source: str
+
+    def __init__(self, engine: AsyncEngine, now: Clock) -> None:
         self._engine = engine
-        self._webhooks = webhooks
-        self._billing = billing
         self._now = now
 
     @property
-    def configured(self) -> bool:
-        return self._billing.configured
+    @abstractmethod
+    def configured(self) -> bool: ...
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Give back what the source holds (an HTTP client)."""
+
+    @abstractmethod
+    async def _read(self, after: datetime, until: datetime, report: Report) -> list[_Pending]:
+        """Everything that changed after ``after``, read in full before anything is written;
+        BillingUnavailable when the provider cannot be read."""
 
     async def run(self, since: datetime | None = None, *, dry_run: bool = False) -> Report:
         """Apply every change made since ``since`` (else since the last run, less OVERLAP);
-        raises BillingUnavailable, having changed nothing, when Stripe cannot be read."""
+        raises BillingUnavailable, having changed nothing, when the provider cannot be read."""
         started = self._now()
         after = since or await self._from(started)
         report = Report(self.source, after, dry_run)
-        listed = await self._billing.events_since(int(after.timestamp()), stripe_events.HANDLED)
-        report.seen = len(listed)
-        changes = await self._read(listed, report)
+        changes = await self._read(after, started, report)
         async with self._engine.connect() as connection:
             if dry_run:
                 async with connection.begin() as transaction:
-                    for event, fetched in changes:
-                        await self._apply(connection, event, fetched, report)
+                    for change in changes:
+                        await self._apply(connection, change, report)
                     await transaction.rollback()
                 return report
-            for event, fetched in changes:
+            for change in changes:
                 async with connection.begin():
-                    await self._apply(connection, event, fetched, report)
+                    await self._apply(connection, change, report)
             async with connection.begin():
                 await _advance(connection, self.source, started - OVERLAP)
         return report
@@ -120,45 +137,135 @@ class StripeReconciliation:
     async def _from(self, started: datetime) -> datetime:
         async with self._engine.connect() as connection:
             through = await _cursor(connection, self.source)
-        return through if through is not None else started - STRIPE_EVENT_RETENTION
+        return through if through is not None else started - FIRST_RUN
 
-    async def _read(
-        self, listed: list[dict[str, object]], report: Report
-    ) -> list[tuple[Event, StripeSubscriptionObject | None]]:
-        """Decode every event and read what its checkout names, before anything is written."""
+    async def _apply(self, connection: AsyncConnection, change: _Pending, report: Report) -> None:
+        try:
+            outcome = await change.apply(connection)
+        except _UNREADABLE:
+            report.unreadable += 1
+            _log.warning("billing_reconcile_unreadable", source=self.source, kind=change.kind)
+            return
+        if outcome not in REPAIRED:
+            return  # delivered already, no different from what is stored, or no one's
+        report.repairs.append(Repair(change.kind, outcome))
+        if report.dry_run:
+            _log.info("billing_repair_would_apply", source=self.source, kind=change.kind)
+        else:
+            # Never the user, the customer or the object: the kind of drift only.
+            _log.warning("billing_repair", source=self.source, kind=change.kind, outcome=outcome)
+            metrics.BILLING_REPAIRS.labels(self.source, change.kind).inc()
+
+
+class StripeReconciliation(_Reconciliation):
+    """Every handled event Stripe created since the last run (its List Events API), each as its
+    delivery would have been applied; a checkout's subscription read before anything is written."""
+
+    source = stripe_events.SOURCE
+
+    def __init__(
+        self, engine: AsyncEngine, webhooks: StripeWebhooks, billing: StripeBilling, now: Clock
+    ) -> None:
+        super().__init__(engine, now)
+        self._webhooks = webhooks
+        self._billing = billing
+
+    @property
+    def configured(self) -> bool:
+        return self._billing.configured
+
+    async def close(self) -> None:
+        """The Stripe client is the app's (StripeBilling), closed with it."""
+
+    async def _read(self, after: datetime, until: datetime, report: Report) -> list[_Pending]:
+        listed = await self._billing.events_since(int(after.timestamp()), stripe_events.HANDLED)
+        report.seen = len(listed)
         changes = []
         for raw in listed:
             try:
                 event = stripe_events.decode_event(msgspec.json.encode(raw))
-            except (MalformedEvent, msgspec.ValidationError):
+            except _UNREADABLE:
                 report.unreadable += 1
                 _log.warning("billing_reconcile_unreadable", source=self.source)
                 continue
-            changes.append((event, await self._webhooks.prefetch(event)))
+            fetched = await self._webhooks.prefetch(event)
+            changes.append(_Pending(event.type, self._applier(event, fetched)))
         return changes
 
-    async def _apply(
+    def _applier(self, event: Event, fetched: StripeSubscriptionObject | None) -> Applier:
+        async def apply(connection: AsyncConnection) -> str:
+            return await self._webhooks.apply(connection, event, fetched, self._now())
+
+        return apply
+
+
+class AppleReconciliation(_Reconciliation):
+    """Every notification Apple sent since the last run (Get Notification History), each as its
+    delivery would have been applied; then the status of every subscription known here (Get All
+    Subscription Statuses), applied where it says what the stored state does not — a renewal
+    Apple never notified. Everything is read and verified before anything is written."""
+
+    source = apple.SOURCE
+
+    def __init__(
         self,
-        connection: AsyncConnection,
-        event: Event,
-        fetched: StripeSubscriptionObject | None,
-        report: Report,
+        engine: AsyncEngine,
+        webhooks: AppleWebhooks,
+        verifier: AppleVerifier,
+        api: AppleApi,
+        now: Clock,
     ) -> None:
-        try:
-            outcome = await self._webhooks.apply(connection, event, fetched, self._now())
-        except (MalformedEvent, msgspec.ValidationError):
-            report.unreadable += 1
-            _log.warning("billing_reconcile_unreadable", source=self.source, kind=event.type)
-            return
-        if outcome not in REPAIRED:
-            return  # delivered already, older than what is stored, or no one's
-        report.repairs.append(Repair(event.type, outcome))
-        if report.dry_run:
-            _log.info("billing_repair_would_apply", source=self.source, kind=event.type)
-        else:
-            # Never the user, the customer or the event's object: the kind of drift only.
-            _log.warning("billing_repair", source=self.source, kind=event.type, outcome=outcome)
-            metrics.BILLING_REPAIRS.labels(self.source, event.type).inc()
+        super().__init__(engine, now)
+        self._webhooks = webhooks
+        self._verifier = verifier
+        self._api = api
+
+    @property
+    def configured(self) -> bool:
+        return self._api.configured
+
+    async def close(self) -> None:
+        await self._api.close()
+
+    async def _read(self, after: datetime, until: datetime, report: Report) -> list[_Pending]:
+        changes = []
+        for payload in await self._api.notifications(after, until):
+            report.seen += 1
+            try:
+                notification = await self._verifier.verify(payload)
+            except UnverifiableNotification:
+                report.unreadable += 1
+                _log.warning("billing_reconcile_unreadable", source=self.source)
+                continue
+            changes.append(_Pending(notification.type, self._notification(notification)))
+        async with self._engine.connect() as connection:
+            known = await store.apple_original_transactions(connection)
+        for original_transaction_id in known:
+            for status in await self._api.statuses(original_transaction_id):
+                report.seen += 1
+                try:
+                    notification = await self._verifier.verify_status(
+                        status.status, status.signed_transaction, status.signed_renewal
+                    )
+                except UnverifiableNotification:
+                    report.unreadable += 1
+                    _log.warning("billing_reconcile_unreadable", source=self.source)
+                    continue
+                kind = f"status_{apple.STATUS_NAMES[status.status]}"
+                changes.append(_Pending(kind, self._status(notification)))
+        return changes
+
+    def _notification(self, notification: Notification) -> Applier:
+        async def apply(connection: AsyncConnection) -> str:
+            return await self._webhooks.apply(connection, notification)
+
+        return apply
+
+    def _status(self, notification: Notification) -> Applier:
+        async def apply(connection: AsyncConnection) -> str:
+            return await self._webhooks.apply_status(connection, notification)
+
+        return apply
 
 
 async def _cursor(connection: AsyncConnection, source: str) -> datetime | None:
@@ -186,9 +293,13 @@ async def _advance(connection: AsyncConnection, source: str, through: datetime) 
 class Reconciler:
     """Every configured provider, one after the other; a provider not configured is skipped."""
 
-    def __init__(self, sources: list[StripeReconciliation], now: Clock) -> None:
+    def __init__(self, sources: list[_Reconciliation], now: Clock) -> None:
         self._sources = sources
         self._now = now
+
+    async def close(self) -> None:
+        for source in self._sources:
+            await source.close()
 
     async def run(self, since: datetime | None = None, *, dry_run: bool = False) -> list[Report]:
         reports = []

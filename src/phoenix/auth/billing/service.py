@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from phoenix.auth.billing import apple, store, stripe_events
 from phoenix.auth.billing.apple import AppleVerifier, Notification, UnverifiableNotification
-from phoenix.auth.billing.rows import Written
+from phoenix.auth.billing.rows import AppleSubscriptionState, Written
 from phoenix.auth.billing.stripe_events import (
     Checkout,
     Event,
@@ -178,12 +178,12 @@ def signature_failure(header: str | None, now: float) -> str:
 class AppleWebhooks:
     def __init__(self, engine: AsyncEngine, verifier: AppleVerifier) -> None:
         self._engine = engine
-        self._verifier = verifier
+        self.verifier = verifier
 
     async def receive(self, signed_payload: str) -> str:
         """Verify, then apply; the outcome (what happened, for the answer and the log)."""
         try:
-            notification = await self._verifier.verify(signed_payload)
+            notification = await self.verifier.verify(signed_payload)
         except UnverifiableNotification as problem:
             log.warning("apple_notification_rejected", reason=problem.detail)
             raise
@@ -205,17 +205,39 @@ class AppleWebhooks:
         if not await store.first_delivery(connection, apple.SOURCE, notification.uuid):
             return "duplicate"
         subscription = apple.subscription_state(notification)
-        written = await store.save_apple(
-            connection,
-            apple.account_token(notification),
-            apple.transaction_record(notification),
-            subscription,
-        )
-        if written is Written.NO_OWNER:
-            return "ignored: unknown appAccountToken"
-        if subscription is None:
+        outcome = await _save_apple(connection, notification, subscription)
+        if subscription is None and outcome == "applied":
             return "ignored: no subscription in the notification"
-        return _OLDER if written is Written.OLDER else "applied"
+        return outcome
+
+    @staticmethod
+    async def apply_status(connection: AsyncConnection, notification: Notification) -> str:
+        """Apply a subscription status read from Apple (AppleVerifier.verify_status) inside the
+        caller's transaction, as its notification would be — but only when it says something
+        the stored state does not: a status is signed when asked for, so it is always newer."""
+        subscription = apple.subscription_state(notification)
+        if subscription is None:
+            return "ignored: no subscription in the status"
+        if await store.apple_state_is(connection, subscription):
+            return "unchanged"
+        return await _save_apple(connection, notification, subscription)
+
+
+async def _save_apple(
+    connection: AsyncConnection,
+    notification: Notification,
+    subscription: AppleSubscriptionState | None,
+) -> str:
+    """The notification's transaction and state, kept for the user its appAccountToken names."""
+    written = await store.save_apple(
+        connection,
+        apple.account_token(notification),
+        apple.transaction_record(notification),
+        subscription,
+    )
+    if written is Written.NO_OWNER:
+        return "ignored: unknown appAccountToken"
+    return _OLDER if written is Written.OLDER else "applied"
 
 
 class DeliveryRetention:

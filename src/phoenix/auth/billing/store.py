@@ -164,6 +164,36 @@ async def save_apple(
     return Written.APPLIED
 
 
+async def apple_state_is(connection: AsyncConnection, subscription: AppleSubscriptionState) -> bool:
+    """Whether the stored state of this subscription says the same (its time aside)."""
+    stored = (
+        await connection.execute(
+            select(
+                AppleSubscription.product_id,
+                AppleSubscription.state,
+                AppleSubscription.paid_until,
+                AppleSubscription.grace_until,
+                AppleSubscription.auto_renew,
+            ).where(
+                AppleSubscription.original_transaction_id == subscription.original_transaction_id
+            )
+        )
+    ).first()
+    return stored is not None and tuple(stored) == (
+        subscription.product_id,
+        subscription.state,
+        subscription.paid_until,
+        subscription.grace_until,
+        subscription.auto_renew,
+    )
+
+
+async def apple_original_transactions(connection: AsyncConnection) -> list[str]:
+    """Every App Store subscription known here (reconciliation asks Apple about each)."""
+    found = await connection.execute(select(AppleSubscription.original_transaction_id))
+    return list(found.scalars())
+
+
 async def _stripe_owner(connection: AsyncConnection, owner: StripeOwner) -> str | None:
     """The user a customer belongs to: the checkout's link first, else our own metadata — but
     only for a user that still exists (a late event never brings a deleted account back)."""
