@@ -7,9 +7,11 @@ the role's ES256 credential as Apple does.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from typing import Any
 
+import jwt
 import pytest
 
 from tests.harness.app_store_api import ISSUER_ID, KEY_ID, AppStoreApiStub, Subscription
@@ -181,3 +183,19 @@ async def test_the_role_s_requests_carry_its_in_app_purchase_key(
     await reconcile(billing)
     assert "POST /inApps/v1/notifications/history" in app_store.calls
     assert not app_store.authorized("Bearer " + "x" * 20)
+
+
+async def test_a_notification_delivered_while_reconciliation_applies_it_lands_once(
+    billing: BillingWorld, app_store: AppStoreApiStub
+) -> None:
+    person, token, original = await subscriber(billing)
+    apple = billing.apple
+    transaction = apple.transaction(token, original_transaction_id=original)
+    payload = app_store.sent(apple.notification("SUBSCRIBED", transaction))
+    delivered, report = await asyncio.gather(billing.apple_post(payload), reconcile(billing))
+    repaired = "applied" if report["repairs"].get("SUBSCRIBED") else "duplicate"
+    assert {delivered.json()["outcome"], repaired} == {"applied", "duplicate"}
+    assert await entitled(billing, person)
+    uuid = jwt.decode(payload, options={"verify_signature": False})["notificationUUID"]
+    rows = "SELECT count(*) FROM processed_webhooks WHERE event_id = :id"
+    assert await billing.scalar(rows, id=uuid) == 1
