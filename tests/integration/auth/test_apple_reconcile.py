@@ -103,7 +103,8 @@ async def test_an_expiry_apple_never_notified_is_repaired(
 ) -> None:
     person, token, original = await subscriber(billing)
     apple = billing.apple
-    live = apple.transaction(token, original_transaction_id=original)
+    # Paid until later today; Apple ended it (the renewal failed) and never said so.
+    live = apple.transaction(token, original_transaction_id=original, expires_in_days=0.5)
     assert await send(billing, apple.notification("SUBSCRIBED", live)) == "applied"
     ended = apple.transaction(token, original_transaction_id=original, expires_in_days=-1)
     app_store.subscriptions[original] = Subscription(2, ended, apple.renewal(original))
@@ -199,3 +200,19 @@ async def test_a_notification_delivered_while_reconciliation_applies_it_lands_on
     uuid = jwt.decode(payload, options={"verify_signature": False})["notificationUUID"]
     rows = "SELECT count(*) FROM processed_webhooks WHERE event_id = :id"
     assert await billing.scalar(rows, id=uuid) == 1
+
+
+async def test_only_subscriptions_with_a_renewal_or_expiry_due_are_asked_about(
+    billing: BillingWorld, app_store: AppStoreApiStub
+) -> None:
+    """Apple answers one subscription a call: a month-long paid period has nothing due today."""
+    _, token, original = await subscriber(billing)
+    apple = billing.apple
+    paid = apple.transaction(token, original_transaction_id=original, expires_in_days=20)
+    assert await send(billing, apple.notification("SUBSCRIBED", paid)) == "applied"
+    _, _, lapsed = await lapsed_subscriber(billing)
+    app_store.calls.clear()
+    await reconcile(billing)
+    asked = {call.rsplit("/", 1)[-1] for call in app_store.calls if "/subscriptions/" in call}
+    assert lapsed in asked
+    assert original not in asked

@@ -51,6 +51,11 @@ FIRST_RUN: Final = timedelta(days=30)
 # Each run reads from this long before where the last one got: an event Stripe created just
 # before a run began may be listed only after it. Dedup makes the overlap free of effect.
 OVERLAP: Final = timedelta(minutes=10)
+# The App Store subscriptions asked about: those whose paid period ends within STATUS_AHEAD
+# (a renewal Apple may not notify) or ended within STATUS_BEHIND (a late renewal after billing
+# retry, or an expiry never notified), and those in grace.
+STATUS_AHEAD: Final = timedelta(days=1)
+STATUS_BEHIND: Final = timedelta(days=60)
 # What applying a change did when the stored state lacked it: a repair.
 REPAIRED: Final = frozenset({"applied", "linked"})
 
@@ -202,8 +207,9 @@ class StripeReconciliation(_Reconciliation):
 class AppleReconciliation(_Reconciliation):
     """Every notification Apple sent since the last run (Get Notification History), each as its
     delivery would have been applied; then the status of every subscription known here (Get All
-    Subscription Statuses), applied where it says what the stored state does not — a renewal
-    Apple never notified. Everything is read and verified before anything is written."""
+    Subscription Statuses) where a renewal or expiry can be due, applied where it says what the
+    stored state does not — a renewal Apple never notified. Everything is read and verified
+    before anything is written."""
 
     source = apple.SOURCE
 
@@ -238,9 +244,13 @@ class AppleReconciliation(_Reconciliation):
                 _log.warning("billing_reconcile_unreadable", source=self.source)
                 continue
             changes.append(_Pending(notification.type, self._notification(notification)))
+        # Apple answers one subscription a call: only those where a renewal or an expiry can be
+        # due are asked about, so a run costs calls in proportion to what can change.
         async with self._engine.connect() as connection:
-            known = await store.apple_original_transactions(connection)
-        for original_transaction_id in known:
+            due = await store.apple_subscriptions_due(
+                connection, until + STATUS_AHEAD, until - STATUS_BEHIND
+            )
+        for original_transaction_id in due:
             for status in await self._api.statuses(original_transaction_id):
                 report.seen += 1
                 try:

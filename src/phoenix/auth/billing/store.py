@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import msgspec
-from sqlalchemy import delete, func, literal, select, text, update
+from sqlalchemy import delete, func, literal, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -188,9 +188,21 @@ async def apple_state_is(connection: AsyncConnection, subscription: AppleSubscri
     )
 
 
-async def apple_original_transactions(connection: AsyncConnection) -> list[str]:
-    """Every App Store subscription known here (reconciliation asks Apple about each)."""
-    found = await connection.execute(select(AppleSubscription.original_transaction_id))
+async def apple_subscriptions_due(
+    connection: AsyncConnection, ends_before: datetime, ended_after: datetime
+) -> list[str]:
+    """The App Store subscriptions whose paid period ends before ``ends_before`` and did not
+    end before ``ended_after``, or that are in their grace period: where a renewal or an expiry
+    can be due. Any other change (a refund, a revocation) Apple notifies, and its notification
+    history holds."""
+    found = await connection.execute(
+        select(AppleSubscription.original_transaction_id).where(
+            or_(
+                AppleSubscription.paid_until.between(ended_after, ends_before),
+                AppleSubscription.state == State.GRACE,
+            )
+        )
+    )
     return list(found.scalars())
 
 
