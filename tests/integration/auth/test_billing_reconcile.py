@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -284,3 +285,17 @@ async def test_the_worker_s_job_repairs_and_fails_for_a_retry_while_stripe_is_do
         result = await asyncio.to_thread(job.run)
     assert result["sources"][0]["repairs"]  # type: ignore[index]
     assert not await entitled(billing, person)
+
+
+async def test_a_run_from_a_later_time_leaves_the_cursor_where_it_was(
+    billing: BillingWorld,
+) -> None:
+    """What lies between the last run and a later --since is still read by the next run."""
+    await reconcile(billing)
+    query = "SELECT reconciled_through FROM billing_reconciliations WHERE source = 'stripe'"
+    cursor = await billing.scalar(query)
+    await asyncio.sleep(1)
+    await reconcile(billing, since=datetime.now(UTC).isoformat())
+    assert await billing.scalar(query) == cursor
+    await reconcile(billing, since=(cursor - timedelta(days=1)).isoformat())
+    assert await billing.scalar(query) > cursor  # one reading from earlier moves it

@@ -122,7 +122,8 @@ class _Reconciliation(ABC):
         """Apply every change made since ``since`` (else since the last run, less OVERLAP);
         raises BillingUnavailable, having changed nothing, when the provider cannot be read."""
         started = self._now()
-        after = since or await self._from(started)
+        default = await self._from(started)
+        after = since or default
         report = Report(self.source, after, dry_run)
         changes = await self._read(after, started, report)
         async with self._engine.connect() as connection:
@@ -135,8 +136,11 @@ class _Reconciliation(ABC):
             for change in changes:
                 async with connection.begin():
                     await self._apply(connection, change, report)
-            async with connection.begin():
-                await _advance(connection, self.source, started - OVERLAP)
+            if after <= default:
+                # Only a run that read at least what a default run would moves the cursor: a
+                # later --since must not skip what lies between the last run and it.
+                async with connection.begin():
+                    await _advance(connection, self.source, started - OVERLAP)
         return report
 
     async def _from(self, started: datetime) -> datetime:
