@@ -299,3 +299,20 @@ async def test_a_run_from_a_later_time_leaves_the_cursor_where_it_was(
     assert await billing.scalar(query) == cursor
     await reconcile(billing, since=(cursor - timedelta(days=1)).isoformat())
     assert await billing.scalar(query) > cursor  # one reading from earlier moves it
+
+
+async def test_an_event_the_webhook_would_refuse_is_skipped_and_leaves_no_trace(
+    billing: BillingWorld,
+) -> None:
+    """As its delivery would be a 400 that records nothing, so is its replay: counted as
+    unreadable, and no dedup row that would make a later, readable copy a duplicate."""
+    person, customer, subscription_id = await subscribed(billing)
+    ended = {**s.subscription(subscription_id, customer), "status": "canceled"}
+    period = ended["items"]["data"][0]
+    period["current_period_end"] = 10**14  # a time no datetime can hold
+    body = billing.stub.created(s.event("customer.subscription.deleted", ended))
+    report = await reconcile(billing)
+    assert report["unreadable"] >= 1
+    assert await entitled(billing, person)
+    rows = "SELECT count(*) FROM processed_webhooks WHERE event_id = :id"
+    assert await billing.scalar(rows, id=s.decode(body)["id"]) == 0

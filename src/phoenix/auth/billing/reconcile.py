@@ -150,7 +150,10 @@ class _Reconciliation(ABC):
 
     async def _apply(self, connection: AsyncConnection, change: _Pending, report: Report) -> None:
         try:
-            outcome = await change.apply(connection)
+            # A savepoint: what the change wrote before it was found unreadable (its dedup row)
+            # goes with it, as a refused delivery's transaction would.
+            async with connection.begin_nested():
+                outcome = await change.apply(connection)
         except _UNREADABLE:
             report.unreadable += 1
             _log.warning("billing_reconcile_unreadable", source=self.source, kind=change.kind)
