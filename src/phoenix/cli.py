@@ -11,7 +11,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
@@ -539,14 +539,14 @@ def _billing_reconcile(args: argparse.Namespace) -> int:
 
     from phoenix.app import load_settings
     from phoenix.auth.app import reconciler_of
-    from phoenix.auth.billing.reconcile import reconciliation_report
+    from phoenix.auth.billing.reconcile import parse_since, reconciliation_report
     from phoenix.auth.billing.stripe_api import BillingUnavailable
     from phoenix.auth.settings import AuthSettings
     from phoenix.common.database import create_engine
 
     # Standard output carries the report; log lines (one per repair) go aside.
     structlog.configure(logger_factory=structlog.PrintLoggerFactory(file=sys.stderr))
-    since = _aware(datetime.fromisoformat(args.since), "--since") if args.since else None
+    since = parse_since(args.since) if args.since else None
     settings = load_settings("auth")
     assert isinstance(settings, AuthSettings)
 
@@ -566,12 +566,6 @@ def _billing_reconcile(args: argparse.Namespace) -> int:
         print(f"phoenix: billing reconcile: {error.detail}; nothing changed", file=sys.stderr)
         return 1
     return 0
-
-
-def _aware(moment: datetime, option: str) -> datetime:
-    if moment.tzinfo is None:
-        raise ValueError(f"{option}: give a time zone (e.g. 2026-12-01T00:00:00Z)")
-    return moment
 
 
 def _node_approve(args: argparse.Namespace) -> int:

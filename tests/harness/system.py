@@ -236,9 +236,19 @@ class PhoenixSystem:
             check=False,
         )
 
+    def sign_in(self, id_token: str) -> None:
+        """What the app does once a user signed in: ask for the account (its row is made)."""
+        answer = httpx.get(
+            self.base_url("auth") + "/v1/account",
+            headers={"authorization": f"Bearer {id_token}"},
+            timeout=30,
+        )
+        assert answer.status_code == 200, answer.text
+
     def subscribe(self, uid: str) -> None:
-        """A paid Stripe Checkout for `uid`: the stub knows the subscription, and the signed
-        `checkout.session.completed` reaches the auth role's webhook."""
+        """A paid Stripe Checkout for `uid`, a user who has signed in (a checkout is started by
+        one; a checkout for no known user changes nothing): the stub knows the subscription,
+        and the signed `checkout.session.completed` reaches the auth role's webhook."""
         subscription_id = f"sub_{uuid.uuid4().hex[:14]}"
         customer = f"cus_{uuid.uuid4().hex[:14]}"
         self.stripe.subscriptions[subscription_id] = stripe_harness.subscription(

@@ -84,6 +84,7 @@ def world(
         system.start()
         system.register_node(LOCATION)
         user = firebase_emulator.sign_up()
+        system.sign_in(user.id_token)
         system.subscribe(user.uid)
         yield World(system, user.id_token, directory)
     finally:

@@ -155,6 +155,7 @@ def test_secret_fields_have_a_file_variable() -> None:
         "firebase_private_key",
         "stripe_secret_key",
         "stripe_webhook_secret",
+        "apple_api_key",
         "admin_token",
     ]
     assert "PHOENIX_USERDB_URL_FILE" in documented_variables(AuthSettings)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from litestar import Controller, post
 from litestar.di import NamedDependency
 from litestar.params import Parameter
 
-from phoenix.auth.billing.reconcile import Reconciler, reconciliation_report
+from phoenix.auth.billing.reconcile import Reconciler, parse_since, reconciliation_report
 from phoenix.auth.billing.service import DeliveryRetention
 from phoenix.auth.billing.stripe_api import BillingUnavailable
 from phoenix.auth.schemas import Reconciliation, Removed
@@ -29,6 +28,12 @@ class NotOperator(Problem):
 
     def __init__(self) -> None:
         super().__init__(headers={"WWW-Authenticate": 'Bearer realm="phoenix-admin"'})
+
+
+class InvalidSince(Problem):
+    status = 400
+    slug = "invalid-since"
+    title = "since is not an RFC 3339 time with an offset"
 
 
 class AdminController(Controller):
@@ -55,14 +60,24 @@ class AdminController(Controller):
             "provider that cannot be read answers 503 and changes nothing; run again. "
             "`dry_run` reports what would change and changes nothing."
         ),
-        responses=problem_answers(NotOperator, BillingUnavailable, DatabaseUnavailable),
+        responses=problem_answers(
+            NotOperator, InvalidSince, BillingUnavailable, DatabaseUnavailable
+        ),
     )
     async def reconcile(
         self,
         reconciler: NamedDependency[Reconciler],
         dry_run: bool = False,
         since: Annotated[
-            datetime | None, Parameter(description="RFC 3339; default: where the last run got to")
+            str | None,
+            Parameter(
+                description="RFC 3339 with an offset; default: where the last run got to",
+                schema_extra={"format": "date-time"},
+            ),
         ] = None,
     ) -> Reconciliation:
-        return reconciliation_report(await reconciler.run(since, dry_run=dry_run))
+        try:
+            start = parse_since(since) if since is not None else None
+        except ValueError as error:
+            raise InvalidSince(str(error)) from None
+        return reconciliation_report(await reconciler.run(start, dry_run=dry_run))

@@ -316,3 +316,13 @@ async def test_an_event_the_webhook_would_refuse_is_skipped_and_leaves_no_trace(
     assert await entitled(billing, person)
     rows = "SELECT count(*) FROM processed_webhooks WHERE event_id = :id"
     assert await billing.scalar(rows, id=s.decode(body)["id"]) == 0
+
+
+@pytest.mark.parametrize("since", ["0.5", "yesterday", "2026-12-01T00:00:00"])
+async def test_a_since_that_is_not_an_rfc_3339_time_with_an_offset_is_a_400(
+    billing: BillingWorld, since: str
+) -> None:
+    answer = await billing.http.post(
+        "/v1/admin/billing/reconcile", params={"since": since}, headers=ADMIN
+    )
+    assert problem(answer, 400)["type"].endswith("/invalid-since")

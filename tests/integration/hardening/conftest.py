@@ -10,10 +10,18 @@ import pytest
 
 from tests.conftest import require
 from tests.harness.processes import SpareRedis
-from tests.integration.auth.conftest import apple_chain, billing, stripe_stub
+from tests.integration.auth.conftest import apple_chain, billing, billing_extra_env, stripe_stub
 from tests.integration.config.conftest import config_server, config_settings, stores
 
-__all__ = ["apple_chain", "billing", "config_server", "config_settings", "stores", "stripe_stub"]
+__all__ = [
+    "apple_chain",
+    "billing",
+    "billing_extra_env",
+    "config_server",
+    "config_settings",
+    "stores",
+    "stripe_stub",
+]
 
 
 class DurableRedis(SpareRedis):

@@ -21,10 +21,11 @@ move the cursor.
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Final
 
 import msgspec
@@ -51,6 +52,10 @@ FIRST_RUN: Final = timedelta(days=30)
 # Each run reads from this long before where the last one got: an event Stripe created just
 # before a run began may be listed only after it. Dedup makes the overlap free of effect.
 OVERLAP: Final = timedelta(minutes=10)
+_RFC3339: Final = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?([Zz]|[+-]\d{2}:\d{2})",
+    re.ASCII,
+)
 # The App Store subscriptions asked about: those whose paid period ends within STATUS_AHEAD
 # (a renewal Apple may not notify) or ended within STATUS_BEHIND (a late renewal after billing
 # retry, or an expiry never notified), and those in grace.
@@ -61,6 +66,38 @@ REPAIRED: Final = frozenset({"applied", "linked"})
 
 Clock = Callable[[], datetime]
 Applier = Callable[[AsyncConnection], Awaitable[str]]
+
+
+def parse_since(text: str) -> datetime:
+    """An RFC 3339 date-time (``2026-12-01T00:00:00Z``, an offset required), in UTC; ValueError
+    saying why not. Parsed here rather than by the framework, which would also take ``0.5``
+    (epoch seconds) for a time. As RFC 3339 allows: a leap second counts as the second before
+    it, and digits past the microsecond are dropped."""
+    found = _RFC3339.fullmatch(text)
+    if found is None:
+        if _RFC3339.fullmatch(text + "Z"):
+            raise ValueError("since: give a time zone (e.g. 2026-12-01T00:00:00Z)")
+        raise ValueError(f"since: {text[:40]!r} is not an RFC 3339 date-time")
+    year, month, day, hour, minute, second, fraction, zone = found.groups()
+    if zone.upper() == "Z":
+        offset = timedelta(0)
+    else:
+        sign = -1 if zone[0] == "-" else 1
+        offset = sign * timedelta(hours=int(zone[1:3]), minutes=int(zone[4:6]))
+    try:
+        moment = datetime(
+            int(year),
+            int(month),
+            int(day),
+            int(hour),
+            int(minute),
+            min(int(second), 59),
+            int((fraction or "0")[:6].ljust(6, "0")),
+            tzinfo=timezone(offset),
+        )
+        return moment.astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise ValueError(f"since: {text[:40]!r} is no date-time a calendar holds") from None
 
 
 @dataclass(frozen=True)
