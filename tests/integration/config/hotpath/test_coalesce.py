@@ -13,6 +13,7 @@ import pytest
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from phoenix.config.hotpath.coalesce import Coalescer
 from tests.harness.processes import SpareRedis
@@ -115,3 +116,26 @@ async def test_a_connection_killed_by_redis_is_replaced_without_failing_the_batc
     assert killed >= 1  # the coalescer's kept connection
     assert await writes.execute("SET", "y", 2) == b"OK"
     assert await redis.get("y") == b"2"
+
+
+async def test_a_batch_redis_leaves_unanswered_fails_in_time_and_its_late_replies_are_never_read(
+    redis: Redis, spare_redis: SpareRedis
+) -> None:
+    impatient = Redis.from_url(spare_redis.url, socket_timeout=0.3, socket_connect_timeout=5)
+    try:
+        writes = Coalescer(impatient)
+        assert await writes.execute("SET", "k", "before") == b"OK"
+        await redis.execute_command("CLIENT", "PAUSE", 1500, "ALL")  # Redis stops answering
+        started = asyncio.get_running_loop().time()
+        results = await asyncio.gather(
+            *(writes.execute("SET", f"paused:{n}", n) for n in range(4)), return_exceptions=True
+        )
+        waited = asyncio.get_running_loop().time() - started
+        assert all(isinstance(result, RedisTimeoutError) for result in results), results
+        assert waited < 1.2  # one deadline for the batch, well before the pause ends
+        await asyncio.sleep(1.5)  # the pause ends: the abandoned batch's replies are sent
+        # A new connection: the old one's late "OK"s are never taken for this GET's reply.
+        assert await writes.execute("GET", "k") == b"before"
+        await writes.close()
+    finally:
+        await impatient.aclose()
