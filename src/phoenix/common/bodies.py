@@ -10,6 +10,7 @@ from litestar import Request
 from litestar.exceptions import ClientException
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 
+from phoenix.common.headers import header
 from phoenix.common.problems import Problem
 
 T = TypeVar("T")
@@ -44,7 +45,7 @@ JSON_BODY_PROBLEMS: Final = (UnsupportedBodyType, MalformedBody, InvalidBody, 41
 
 
 async def decode_json(request: Request[Any, Any, Any], into: type[T]) -> T:
-    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    media_type = (header(request, b"content-type") or "").split(";")[0].strip().lower()
     if media_type != "application/json":
         raise UnsupportedBodyType()
     body = await read_body(request)
@@ -70,7 +71,7 @@ async def read_body(request: Request[Any, Any, Any]) -> bytes:
     state: about 10 µs of a heartbeat (in process). The body is not kept: read it once.
     """
     limit = request.route_handler.resolve_request_max_body_size() or math.inf
-    announced = request.headers.get("content-length")
+    announced = header(request, b"content-length")
     if announced is not None and announced.isdigit() and int(announced) > limit:
         raise RequestEntityTooLarge  # before reading any of it
     chunks: list[bytes] = []

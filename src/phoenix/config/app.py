@@ -21,6 +21,7 @@ from phoenix.common.web import build_app
 from phoenix.config import fleet, redis_errors, tokens
 from phoenix.config.api import (
     LONG_POLL_ROUTE,
+    NODE_CALLS,
     MonitorController,
     NodeController,
     PublicController,
@@ -140,7 +141,6 @@ def create_app(settings: ConfigSettings) -> Litestar:
     )
     census = Census(engine, redis)
     services = {
-        "node_calls": NodeCalls(store),
         "board": LocationBoard(store),
         "fleet_control": FleetControl(store),
         "redeemer": redeemer,
@@ -211,6 +211,7 @@ def create_app(settings: ConfigSettings) -> Litestar:
             "redis": redis,
             "operator_token": settings.operator_token,
             "monitor_token": settings.monitor_token,
+            NODE_CALLS: NodeCalls(store),
         },
     )
 
